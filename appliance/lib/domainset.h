@@ -1,0 +1,138 @@
+/* The compiled domain set: what otasuke-dnsd looks names up in.
+ *
+ * File layout (all little-endian, position independent, mmap-able read-only):
+ *   header     magic "OTADSET1", format version, build time, entry/slot counts,
+ *              the 16-byte hash key, section offsets and sizes, CRC-32C/xxh-style checksum
+ *              of everything after the header.
+ *   slots      open-addressing table (linear probing, power-of-two size, load <= 0.7)
+ *              of uint64: high 48 bits = keyed hash of the name (never 0 for a used slot),
+ *              low 16 bits = index into the record table. 8 bytes per slot, so about
+ *              11-12 bytes resident per domain: the lookup part touches nothing else.
+ *   records    deduplicated (block category mask, allow flag, subtree/exact flags, list
+ *              mask) combinations; a million names share a few hundred of them.
+ *   lists      the source lists (id, category, label) — for EDE texts and explain.
+ *   names      the names themselves, NUL-separated, only read by listing/explain; never
+ *              touched by lookups, so never resident in dnsd unless someone asks.
+ *
+ * Hashes are keyed (SipHash via libsodium crypto_shorthash) with a random key per build,
+ * so a client cannot aim at collisions. A 48-bit hash means a false match on about one
+ * lookup in 2^48/N; explain re-checks against the names section.
+ *
+ * Matching: for a query a.b.example.com the set looks up a.b.example.com, b.example.com,
+ * example.com, com. An entry with DSET_EXACT matches only its own name; DSET_SUBTREE
+ * matches the name and everything below it. Every matching entry contributes; an allow
+ * entry anywhere in the chain beats every block entry (allow wins), and the most specific
+ * match is reported as "matched". */
+#ifndef OTASUKE_DOMAINSET_H
+#define OTASUKE_DOMAINSET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Categories are bits in a uint32 mask. Names are what config, the policy and the UI use. */
+enum dset_category {
+    DSET_CAT_ADS = 0,
+    DSET_CAT_TRACKING,
+    DSET_CAT_MALWARE,
+    DSET_CAT_PHISHING,
+    DSET_CAT_C2,
+    DSET_CAT_ADULT,
+    DSET_CAT_GAMBLING,
+    DSET_CAT_SOCIAL,
+    DSET_CAT_DOH_BYPASS,
+    DSET_CAT_CUSTOM,
+    DSET_CAT_FAKE,
+    DSET_CAT_DYNDNS,
+    DSET_CAT_COUNT
+};
+/* Returns the canonical lower-case name ("ads", "doh-bypass", ...) or NULL. */
+const char *dset_category_name(int category);
+/* Returns the category number for a name, or -1 when unknown. */
+int dset_category_parse(const char *name);
+
+#define DSET_EXACT   0x1u  /* the name itself only */
+#define DSET_SUBTREE 0x2u  /* the name and every name below it */
+#define DSET_ALLOW   0x4u  /* an allow entry: beats block entries that also match */
+
+#define DSET_MAX_LISTS 64  /* lists in one set (list mask is 64 bits) */
+#define DSET_NAME_MAX  253
+
+struct dset_builder;
+struct dset;
+
+/* Builder: collects names from many lists, then writes the file.
+ * dset_builder_new returns NULL on allocation failure; free with dset_builder_free. */
+struct dset_builder *dset_builder_new(void);
+void dset_builder_free(struct dset_builder *b);
+
+/* Registers a source list. category is a dset_category (ignored for allow lists);
+ * label is a short human name such as "hagezi-light" (copied). Returns the list id
+ * (0..DSET_MAX_LISTS-1) or -1 with err filled. */
+int dset_builder_add_list(struct dset_builder *b, const char *label, int category,
+                          int is_allow, char *err, size_t errlen);
+
+/* Adds one already normalised name (lower case, no trailing dot, valid labels) with
+ * DSET_EXACT or DSET_SUBTREE. Adding the same name again merges categories, flags and
+ * lists. Returns 0, or -1 with err filled (bad list id, out of memory). */
+int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size_t len,
+                     unsigned flags, char *err, size_t errlen);
+
+struct dset_build_stats {
+    uint64_t names;        /* distinct names */
+    uint64_t slots;        /* hash table slots */
+    uint64_t records;      /* distinct record combinations */
+    uint64_t file_bytes;
+    uint64_t lookup_bytes; /* bytes the lookup path touches: slots + records */
+};
+
+/* Writes the set to path atomically: path.tmp, fsync, rename, fsync of the directory.
+ * A crash leaves the old file or the new one, never half. Returns 0 or -1 with err. */
+int dset_builder_write(struct dset_builder *b, const char *path,
+                       struct dset_build_stats *stats, char *err, size_t errlen);
+
+/* Opens and verifies (magic, version, sizes, checksum) a set file and maps it read-only.
+ * Returns NULL with err filled ("domains.set: checksum mismatch (file damaged?)"). */
+struct dset *dset_open(const char *path, char *err, size_t errlen);
+void dset_close(struct dset *set);
+
+enum dset_verdict { DSET_NONE = 0, DSET_BLOCK = 1, DSET_ALLOW_VERDICT = 2 };
+
+struct dset_match {
+    enum dset_verdict verdict;
+    uint32_t categories;    /* union of block categories of every matching block entry */
+    uint64_t lists;         /* union of lists of every matching entry (block and allow) */
+    size_t matched_offset;  /* offset in the query name of the most specific match
+                               (name + matched_offset is the matched suffix) */
+    unsigned matched_flags; /* DSET_* flags of that match */
+};
+
+/* Looks up a normalised name (lower case, no trailing dot). Fills m; returns the verdict.
+ * verdict is DSET_ALLOW_VERDICT if any allow entry matched, DSET_BLOCK if only block
+ * entries matched, DSET_NONE otherwise. The caller decides whether the block categories
+ * are enabled for this client. Safe to call from many threads; never allocates. */
+enum dset_verdict dset_lookup(const struct dset *set, const char *name, size_t len,
+                              struct dset_match *m);
+
+/* Like dset_lookup but only counts block entries whose category is in enabled_mask and
+ * lists whose bit is in lists_mask (all ones = every list): the per-group view. */
+enum dset_verdict dset_lookup_masked(const struct dset *set, const char *name, size_t len,
+                                     uint32_t enabled_mask, uint64_t lists_mask,
+                                     struct dset_match *m);
+
+/* Metadata for EDE texts, explain and listing. */
+unsigned dset_list_count(const struct dset *set);
+const char *dset_list_label(const struct dset *set, unsigned list_id);
+int dset_list_category(const struct dset *set, unsigned list_id);
+int dset_list_is_allow(const struct dset *set, unsigned list_id);
+uint64_t dset_name_count(const struct dset *set);
+uint64_t dset_build_time(const struct dset *set);
+/* Bytes of the mapping the lookup path touches (slots + records). */
+size_t dset_lookup_bytes(const struct dset *set);
+
+/* Normalises a name in place-to-out: lower case, strips one trailing dot, checks label
+ * lengths (1..63), total length (<= 253) and characters (a-z 0-9 - _ ; punycode passes).
+ * Returns the new length, or -1 with err naming the problem ("label longer than 63"). */
+int dset_normalize(const char *in, size_t len, char *out, size_t outlen,
+                   char *err, size_t errlen);
+
+#endif
