@@ -30,7 +30,8 @@ ifeq ($(SANITIZE),1)
 OPT        := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 CFLAGS     := -std=c11 $(WARN) $(OPT)
-LDFLAGS    := $(if $(filter 1,$(SANITIZE)),-fsanitize=address,undefined)
+SAN_LDFLAGS := -fsanitize=address,undefined
+LDFLAGS    := $(if $(filter 1,$(SANITIZE)),$(SAN_LDFLAGS))
 
 ALL_PKGS   := $(sort $(LIB_PKGS) $(foreach p,$(PROGRAMS),$($(p)_PKGS)) cmocka)
 # Missing development packages: one line that says what to run, not a wall of errors.
