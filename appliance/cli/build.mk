@@ -1,0 +1,3 @@
+PROGRAMS += otasukectl
+otasukectl_SRCS := $(wildcard appliance/cli/*.c)
+otasukectl_PKGS := libsodium jansson
