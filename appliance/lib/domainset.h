@@ -4,10 +4,13 @@
  *   header     magic "OTADSET1", format version, build time, entry/slot counts,
  *              the 16-byte hash key, section offsets and sizes, CRC-32C/xxh-style checksum
  *              of everything after the header.
- *   slots      open-addressing table (linear probing, power-of-two size, load <= 0.7)
+ *   slots      open-addressing table (linear probing, load <= 0.7; the size is any
+ *              multiple of 8 and a hash picks its home slot by multiply-shift, because a
+ *              power-of-two size would force 2^21 slots = 16.8 bytes/name at 1M names)
  *              of uint64: high 48 bits = keyed hash of the name (never 0 for a used slot),
  *              low 16 bits = index into the record table. 8 bytes per slot, so about
  *              11-12 bytes resident per domain: the lookup part touches nothing else.
+ *              (Exact layout: domainset_format.h.)
  *   records    deduplicated (block category mask, allow flag, subtree/exact flags, list
  *              mask) combinations; a million names share a few hundred of them.
  *   lists      the source lists (id, category, label) — for EDE texts and explain.
@@ -134,5 +137,42 @@ size_t dset_lookup_bytes(const struct dset *set);
  * Returns the new length, or -1 with err naming the problem ("label longer than 63"). */
 int dset_normalize(const char *in, size_t len, char *out, size_t outlen,
                    char *err, size_t errlen);
+
+/* ---- additions (dset helper) ------------------------------------------------ */
+
+/* Replaces the builder's random hash key (tests, reproducible builds). Call before
+ * the first dset_builder_add. */
+void dset_builder_set_key(struct dset_builder *b, const uint8_t key[16]);
+/* Distinct names added so far. */
+size_t dset_builder_names(const struct dset_builder *b);
+
+/* Like dset_open on bytes already in memory (fuzzers, the agent's in-memory checks).
+ * The set points into buf, which the caller keeps alive and unchanged until
+ * dset_close. buf must be 8-byte aligned. Returns NULL with err filled. */
+struct dset *dset_open_buffer(const void *buf, size_t len, const char *what,
+                              char *err, size_t errlen);
+
+/* Exact check against the names section (for explain: confirms a hash match).
+ * Returns 1 and fills flags (DSET_EXACT/DSET_SUBTREE/DSET_ALLOW) and lists (may be
+ * NULL) if the name itself is an entry, 0 if not. Cold path: touches the names. */
+int dset_find_name(const struct dset *set, const char *name, size_t len,
+                   unsigned *flags, uint64_t *lists);
+
+/* Iterates every name in insertion order. Start with it zeroed; each call returns 1
+ * and fills name (points into the mapping, NUL-terminated), flags and lists, or 0 at
+ * the end. */
+struct dset_iter {
+    uint64_t pos;
+    uint64_t idx;
+};
+int dset_iter_next(const struct dset *set, struct dset_iter *it, const char **name,
+                   unsigned *flags, uint64_t *lists);
+
+/* Which category bits the block lists in a list mask stand for. */
+uint32_t dset_lists_categories(const struct dset *set, uint64_t lists);
+/* Mask of the allow lists in the set. */
+uint64_t dset_allow_lists(const struct dset *set);
+/* Hash table slots (for stats). */
+uint64_t dset_slot_count(const struct dset *set);
 
 #endif

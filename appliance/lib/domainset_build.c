@@ -1,0 +1,569 @@
+/* Domain set builder and writer.
+ *
+ * Memory while building: every name is interned once in one growing arena (no
+ * per-name malloc), an entry is 16 bytes (hash, arena offset, record), and the dedupe
+ * map is a uint32 array at load <= 0.5. A million names of ~20 bytes cost about
+ * 21 MB arena + 16 MB entries + 8 MB map. Records (list-mask combinations) are interned
+ * in a small map of their own: real builds have a few hundred. */
+#include "domainset.h"
+#include "domainset_format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+struct bentry {
+    uint64_t h48;
+    uint32_t off;   /* arena offset of the NUL-terminated name */
+    uint32_t rec;   /* record index */
+};
+
+struct blist {
+    int32_t category;
+    uint32_t is_allow;
+    int allow_twin;  /* list id that takes "@@" entries of a block list, -1 if none yet */
+    char label[DSET_LABEL_MAX + 1];
+};
+
+struct dset_builder {
+    uint8_t key[16];
+    struct blist lists[DSET_MAX_LISTS];
+    unsigned nlists;
+
+    char *arena;
+    size_t arena_len, arena_cap;
+
+    struct bentry *ent;
+    size_t nent, ent_cap;
+    uint32_t *map;       /* entry index + 1, 0 = empty; power-of-two size */
+    size_t map_cap;
+
+    struct dset_file_record *rec;
+    size_t nrec, rec_cap;
+    uint32_t *recmap;    /* record index + 1 */
+    size_t recmap_cap;
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+struct dset_builder *dset_builder_new(void)
+{
+    struct dset_builder *b;
+
+    if (sodium_init() < 0)
+        return NULL;
+    b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    randombytes_buf(b->key, sizeof b->key);
+    b->map_cap = 1024;
+    b->map = calloc(b->map_cap, sizeof *b->map);
+    b->recmap_cap = 256;
+    b->recmap = calloc(b->recmap_cap, sizeof *b->recmap);
+    if (!b->map || !b->recmap) {
+        dset_builder_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void dset_builder_free(struct dset_builder *b)
+{
+    if (!b)
+        return;
+    free(b->arena);
+    free(b->ent);
+    free(b->map);
+    free(b->rec);
+    free(b->recmap);
+    free(b);
+}
+
+/* For tests and reproducible builds: replaces the random key. Only before any add. */
+void dset_builder_set_key(struct dset_builder *b, const uint8_t key[16])
+{
+    memcpy(b->key, key, 16);
+}
+
+static int add_list_raw(struct dset_builder *b, const char *label, int category, int is_allow,
+                        char *err, size_t errlen)
+{
+    struct blist *l;
+    size_t n = strlen(label);
+
+    if (b->nlists >= DSET_MAX_LISTS) {
+        seterr(err, errlen, "too many lists in one set (at most %d)", DSET_MAX_LISTS);
+        return -1;
+    }
+    if (n == 0 || n > DSET_LABEL_MAX) {
+        seterr(err, errlen, "list label '%.60s' must be 1..%d characters", label, DSET_LABEL_MAX);
+        return -1;
+    }
+    l = &b->lists[b->nlists];
+    l->category = is_allow ? -1 : category;
+    l->is_allow = is_allow ? 1 : 0;
+    l->allow_twin = -1;
+    memcpy(l->label, label, n + 1);
+    return (int)b->nlists++;
+}
+
+int dset_builder_add_list(struct dset_builder *b, const char *label, int category,
+                          int is_allow, char *err, size_t errlen)
+{
+    if (!label) {
+        seterr(err, errlen, "list label missing");
+        return -1;
+    }
+    if (!is_allow && !dset_category_name(category)) {
+        seterr(err, errlen, "list '%s': unknown category number %d", label, category);
+        return -1;
+    }
+    return add_list_raw(b, label, category, is_allow, err, errlen);
+}
+
+static uint64_t rec_hash(const struct dset_file_record *r)
+{
+    uint64_t h = r->lists_exact * 0x9e3779b97f4a7c15ull ^ r->lists_subtree * 0xc2b2ae3d27d4eb4full;
+    return h ^ (h >> 29);
+}
+
+static int recmap_grow(struct dset_builder *b)
+{
+    size_t cap = b->recmap_cap * 2;
+    uint32_t *m = calloc(cap, sizeof *m);
+    if (!m)
+        return -1;
+    for (size_t i = 0; i < b->nrec; i++) {
+        size_t j = rec_hash(&b->rec[i]) & (cap - 1);
+        while (m[j])
+            j = (j + 1) & (cap - 1);
+        m[j] = (uint32_t)i + 1;
+    }
+    free(b->recmap);
+    b->recmap = m;
+    b->recmap_cap = cap;
+    return 0;
+}
+
+/* Returns the index of the record with these masks, adding it if new; -1 when full. */
+static long rec_intern(struct dset_builder *b, uint64_t ex, uint64_t sub)
+{
+    struct dset_file_record r = { ex, sub };
+    size_t j = rec_hash(&r) & (b->recmap_cap - 1);
+
+    while (b->recmap[j]) {
+        const struct dset_file_record *o = &b->rec[b->recmap[j] - 1];
+        if (o->lists_exact == ex && o->lists_subtree == sub)
+            return (long)b->recmap[j] - 1;
+        j = (j + 1) & (b->recmap_cap - 1);
+    }
+    if (b->nrec >= DSET_MAX_RECORDS)
+        return -1;
+    if (b->nrec == b->rec_cap) {
+        size_t cap = b->rec_cap ? b->rec_cap * 2 : 64;
+        struct dset_file_record *n = realloc(b->rec, cap * sizeof *n);
+        if (!n)
+            return -1;
+        b->rec = n;
+        b->rec_cap = cap;
+    }
+    b->rec[b->nrec] = r;
+    b->recmap[j] = (uint32_t)b->nrec + 1;
+    b->nrec++;
+    if (b->nrec * 2 > b->recmap_cap && recmap_grow(b) < 0)
+        return -1;
+    return (long)b->nrec - 1;
+}
+
+static int map_grow(struct dset_builder *b)
+{
+    size_t cap = b->map_cap * 2;
+    uint32_t *m = calloc(cap, sizeof *m);
+    if (!m)
+        return -1;
+    for (size_t i = 0; i < b->nent; i++) {
+        size_t j = b->ent[i].h48 & (cap - 1);
+        while (m[j])
+            j = (j + 1) & (cap - 1);
+        m[j] = (uint32_t)i + 1;
+    }
+    free(b->map);
+    b->map = m;
+    b->map_cap = cap;
+    return 0;
+}
+
+int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size_t len,
+                     unsigned flags, char *err, size_t errlen)
+{
+    uint64_t h, bit;
+    size_t j;
+    long r;
+    const struct blist *l;
+
+    if (list_id < 0 || (unsigned)list_id >= b->nlists) {
+        seterr(err, errlen, "no list with id %d", list_id);
+        return -1;
+    }
+    if (len == 0 || len > DSET_NAME_MAX || memchr(name, 0, len)) {
+        seterr(err, errlen, "bad name length %zu", len);
+        return -1;
+    }
+    if (!(flags & (DSET_EXACT | DSET_SUBTREE)))
+        flags |= DSET_EXACT;
+    l = &b->lists[list_id];
+    /* An "@@" exception inside a block list goes to a hidden allow twin of that list,
+     * so allow/block stays a property of the list and records stay two masks. */
+    if ((flags & DSET_ALLOW) && !l->is_allow) {
+        if (l->allow_twin < 0) {
+            char label[DSET_LABEL_MAX + 1];
+            int id;
+            snprintf(label, sizeof label, "%s", l->label);
+            id = add_list_raw(b, label, -1, 1, err, errlen);
+            if (id < 0)
+                return -1;
+            b->lists[list_id].allow_twin = id;
+        }
+        list_id = b->lists[list_id].allow_twin;
+    }
+    bit = 1ull << list_id;
+    h = dset_hash48(b->key, name, len);
+
+    j = h & (b->map_cap - 1);
+    while (b->map[j]) {
+        struct bentry *e = &b->ent[b->map[j] - 1];
+        if (e->h48 == h && memcmp(b->arena + e->off, name, len) == 0 && b->arena[e->off + len] == 0) {
+            const struct dset_file_record *o = &b->rec[e->rec];
+            r = rec_intern(b, o->lists_exact | ((flags & DSET_EXACT) ? bit : 0),
+                           o->lists_subtree | ((flags & DSET_SUBTREE) ? bit : 0));
+            if (r < 0)
+                goto full;
+            e->rec = (uint32_t)r;
+            return 0;
+        }
+        j = (j + 1) & (b->map_cap - 1);
+    }
+
+    r = rec_intern(b, (flags & DSET_EXACT) ? bit : 0, (flags & DSET_SUBTREE) ? bit : 0);
+    if (r < 0)
+        goto full;
+    if (b->arena_len + len + 1 > b->arena_cap) {
+        size_t cap = b->arena_cap ? b->arena_cap * 2 : 1 << 20;
+        char *a;
+        while (cap < b->arena_len + len + 1)
+            cap *= 2;
+        if (cap > UINT32_MAX) {
+            seterr(err, errlen, "names exceed 4 GB");
+            return -1;
+        }
+        a = realloc(b->arena, cap);
+        if (!a)
+            goto oom;
+        b->arena = a;
+        b->arena_cap = cap;
+    }
+    if (b->nent == b->ent_cap) {
+        size_t cap = b->ent_cap ? b->ent_cap * 2 : 4096;
+        struct bentry *e = realloc(b->ent, cap * sizeof *e);
+        if (!e)
+            goto oom;
+        b->ent = e;
+        b->ent_cap = cap;
+    }
+    if (b->nent >= UINT32_MAX - 1) {
+        seterr(err, errlen, "too many names");
+        return -1;
+    }
+    b->ent[b->nent] = (struct bentry){ h, (uint32_t)b->arena_len, (uint32_t)r };
+    memcpy(b->arena + b->arena_len, name, len);
+    b->arena[b->arena_len + len] = 0;
+    b->arena_len += len + 1;
+    b->map[j] = (uint32_t)++b->nent;
+    if (b->nent * 2 > b->map_cap && map_grow(b) < 0)
+        goto oom;
+    return 0;
+full:
+    seterr(err, errlen, "more than %u distinct list combinations (or out of memory)", DSET_MAX_RECORDS);
+    return -1;
+oom:
+    seterr(err, errlen, "out of memory after %zu names", b->nent);
+    return -1;
+}
+
+size_t dset_builder_names(const struct dset_builder *b)
+{
+    return b->nent;
+}
+
+/* ---- writer ------------------------------------------------------------------ */
+
+struct wbuf {
+    int fd;
+    uint32_t crc;
+    uint64_t off;
+    size_t used;
+    int failed;
+    uint8_t buf[1 << 16];
+};
+
+static void w_flush(struct wbuf *w)
+{
+    size_t done = 0;
+    while (!w->failed && done < w->used) {
+        ssize_t n = write(w->fd, w->buf + done, w->used - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            w->failed = errno ? errno : EIO;
+            break;
+        }
+        done += (size_t)n;
+    }
+    w->used = 0;
+}
+
+static void w_put(struct wbuf *w, const void *p, size_t len)
+{
+    const uint8_t *s = p;
+    w->crc = dset_crc32c(w->crc, p, len);
+    w->off += len;
+    while (len) {
+        size_t n = sizeof w->buf - w->used;
+        if (n > len)
+            n = len;
+        memcpy(w->buf + w->used, s, n);
+        w->used += n;
+        s += n;
+        len -= n;
+        if (w->used == sizeof w->buf)
+            w_flush(w);
+    }
+}
+
+static void w_pad8(struct wbuf *w)
+{
+    static const uint8_t zero[8];
+    if (w->off & 7)
+        w_put(w, zero, 8 - (w->off & 7));
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int fd, rc;
+
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int dset_builder_write(struct dset_builder *b, const char *path,
+                       struct dset_build_stats *stats, char *err, size_t errlen)
+{
+    uint64_t nslots, *slots = NULL;
+    uint32_t *nameidx = NULL, *namerec = NULL;
+    struct dset_file_header hdr;
+    struct dset_file_list lists[DSET_MAX_LISTS];
+    struct wbuf *w = NULL;
+    char tmp[PATH_MAX] = "";
+    int fd = -1, rc = -1;
+
+    /* load <= 0.7, rounded to whole cache lines of slots */
+    nslots = ((uint64_t)b->nent * 10 + 6) / 7;
+    nslots = (nslots + 7) & ~7ull;
+    if (nslots < 8)
+        nslots = 8;
+    slots = calloc(nslots, sizeof *slots);
+    nameidx = malloc(nslots * sizeof *nameidx);
+    namerec = malloc((b->nent ? b->nent : 1) * sizeof *namerec);
+    if (!slots || !nameidx || !namerec) {
+        seterr(err, errlen, "%s: out of memory for %zu names", path, b->nent);
+        goto out;
+    }
+    memset(nameidx, 0xff, nslots * sizeof *nameidx);
+    for (size_t i = 0; i < b->nent; i++) {
+        const struct bentry *e = &b->ent[i];
+        uint64_t j = dset_slot_of(e->h48, nslots);
+        namerec[i] = e->rec;
+        for (;;) {
+            if (!slots[j]) {
+                slots[j] = e->h48 << 16 | e->rec;
+                nameidx[j] = e->off;
+                break;
+            }
+            if (slots[j] >> 16 == e->h48) {
+                /* Two names with one 48-bit hash (about one build in 500 at 1M names):
+                 * the slot answers for both, so it carries the union of their lists;
+                 * exact-name checks fall back to a scan for this slot. */
+                const struct dset_file_record *o = &b->rec[slots[j] & 0xffff];
+                long r = rec_intern(b, o->lists_exact | b->rec[e->rec].lists_exact,
+                                    o->lists_subtree | b->rec[e->rec].lists_subtree);
+                if (r < 0) {
+                    seterr(err, errlen, "%s: too many distinct list combinations", path);
+                    goto out;
+                }
+                slots[j] = e->h48 << 16 | (uint64_t)r;
+                nameidx[j] = UINT32_MAX - 1;
+                break;
+            }
+            if (++j == nslots)
+                j = 0;
+        }
+    }
+
+    memset(&hdr, 0, sizeof hdr);
+    memcpy(hdr.magic, DSET_MAGIC, 8);
+    hdr.version = DSET_VERSION;
+    hdr.header_size = sizeof hdr;
+    hdr.build_time = (uint64_t)time(NULL);
+    hdr.names = b->nent;
+    hdr.slots = nslots;
+    hdr.records = (uint32_t)b->nrec;
+    hdr.lists = b->nlists;
+    memcpy(hdr.key, b->key, 16);
+
+    memset(lists, 0, sizeof lists);
+    for (unsigned i = 0; i < b->nlists; i++) {
+        lists[i].category = b->lists[i].category;
+        lists[i].is_allow = b->lists[i].is_allow;
+        memcpy(lists[i].label, b->lists[i].label, sizeof lists[i].label);
+    }
+
+    {
+        uint64_t off = sizeof hdr;
+        uint64_t sizes[DSET_SEC_COUNT] = {
+            [DSET_SEC_SLOTS] = nslots * 8,
+            [DSET_SEC_RECORDS] = b->nrec * sizeof(struct dset_file_record),
+            [DSET_SEC_LISTS] = b->nlists * sizeof(struct dset_file_list),
+            [DSET_SEC_NAMES] = b->arena_len,
+            [DSET_SEC_NAMEIDX] = nslots * 4,
+            [DSET_SEC_NAMEREC] = (uint64_t)b->nent * 4,
+        };
+        for (int s = 0; s < DSET_SEC_COUNT; s++) {
+            hdr.sec[s].offset = off;
+            hdr.sec[s].size = sizes[s];
+            off = (off + sizes[s] + 7) & ~7ull;
+        }
+        hdr.file_size = off;
+    }
+
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+        seterr(err, errlen, "%s: path too long", path);
+        goto out;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        goto out;
+    }
+    w = malloc(sizeof *w);
+    if (!w) {
+        seterr(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    w->fd = fd;
+    w->crc = 0;
+    w->off = 0;
+    w->used = 0;
+    w->failed = 0;
+    {
+        /* the header is written last (pwrite) once the checksum is known */
+        if (lseek(fd, sizeof hdr, SEEK_SET) < 0) {
+            seterr(err, errlen, "%s: seek: %s", tmp, strerror(errno));
+            goto out;
+        }
+        w->off = sizeof hdr;
+        w_put(w, slots, nslots * 8);
+        w_pad8(w);
+        w_put(w, b->rec, b->nrec * sizeof *b->rec);
+        w_pad8(w);
+        w_put(w, lists, b->nlists * sizeof lists[0]);
+        w_pad8(w);
+        w_put(w, b->arena, b->arena_len);
+        w_pad8(w);
+        w_put(w, nameidx, nslots * 4);
+        w_pad8(w);
+        w_put(w, namerec, b->nent * 4);
+        w_pad8(w);
+        w_flush(w);
+    }
+    if (w->failed) {
+        seterr(err, errlen, "%s: write failed: %s", tmp, strerror(w->failed));
+        goto out;
+    }
+    if (w->off != hdr.file_size) {
+        seterr(err, errlen, "%s: internal size mismatch", tmp);
+        goto out;
+    }
+    hdr.checksum = w->crc;
+    if (pwrite(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) {
+        seterr(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (fsync(fd) < 0) {
+        seterr(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        seterr(err, errlen, "%s: close: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        seterr(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+        goto out;
+    }
+    if (fsync_dir_of(path) < 0) {
+        seterr(err, errlen, "%s: fsync of directory: %s", path, strerror(errno));
+        goto out;
+    }
+    if (stats) {
+        stats->names = b->nent;
+        stats->slots = nslots;
+        stats->records = b->nrec;
+        stats->file_bytes = hdr.file_size;
+        stats->lookup_bytes = nslots * 8 + b->nrec * sizeof(struct dset_file_record);
+    }
+    rc = 0;
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    } else if (rc < 0 && tmp[0]) {
+        unlink(tmp);
+    }
+    free(w);
+    free(slots);
+    free(nameidx);
+    free(namerec);
+    return rc;
+}
