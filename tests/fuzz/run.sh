@@ -15,7 +15,7 @@ for h in "$@"; do
     mkdir -p "$work" build/fuzz/crashes
     [ -d "$seeds" ] && cp -n "$seeds"/* "$work"/ 2>/dev/null
     log=build/fuzz/$name.log
-    if ASAN_OPTIONS=detect_leaks=1 "$h" -max_total_time="$secs" -rss_limit_mb=1024 -timeout=10 \
+    if ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=tests/fuzz/lsan.supp:print_suppressions=0 "$h" -max_total_time="$secs" -rss_limit_mb=1024 -timeout=10 \
         -artifact_prefix=build/fuzz/crashes/"$name"- "$work" >"$log" 2>&1; then
         echo "ok $n - fuzz $name ($(grep -o 'Done [0-9]* runs' "$log" | tail -1))"
     else
