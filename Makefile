@@ -20,6 +20,8 @@ SANITIZE   := $(shell cat $(BUILD)/.sanitize 2>/dev/null)
 
 LIB_PKGS   := libconfig
 PROGRAMS   :=
+# Fragments may define targets of their own; 'make' alone must still mean 'all'.
+.DEFAULT_GOAL := all
 
 include $(sort $(wildcard appliance/lib/*.mk appliance/*/build.mk services/*/build.mk))
 
