@@ -63,7 +63,7 @@ int dset_normalize(const char *in, size_t len, char *out, size_t outlen,
             return fail(err, errlen, "invalid character '%c' in name", c);
         } else if (c == '*') {
             return fail(err, errlen, "wildcard '*' inside a name");
-        } else if (c > ' ' && c < 0x7f) {
+        } else if (c >= ' ' && c < 0x7f) {
             return fail(err, errlen, "invalid character '%c' in name", c);
         } else {
             return fail(err, errlen, "invalid byte 0x%02x in name", c);

@@ -132,6 +132,13 @@ static int classify(const char *s, size_t n, int *weight)
         n--;
     if (n == 0)
         return 0;
+    for (size_t i = 1; i < n; i++)  /* "name # comment" votes like "name" */
+        if (s[i] == '#' && (s[i - 1] == ' ' || s[i - 1] == '\t')) {
+            n = i;
+            while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+                n--;
+            break;
+        }
     if (n >= 4 && (strncmp(s, "$TTL", 4) == 0 || strncmp(s, "$ORIGIN", n < 7 ? n : 7) == 0)) {
         *weight = 10;
         return LIST_FMT_RPZ;
@@ -149,8 +156,10 @@ static int classify(const char *s, size_t n, int *weight)
     if ((n > 9 && strncmp(s, "address=/", 9) == 0) || (n > 8 && strncmp(s, "server=/", 8) == 0) ||
         (n > 7 && strncmp(s, "local=/", 7) == 0))
         return LIST_FMT_DNSMASQ;
-    if (n > 2 && s[0] == '*' && s[1] == '.')
+    if (n > 2 && s[0] == '*' && s[1] == '.') {
+        *weight = 2;  /* outweighs the bare names a wildcard list may also carry */
         return LIST_FMT_WILDCARD;
+    }
     /* tokens */
     t1 = s;
     l1 = strcspn(t1, " \t");
