@@ -292,3 +292,40 @@ EOF
     # this file's office is owned by the live bats process: never touched
     [ -e "/run/netns/ota$OFFICE_ID-box" ]
 }
+
+@test "box unbound can be driven with unbound-control (cache flush for tests)" {
+    run office_exec box unbound-control -c "$OFFICE_BOX_UNBOUND_CONF" flush good.test
+    assert_success
+    assert_output ok
+}
+
+@test "make run's script refuses without root in one line" {
+    command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
+    run setpriv --reuid=65534 --regid=65534 --clear-groups "$OTASUKE_REPO/tests/lib/run-office.sh"
+    assert_failure
+    assert_output --partial "needs root"
+    [ "${#lines[@]}" -eq 1 ]
+}
+
+@test "make run's script brings an office up, serves pc, and TERM leaves nothing" {
+    local log=$BATS_TEST_TMPDIR/run.log pid id i inodes
+    "$OTASUKE_REPO/tests/lib/run-office.sh" >"$log" 2>&1 3>&- &
+    pid=$!
+    for ((i = 0; i < 200; i++)); do
+        grep -q "Ctrl-C stops everything" "$log" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    id=$(sed -n 's/^The virtual office \([a-z0-9]*\) is up.*/\1/p' "$log")
+    [ -n "$id" ] || { cat "$log"; kill "$pid"; fail "run-office.sh did not come up"; }
+    echo "$id" >>"$BATS_FILE_TMPDIR/extra"
+    run ip netns exec "ota$id-pc" dig +short good.test
+    assert_output 198.18.10.10
+    inodes=$(office_netns_inodes "$id")
+    kill -TERM "$pid"
+    wait "$pid"
+    run cat "$log"
+    assert_output --partial "stopping office $id"
+    run office_leftovers "$id" $inodes
+    assert_output ""
+}

@@ -12,7 +12,8 @@
 #   office.sh list                      every office on this machine, owner alive or not
 #   office.sh env                       shell variables naming the office's ns/interfaces
 #
-# Which office: $OFFICE_ID, else the last one `up` made for the calling shell. The
+# Which office: $OFFICE_ID, else the last one `up` made for the calling shell, else
+# (all but down) the only office up on the machine. The
 # owner of an office is $OFFICE_OWNER (a pid) or else that calling shell. `up`
 # without $OFFICE_ID makes a short unique ID. Namespaces are ota<ID>-<node>, interfaces
 # o<ID><role> (<= 15 chars), run state in /run/otasuke-office/<ID>/ (configs, pids, logs).
@@ -115,12 +116,23 @@ office__shell_key() {
     echo "$p"
 }
 
-# The office a command acts on: $OFFICE_ID, else this shell's last `up`.
+# The office a command acts on: $OFFICE_ID, else this shell's last `up`, else (with
+# $1 = any, not for down) the only office up on the machine.
 office__current_id() {
-    local id=${OFFICE_ID:-} rec
+    local id=${OFFICE_ID:-} rec ids
     if [ -z "$id" ]; then
         rec="$OFFICE_ROOT/.shell-$(office__shell_key)"
         [ -r "$rec" ] && id=$(cat "$rec")
+    fi
+    if [ -z "$id" ] && [ "${1:-}" = any ]; then
+        ids=$(for id in $(office__all_ids); do
+            [ -e "/run/netns/$(office__ns "$id" box)" ] && echo "$id"; done)
+        id=
+        case $(echo "$ids" | grep -c .) in
+            1) id=$ids ;;
+            0) office__die "no office is up (office.sh up)" ;;
+            *) office__die "several offices are up ($(echo $ids)): set OFFICE_ID" ;;
+        esac
     fi
     [ -n "$id" ] || office__die "which office? set OFFICE_ID (see 'office.sh list')"
     office__valid_id "$id" || office__die "bad OFFICE_ID '$id': 1-8 of [a-z0-9]"
@@ -181,7 +193,9 @@ office__spawn() {   # id name node cmd...
         office__die "$name is already running in office $id"
     fi
     mkdir -p "$run/pids" "$run/logs"
-    ip netns exec "$(office__ns "$id" "$node")" "$@" </dev/null >>"$run/logs/$name.log" 2>&1 \
+    # setsid: a Ctrl-C meant for the caller (make run) reaches the daemons only through
+    # `down`, in order. It does not fork here (a background job is no group leader).
+    setsid ip netns exec "$(office__ns "$id" "$node")" "$@" </dev/null >>"$run/logs/$name.log" 2>&1 \
         3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
     pid=$!
     st=$(office__proc_id "$pid") || st=0
@@ -216,7 +230,7 @@ office_start() {
     local id name=$1 node=$2
     shift 2
     office__valid_node "$node" || office__die "unknown node '$node' (box|pc|iot|guest|wan|hub)"
-    id=$(office__current_id) || exit 1
+    id=$(office__current_id any) || exit 1
     office__require_up "$id"
     office__spawn "$id" "$name" "$node" "$@"
     echo "$(cut -d' ' -f1 "$OFFICE_ROOT/$id/pids/$name.pid")"
@@ -225,7 +239,7 @@ office_start() {
 office_stop() {
     [ $# -eq 1 ] || office__die "usage: office.sh stop NAME"
     local id run
-    id=$(office__current_id) || exit 1
+    id=$(office__current_id any) || exit 1
     run=$OFFICE_ROOT/$id
     [ -r "$run/pids/$1.pid" ] || office__die "no daemon named '$1' in office $id"
     office__kill_wait 30 "$(cat "$run/pids/$1.pid")"
@@ -550,7 +564,7 @@ office_down() {
 
 office_status() {
     local id run node f name p
-    id=$(office__current_id) || exit 1
+    id=$(office__current_id any) || exit 1
     run=$OFFICE_ROOT/$id
     echo "office $id (dns=$(cat "$run/dns" 2>/dev/null || echo '?'), run dir $run)"
     for node in "${OFFICE_NODES[@]}"; do
@@ -585,7 +599,7 @@ office_list() {
 
 office_env() {
     local id
-    id=$(office__current_id) || exit 1
+    id=$(office__current_id any) || exit 1
     [ -r "$OFFICE_ROOT/$id/office.env" ] || office__die "office $id is not up"
     cat "$OFFICE_ROOT/$id/office.env"
 }
@@ -595,7 +609,7 @@ office_exec() {
     local id node=$1
     shift
     office__valid_node "$node" || office__die "unknown node '$node' (box|pc|iot|guest|wan|hub)"
-    id=$(office__current_id) || exit 1
+    id=$(office__current_id any) || exit 1
     office__require_up "$id"
     exec ip netns exec "$(office__ns "$id" "$node")" "$@"
 }
