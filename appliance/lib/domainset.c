@@ -132,7 +132,11 @@ static int verify(struct dset *set, const char *what, char *err, size_t errlen)
         }
     }
     {
-        uint32_t crc = dset_crc32c(0, set->base + sizeof *h, set->len - sizeof *h);
+        struct dset_file_header zeroed = *h;
+        uint32_t crc;
+        zeroed.checksum = 0;
+        crc = dset_crc32c(0, &zeroed, sizeof zeroed);
+        crc = dset_crc32c(crc, set->base + sizeof *h, set->len - sizeof *h);
         if (crc != h->checksum) {
             seterr(err, errlen, "%s: checksum mismatch (file damaged?); keep the previous "
                    "set and rebuild this one", what);

@@ -2,8 +2,8 @@
  *
  * File layout (all little-endian, position independent, mmap-able read-only):
  *   header     magic "OTADSET1", format version, build time, entry/slot counts,
- *              the 16-byte hash key, section offsets and sizes, CRC-32C/xxh-style checksum
- *              of everything after the header.
+ *              the 16-byte hash key, section offsets and sizes, CRC-32C checksum
+ *              of the whole file (header included, with the checksum field as 0).
  *   slots      open-addressing table (linear probing, load <= 0.7; the size is any
  *              multiple of 8 and a hash picks its home slot by multiply-shift, because a
  *              power-of-two size would force 2^21 slots = 16.8 bytes/name at 1M names)

@@ -490,7 +490,9 @@ int dset_builder_write(struct dset_builder *b, const char *path,
         goto out;
     }
     w->fd = fd;
-    w->crc = 0;
+    /* the checksum covers the header too (with its checksum field zero): a flipped
+     * bit in the key or a section offset must not pass either */
+    w->crc = dset_crc32c(0, &hdr, sizeof hdr);
     w->off = 0;
     w->used = 0;
     w->failed = 0;

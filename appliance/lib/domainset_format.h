@@ -42,7 +42,8 @@ struct dset_file_header {
     uint32_t records;
     uint32_t lists;
     uint8_t key[16];       /* SipHash key of this build */
-    uint64_t checksum;     /* CRC-32C of bytes [header_size, file_size) */
+    uint64_t checksum;     /* CRC-32C of the header with this field 0, then of
+                              bytes [header_size, file_size) */
     struct dset_file_section sec[DSET_SEC_COUNT];
     uint8_t reserved[256 - 80 - 16 * DSET_SEC_COUNT];
 };
