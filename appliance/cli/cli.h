@@ -17,6 +17,7 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Command groups: one line per group, implemented in cli_<group>.c. */
+int cli_fw(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_set(int argc, char **argv);
 

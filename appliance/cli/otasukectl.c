@@ -7,6 +7,7 @@
 
 /* Keep sorted by name; "otasukectl help" prints them in this order. */
 static const struct cli_group groups[] = {
+    { "fw", "build and inspect the firewall artifact fw.set", cli_fw },
     { "list", "inspect a blocklist file: format, entries, rejected lines", cli_list },
     { "set", "build and query compiled domain sets", cli_set },
 };

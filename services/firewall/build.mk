@@ -1,0 +1,3 @@
+PROGRAMS += otasuke-fwd
+otasuke-fwd_SRCS := $(wildcard services/firewall/*.c)
+otasuke-fwd_PKGS := libnftnl libmnl
