@@ -329,3 +329,16 @@ EOF
     run office_leftovers "$id" $inodes
     assert_output ""
 }
+
+@test "helpers wait for ports and answers, and give up with a message" {
+    office_wait_port wan tcp 198.18.8.8 853
+    office_wait_port wan tcp fd00:0:0:10::10 80
+    office_wait_port box udp 127.0.0.1 5335
+    office_wait_dns pc 192.0.2.1 good.test
+    office_wait_dns box '127.0.0.1#5335' good.test AAAA
+    run office_wait_port pc tcp 192.0.2.10 9 1
+    assert_failure
+    assert_output --partial "nothing listens on tcp 192.0.2.10:9 in pc"
+    run office_wait_dns pc 192.0.2.1 nosuchname.good.test A 1
+    assert_failure
+}

@@ -69,7 +69,8 @@ OFFICE_SITES=(
 OFFICE_WAN_DNS4=198.18.53.53 OFFICE_WAN_DNS6=fd00:0:0:53::53
 OFFICE_WAN_RESOLVER4=198.18.8.8 OFFICE_WAN_RESOLVER6=fd00:0:0:8::8
 
-office() { "$OFFICE_SH" "$@"; }
+# $$ is the sourcing shell even inside pipes and subshells: its records stay found.
+office() { OFFICE_SHELL=${OFFICE_SHELL:-$$} "$OFFICE_SH" "$@"; }
 
 # ---- small helpers ----------------------------------------------------------------
 
@@ -108,6 +109,7 @@ office__alive() {   # pid [starttime]
 
 # The shell a command-line call came from (skipping sudo), for `down` without an ID.
 office__shell_key() {
+    [ -z "${OFFICE_SHELL:-}" ] || { echo "$OFFICE_SHELL"; return; }
     local p=$PPID comm
     comm=$(cat "/proc/$p/comm" 2>/dev/null || true)
     if [ "$comm" = sudo ] || [ "$comm" = doas ]; then
@@ -233,7 +235,7 @@ office_start() {
     id=$(office__current_id any) || exit 1
     office__require_up "$id"
     office__spawn "$id" "$name" "$node" "$@"
-    echo "$(cut -d' ' -f1 "$OFFICE_ROOT/$id/pids/$name.pid")"
+    cut -d' ' -f1 "$OFFICE_ROOT/$id/pids/$name.pid"
 }
 
 office_stop() {
@@ -462,7 +464,7 @@ office_up() {
 
     # A failure (or Ctrl-C) half way leaves nothing behind.
     trap 'office__down_id "$id" >/dev/null 2>&1; exit 130' INT TERM
-    ( set -e; office__build "$id" "$dns" )
+    ( set -eE; trap 'echo "office.sh: up: failed: $BASH_COMMAND" >&2' ERR; office__build "$id" "$dns" )
     rc=$?
     if [ $rc -ne 0 ]; then
         echo "office.sh: up failed for office $id; removing what was built" >&2
