@@ -1,0 +1,75 @@
+/* The running agent: event loop state shared by the API, feeds and compile. */
+#ifndef OTASUKE_AGENTD_H
+#define OTASUKE_AGENTD_H
+
+#include "agent.h"
+
+#include <stdint.h>
+
+struct MHD_Daemon;
+
+struct agentd_counters {
+    uint64_t api_requests, api_errors;
+    uint64_t compiles, compile_errors;
+    uint64_t feed_fetches, feed_not_modified, feed_refusals, feed_errors;
+    double last_compile_seconds;
+    uint64_t last_domains, last_fw_elems;
+};
+
+struct agentd {
+    sqlite3 *db;
+    const char *db_path, *socket_path, *state_dir;
+    const char *dnsd_pidfile, *fwd_pidfile;
+    int listen_fd;
+    struct MHD_Daemon *mhd;
+    int dirty;               /* policy changed since the last compile */
+    int feeds_due_now;       /* refresh every feed at the next tick (SIGHUP, API) */
+    int64_t started;
+    int64_t last_compile;    /* time of the last successful compile */
+    int64_t policy_sig_at;   /* last time the time-dependent policy was checked */
+    uint64_t policy_sig;     /* hash of time-dependent state (schedules, expiries) */
+    char last_compile_error[AGENT_ERR];
+    struct agentd_counters n;
+};
+
+/* api.c: creates the unix socket (0660) and starts libmicrohttpd on it in external-select
+ * mode. Returns 0 or -1 with err. */
+int agentd_api_start(struct agentd *ad, char *err, size_t errlen);
+/* Waits for API activity at most timeout_ms and serves what arrived. */
+void agentd_api_poll(struct agentd *ad, int timeout_ms);
+void agentd_api_stop(struct agentd *ad);
+
+/* tick.c: refreshes due feeds, notices schedule / expiry boundaries, compiles when dirty. */
+void agentd_tick(struct agentd *ad, int64_t now);
+/* Milliseconds until the next thing agentd_tick has to do (capped at 1000). */
+int agentd_next_wake_ms(struct agentd *ad, int64_t now);
+
+/* compile.c: builds domains.set, policy.set and fw.set in the state dir and signals the
+ * daemons. Returns 0 or -1 with err (the old artifacts stay in place). */
+int agentd_compile(struct agentd *ad, int64_t now, char *err, size_t errlen);
+/* Hash of everything time-dependent in the policy at now (active schedules, live rules,
+ * live grants, live feed entries count): when it changes, a compile is due. */
+uint64_t agentd_policy_signature(sqlite3 *db, int64_t now);
+
+/* feeds.c */
+/* Adds a subscription. kind "signed" (pubkey base64 + feed_id required) or "list"
+ * (category required). Returns the id or -1 with err naming the field. */
+int64_t agentd_feed_add(sqlite3 *db, const char *who, const char *name, const char *url,
+                        const char *kind, const char *feed_id, const char *pubkey,
+                        const char *category, int64_t max_bytes, char *err, size_t errlen);
+int agentd_feed_delete(sqlite3 *db, const char *who, const char *name, char *err,
+                       size_t errlen);
+/* Fetches and applies one feed now. Returns 1 when new content was applied, 0 when
+ * nothing changed, -1 on refusal or error (recorded on the feed row, old entries kept). */
+int agentd_feed_refresh(struct agentd *ad, int64_t feed_id, int64_t now, char *err,
+                        size_t errlen);
+/* Applies a fetched document (+ signature) to a feed: verify, then replace / patch its
+ * entries in one transaction. Same returns as agentd_feed_refresh. */
+int agentd_feed_apply(sqlite3 *db, int64_t feed_id, const char *doc, size_t len,
+                      const char *sig, size_t siglen, int64_t now, char *err, size_t errlen);
+/* Refreshes every enabled feed whose next_try has come. Returns how many applied. */
+int agentd_feeds_due(struct agentd *ad, int64_t now);
+/* Seconds until the next feed is due (>= 0), or -1 when none. */
+int64_t agentd_feeds_next(sqlite3 *db, int64_t now);
+
+#endif

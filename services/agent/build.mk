@@ -1,0 +1,8 @@
+PROGRAMS += otasuke-agent
+otasuke-agent_SRCS := $(wildcard services/agent/*.c)
+otasuke-agent_PKGS := sqlite3 jansson libsodium libcurl libmicrohttpd
+# Everything but main() is shared with the unit tests.
+AGENT_CORE := $(filter-out services/agent/main.c,$(wildcard services/agent/*.c))
+test_agent_EXTRA := $(AGENT_CORE)
+test_grant_EXTRA := $(AGENT_CORE)
+test_explain_EXTRA := $(AGENT_CORE)

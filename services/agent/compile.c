@@ -1,0 +1,322 @@
+/* Compile: database -> domains.set (dset builder), policy.set (policyset writer), fw.set
+ * (fwset writer). Each writer goes through PATH.tmp + fsync + rename, so a crash (even
+ * kill -9 in the middle) leaves the daemons on the old artifacts or the new ones.
+ *
+ * What goes where:
+ *   domains.set  feed/list domain entries, one list per (feed, category) and (feed, allow);
+ *                delegate and categorised owner rules for every group, one list per
+ *                (author, category) — dnsd enforces them where the group enables the
+ *                category, the allow lists everywhere;
+ *   policy.set   per group: effective categories now (base + active schedules), answer,
+ *                safe search, the owner's uncategorised blocks and all group-bound rules;
+ *                clients from group networks and devices with a group;
+ *   fw.set       IP / CIDR block entries of feeds as the "feed_block" sets. */
+#include "agentd.h"
+#include "agent_sql.h"
+#include "domainset.h"
+#include "fwset.h"
+#include "iplist.h"
+#include "log.h"
+#include "policyset.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+struct lists {
+    char label[DSET_MAX_LISTS][64];
+    int id[DSET_MAX_LISTS];
+    int n;
+};
+
+/* Returns the dset list id for label, registering it on first use. */
+static int list_for(struct dset_builder *b, struct lists *ls, const char *label, int category,
+                    int is_allow, char *err, size_t errlen)
+{
+    for (int i = 0; i < ls->n; i++)
+        if (strcmp(ls->label[i], label) == 0)
+            return ls->id[i];
+    if (ls->n == DSET_MAX_LISTS) {
+        snprintf(err, errlen, "more than %d (source, category) lists; disable a feed",
+                 DSET_MAX_LISTS);
+        return -1;
+    }
+    int id = dset_builder_add_list(b, label, category, is_allow, err, errlen);
+    if (id < 0)
+        return -1;
+    snprintf(ls->label[ls->n], sizeof ls->label[0], "%s", label);
+    ls->id[ls->n++] = id;
+    return id;
+}
+
+static int build_domains(struct agentd *ad, int64_t now, const char *path, uint64_t *names,
+                         char *err, size_t errlen)
+{
+    struct dset_builder *b = dset_builder_new();
+    struct lists ls = { .n = 0 };
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    /* Feeds first, then rules; one query each, streamed: 1M rows never sit in memory
+     * twice (the builder's arena is the only copy). */
+    static const char *const sql[] = {
+        "SELECT f.name, COALESCE(e.category, f.category), e.action, e.indicator FROM"
+        " feed_entries e JOIN feeds f ON f.id=e.feed_id WHERE f.enabled=1 AND"
+        " e.kind='domain' AND (e.expires=0 OR e.expires>?1)",
+        "SELECT 'rule:' || p.name, r.category, r.kind, r.pattern FROM rules r JOIN principals p"
+        " ON p.id=r.author_id WHERE r.group_id IS NULL AND (r.kind='allow' OR"
+        " (r.category IS NOT NULL AND r.category<>'custom')) AND " AGENT_LIVE_RULE,
+    };
+    for (size_t q = 0; q < 2; q++) {
+        if (sqlite3_prepare_v2(ad->db, sql[q], -1, &st, NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "database: %s", sqlite3_errmsg(ad->db));
+            goto out;
+        }
+        sqlite3_bind_int64(st, 1, now);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *src = (const char *)sqlite3_column_text(st, 0);
+            const char *cat = (const char *)sqlite3_column_text(st, 1);
+            int allow = strcmp((const char *)sqlite3_column_text(st, 2), "allow") == 0;
+            const char *name = (const char *)sqlite3_column_text(st, 3);
+            int c = cat ? dset_category_parse(cat) : -1;
+            if (!allow && c < 0)
+                continue;
+            char label[64];
+            snprintf(label, sizeof label, "%.48s/%s", src, allow ? "allow" : cat);
+            int id = list_for(b, &ls, label, allow ? DSET_CAT_CUSTOM : c, allow, err, errlen);
+            if (id < 0 || dset_builder_add(b, id, name, strlen(name), DSET_SUBTREE, err,
+                                           errlen) < 0)
+                goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    struct dset_build_stats stats;
+    if (dset_builder_write(b, path, &stats, err, errlen) < 0)
+        goto out;
+    *names = stats.names;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    dset_builder_free(b);
+    return rc;
+}
+
+static json_t *names_json(sqlite3 *db, const char *sql, int64_t now, int64_t gid)
+{
+    json_t *a = json_array();
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return a;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, gid);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(a, json_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+    return a;
+}
+
+static json_t *policy_doc(sqlite3 *db, int64_t now)
+{
+    json_t *groups = json_array(), *clients = json_array();
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id, name, answer, safesearch FROM groups ORDER BY id",
+                           -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t gid = sqlite3_column_int64(st, 0);
+            uint32_t mask = agent_group_categories(db, gid, now);
+            json_t *cats = json_array();
+            for (int c = 0; c < DSET_CAT_COUNT; c++)
+                if (mask >> c & 1)
+                    json_array_append_new(cats, json_string(dset_category_name(c)));
+            /* Owner blocks without a category apply to every group whatever its
+             * categories; group-bound rules apply to their group only. */
+            json_t *block = names_json(db, "SELECT DISTINCT r.pattern FROM rules r JOIN principals p"
+                " ON p.id=r.author_id WHERE r.kind='block' AND ((r.group_id IS NULL AND"
+                " p.kind='owner' AND (r.category IS NULL OR r.category='custom')) OR"
+                " r.group_id=?2) AND " AGENT_LIVE_RULE, now, gid);
+            json_t *allow = names_json(db, "SELECT DISTINCT r.pattern FROM rules r WHERE"
+                " r.kind='allow' AND r.group_id=?2 AND " AGENT_LIVE_RULE, now, gid);
+            const char *answer = (const char *)sqlite3_column_text(st, 2);
+            json_array_append_new(groups, json_pack("{s:s, s:o, s:s, s:b, s:o, s:o}",
+                "name", (const char *)sqlite3_column_text(st, 1), "categories", cats,
+                /* without a configured block page address, fall back to NXDOMAIN */
+                "answer", strcmp(answer, "blockpage") == 0 ? "nxdomain" : answer,
+                "safesearch", sqlite3_column_int(st, 3), "allow", allow, "block", block));
+        }
+        sqlite3_finalize(st);
+    }
+    if (sqlite3_prepare_v2(db, "SELECT n.cidr, g.name FROM group_networks n JOIN groups g ON"
+                           " g.id=n.group_id UNION ALL SELECT d.ipv4, g.name FROM devices d"
+                           " JOIN groups g ON g.id=d.group_id WHERE d.ipv4 IS NOT NULL UNION ALL"
+                           " SELECT d.ipv6, g.name FROM devices d JOIN groups g ON"
+                           " g.id=d.group_id WHERE d.ipv6 IS NOT NULL", -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(clients, json_pack("{s:s, s:s}", "match",
+                                  (const char *)sqlite3_column_text(st, 0), "group",
+                                  (const char *)sqlite3_column_text(st, 1)));
+        sqlite3_finalize(st);
+    }
+    char dflt[64] = "staff";
+    if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key='default_group'", -1, &st,
+                           NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snprintf(dflt, sizeof dflt, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    return json_pack("{s:i, s:o, s:o, s:s}", "version", 1, "groups", groups, "clients",
+                     clients, "default_group", dflt);
+}
+
+static int build_fw(struct agentd *ad, int64_t now, const char *path, uint64_t *elems,
+                    char *err, size_t errlen)
+{
+    struct iplist l;
+    struct fwset *s = calloc(1, sizeof *s);
+    sqlite3_stmt *st;
+    int rc = -1;
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    iplist_init(&l);
+    fwset_init(s);
+    if (sqlite3_prepare_v2(ad->db, "SELECT e.indicator FROM feed_entries e JOIN feeds f ON"
+                           " f.id=e.feed_id WHERE f.enabled=1 AND e.action='block' AND"
+                           " e.kind IN ('ipv4','ipv6','cidr') AND (e.expires=0 OR e.expires>?1)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "database: %s", sqlite3_errmsg(ad->db));
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct ipl_v4 r4;
+        struct ipl_v6 r6;
+        char why[96];
+        int fam = iplist_parse_entry((const char *)sqlite3_column_text(st, 0), &r4, &r6, why,
+                                     sizeof why);
+        if ((fam == 4 && iplist_add_v4(&l, r4.lo, r4.hi) < 0) ||
+            (fam == 6 && iplist_add_v6(&l, r6.lo, r6.hi) < 0)) {
+            snprintf(err, errlen, "out of memory");
+            sqlite3_finalize(st);
+            goto out;
+        }
+    }
+    sqlite3_finalize(st);
+    iplist_normalize(&l);
+    if (fwset_add_iplist(s, "feed_block", FWSET_KIND_BLOCK, &l, 0, err, errlen) < 0 ||
+        fwset_write(s, path, err, errlen) < 0)
+        goto out;
+    *elems = fwset_total_elems(s);
+    rc = 0;
+out:
+    iplist_free(&l);
+    fwset_free(s);
+    free(s);
+    return rc;
+}
+
+/* Asks a daemon to reload: SIGHUP to the pid in pidfile. A daemon that is not running
+ * picks the artifacts up when it starts, so a missing pid is not an error. */
+static void signal_daemon(const char *pidfile, const char *what)
+{
+    if (!pidfile)
+        return;
+    FILE *f = fopen(pidfile, "r");
+    long pid = 0;
+    if (!f) {
+        log_debug("%s: %s: %s (not signalled)", what, pidfile, strerror(errno));
+        return;
+    }
+    if (fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+        log_warn("%s: %s: no pid in the file", what, pidfile);
+        fclose(f);
+        return;
+    }
+    fclose(f);
+    if (kill((pid_t)pid, SIGHUP) < 0)
+        log_warn("%s: SIGHUP to %ld: %s", what, pid, strerror(errno));
+}
+
+int agentd_compile(struct agentd *ad, int64_t now, char *err, size_t errlen)
+{
+    char dpath[512], ppath[512], fpath[512];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    snprintf(dpath, sizeof dpath, "%s/domains.set", ad->state_dir);
+    snprintf(ppath, sizeof ppath, "%s/policy.set", ad->state_dir);
+    snprintf(fpath, sizeof fpath, "%s/fw.set", ad->state_dir);
+    uint64_t names = 0, elems = 0;
+    char e2[AGENT_ERR];
+    /* A read transaction gives all three artifacts the same snapshot of the database. */
+    if (agent_exec(ad->db, "BEGIN", e2, sizeof e2) < 0) {
+        snprintf(err, errlen, "%s", e2);
+        return -1;
+    }
+    int rc = -1;
+    if (build_domains(ad, now, dpath, &names, e2, sizeof e2) < 0) {
+        snprintf(err, errlen, "domains.set: %s", e2);
+        goto out;
+    }
+    json_t *doc = policy_doc(ad->db, now);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!text || policy_write_json(ppath, text, strlen(text), e2, sizeof e2) < 0) {
+        snprintf(err, errlen, "policy.set: %s", text ? e2 : "out of memory");
+        free(text);
+        goto out;
+    }
+    free(text);
+    if (build_fw(ad, now, fpath, &elems, e2, sizeof e2) < 0) {
+        snprintf(err, errlen, "fw.set: %s", e2);
+        goto out;
+    }
+    rc = 0;
+out:
+    agent_exec(ad->db, "COMMIT", e2, sizeof e2);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc < 0)
+        return -1;
+    ad->n.last_compile_seconds = (double)(t1.tv_sec - t0.tv_sec) +
+                                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ad->n.last_domains = names;
+    ad->n.last_fw_elems = elems;
+    signal_daemon(ad->dnsd_pidfile, "dnsd");
+    signal_daemon(ad->fwd_pidfile, "fwd");
+    return 0;
+}
+
+uint64_t agentd_policy_signature(sqlite3 *db, int64_t now)
+{
+    /* Cheap (runs every second): counts of live rules and grants plus each group's
+     * effective categories. A rule or grant expiring or a schedule boundary changes one
+     * of them. Feed entry expiries are picked up at the feed's next refresh. */
+    uint64_t h = 1469598103934665603ull;
+    sqlite3_stmt *st;
+    static const char *const sql =
+        "SELECT (SELECT count(*) FROM rules r WHERE " AGENT_LIVE_RULE "),"
+        " (SELECT count(*) FROM grants WHERE revoked_at=0 AND (expires_at=0 OR expires_at>?1))";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, now);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            for (int i = 0; i < 2; i++)
+                h = (h ^ (uint64_t)sqlite3_column_int64(st, i)) * 1099511628211ull;
+        sqlite3_finalize(st);
+    }
+    if (sqlite3_prepare_v2(db, "SELECT id FROM groups", -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW)
+            h = (h ^ agent_group_categories(db, sqlite3_column_int64(st, 0), now)) *
+                1099511628211ull;
+        sqlite3_finalize(st);
+    }
+    return h;
+}

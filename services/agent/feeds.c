@@ -1,0 +1,539 @@
+/* Feed subscriptions: signed otasuke feeds and plain third-party lists (low trust,
+ * owner-enabled). Fetch with libcurl (http, https, file; ETag; size limit; timeout),
+ * verify before parsing, apply in one transaction, back off with jitter on failure.
+ * A refused or failed fetch never touches the entries: the last good state protects. */
+#include "agentd.h"
+#include "domainset.h"
+#include "feed.h"
+#include "lists.h"
+#include "log.h"
+
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FEED_INTERVAL      300    /* seconds between polls of a healthy feed */
+#define FEED_BACKOFF_MAX   3600
+#define FEED_FETCH_TIMEOUT 30
+
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 48)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+              *s == '_' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+int64_t agentd_feed_add(sqlite3 *db, const char *who, const char *name, const char *url,
+                        const char *kind, const char *feed_id, const char *pubkey,
+                        const char *category, int64_t max_bytes, char *err, size_t errlen)
+{
+    uint8_t pk[FEED_PUBKEY_BYTES];
+    char e2[128];
+    if (!name || !valid_name(name)) {
+        snprintf(err, errlen, "name: use 1-48 of a-z 0-9 . - _");
+        return -1;
+    }
+    if (!url || (strncmp(url, "https://", 8) && strncmp(url, "http://", 7) &&
+                 strncmp(url, "file:///", 8)) || strlen(url) > 1024) {
+        snprintf(err, errlen, "url: expected https://, http:// or file:/// (<= 1024 bytes)");
+        return -1;
+    }
+    if (!kind || (strcmp(kind, "signed") && strcmp(kind, "list"))) {
+        snprintf(err, errlen, "kind: expected signed or list");
+        return -1;
+    }
+    int is_signed = strcmp(kind, "signed") == 0;
+    if (is_signed && (!pubkey || feed_key_decode(pubkey, pk, sizeof pk, e2, sizeof e2) < 0)) {
+        snprintf(err, errlen, "pubkey: a signed feed needs its base64 Ed25519 public key");
+        return -1;
+    }
+    if (is_signed && (!feed_id || !valid_name(feed_id))) {
+        snprintf(err, errlen, "feed_id: a signed feed needs the feed id its manifest carries");
+        return -1;
+    }
+    if (!is_signed && (!category || dset_category_parse(category) < 0)) {
+        snprintf(err, errlen, "category: a list needs the category of its entries");
+        return -1;
+    }
+    if (max_bytes <= 0)
+        max_bytes = 64 * 1024 * 1024;
+    if (max_bytes > (int64_t)FEED_DEFAULT_MAX_BYTES) {
+        snprintf(err, errlen, "max_bytes: at most %u", FEED_DEFAULT_MAX_BYTES);
+        return -1;
+    }
+    if (agent_tx_begin(db, err, errlen) < 0)
+        return -1;
+    char *q = sqlite3_mprintf("INSERT INTO feeds(name, url, kind, feed_id, pubkey, category,"
+                              " max_bytes) VALUES (%Q, %Q, %Q, %Q, %Q, %Q, %lld)", name, url,
+                              kind, is_signed ? feed_id : NULL, is_signed ? pubkey : NULL,
+                              category, (long long)max_bytes);
+    int rc = agent_exec(db, q, err, errlen);
+    sqlite3_free(q);
+    int64_t id = rc == 0 ? sqlite3_last_insert_rowid(db) : -1;
+    if (rc == 0) {
+        json_t *after = json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "name", name, "url", url,
+                                  "kind", kind, "feed_id", feed_id, "category", category);
+        rc = agent_audit(db, who, "feed.add", 0, "ok", NULL, NULL, after);
+        json_decref(after);
+    }
+    if (rc < 0 || agent_tx_commit(db, err, errlen) < 0) {
+        if (strstr(err, "UNIQUE"))
+            snprintf(err, errlen, "name: a feed named '%s' exists already", name);
+        agent_tx_rollback(db);
+        return -1;
+    }
+    return id;
+}
+
+int agentd_feed_delete(sqlite3 *db, const char *who, const char *name, char *err,
+                       size_t errlen)
+{
+    if (agent_tx_begin(db, err, errlen) < 0)
+        return -1;
+    char *q = sqlite3_mprintf("DELETE FROM feeds WHERE name=%Q", name);
+    int rc = agent_exec(db, q, err, errlen);
+    sqlite3_free(q);
+    if (rc == 0 && sqlite3_changes(db) == 0) {
+        snprintf(err, errlen, "name: no feed named '%.48s'", name);
+        rc = -1;
+    }
+    if (rc == 0) {
+        json_t *before = json_pack("{s:s}", "name", name);
+        rc = agent_audit(db, who, "feed.delete", 0, "ok", NULL, before, NULL);
+        json_decref(before);
+    }
+    if (rc < 0 || agent_tx_commit(db, err, errlen) < 0) {
+        agent_tx_rollback(db);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- fetching ---- */
+
+struct buf {
+    char *data;
+    size_t len, cap, max;
+    int over;
+    char etag[256];
+};
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    struct buf *b = ud;
+    size_t add = sz * n;
+    if (b->len + add > b->max) {
+        b->over = 1;
+        return 0;   /* aborts the transfer: we never hold more than the limit */
+    }
+    if (b->len + add + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + add + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d)
+            return 0;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, add);
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct buf *b = ud;
+    size_t len = sz * n;
+    if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
+        size_t off = 5;
+        while (off < len && (p[off] == ' ' || p[off] == '\t'))
+            off++;
+        size_t end = len;
+        while (end > off && (p[end - 1] == '\r' || p[end - 1] == '\n' || p[end - 1] == ' '))
+            end--;
+        if (end - off < sizeof b->etag) {
+            memcpy(b->etag, p + off, end - off);
+            b->etag[end - off] = '\0';
+        }
+    }
+    return len;
+}
+
+/* GETs url into b (limit b->max). Returns the HTTP status (200 for file://), 304 when
+ * the ETag matched, or -1 with err. */
+static long fetch(const char *url, const char *etag, struct buf *b, char *err, size_t errlen)
+{
+    static int curl_ready;
+    if (!curl_ready) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        curl_ready = 1;
+    }
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(err, errlen, "%s: curl init failed", url);
+        return -1;
+    }
+    struct curl_slist *hdrs = NULL;
+    if (etag && *etag) {
+        char h[300];
+        snprintf(h, sizeof h, "If-None-Match: %s", etag);
+        hdrs = curl_slist_append(hdrs, h);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FEED_FETCH_TIMEOUT);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "otasuke-agent/1");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (hdrs)
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    CURLcode rc = curl_easy_perform(c);
+    long status = -1;
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (strncmp(url, "file:", 5) == 0)
+            status = 200;
+        if (status != 200 && status != 304) {
+            snprintf(err, errlen, "%s: HTTP status %ld", url, status);
+            status = -1;
+        }
+    } else if (b->over || rc == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(err, errlen, "%s: larger than the limit of %zu bytes", url, b->max);
+        status = -2;
+    } else {
+        snprintf(err, errlen, "%s: %s", url, curl_easy_strerror(rc));
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+/* ---- applying ---- */
+
+struct apply_ctx {
+    sqlite3_stmt *put, *del;
+    int64_t feed_id;
+    const char *category;   /* lists: the subscription's category */
+    uint64_t n;
+};
+
+static int put_entry(const struct feed_entry *e, void *ud)
+{
+    struct apply_ctx *a = ud;
+    sqlite3_stmt *st = e->action == FEED_ACT_REMOVE ? a->del : a->put;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, a->feed_id);
+    sqlite3_bind_text(st, 2, feed_kind_name(e->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, e->indicator, -1, SQLITE_TRANSIENT);
+    if (e->action != FEED_ACT_REMOVE) {
+        const char *cat = e->category >= 0 ? dset_category_name(e->category) : NULL;
+        if (cat)
+            sqlite3_bind_text(st, 4, cat, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 4);
+        sqlite3_bind_text(st, 5, feed_action_name(e->action), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, e->expires);
+        sqlite3_bind_int(st, 7, e->confidence);
+        sqlite3_bind_text(st, 8, e->source, -1, SQLITE_TRANSIENT);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return -2;
+    a->n++;
+    return 0;
+}
+
+static int put_list_name(void *ud, const char *name, size_t len, unsigned flags)
+{
+    struct apply_ctx *a = ud;
+    struct feed_entry e;
+    memset(&e, 0, sizeof e);
+    if (len > FEED_INDICATOR_MAX)
+        return 0;
+    memcpy(e.indicator, name, len);
+    e.kind = FEED_KIND_DOMAIN;
+    e.action = (flags & DSET_ALLOW) ? FEED_ACT_ALLOW : FEED_ACT_BLOCK;
+    e.category = (flags & DSET_ALLOW) ? -1 : dset_category_parse(a->category);
+    e.confidence = 50;   /* third-party lists: lower trust than a signed feed */
+    snprintf(e.source, sizeof e.source, "list");
+    return put_entry(&e, a) == 0 ? 0 : 1;
+}
+
+static int prepare(sqlite3 *db, struct apply_ctx *a)
+{
+    return sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO feed_entries(feed_id, kind, indicator,"
+                              " category, action, expires, confidence, source) VALUES"
+                              " (?,?,?,?,?,?,?,?)", -1, &a->put, NULL) == SQLITE_OK &&
+           sqlite3_prepare_v2(db, "DELETE FROM feed_entries WHERE feed_id=? AND kind=? AND"
+                              " indicator=?", -1, &a->del, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+/* Records the outcome on the feed row: success resets the backoff; a failure doubles it
+ * (5 min .. 1 h) with +-25 % jitter so a thousand boxes do not retry in step. */
+static void record(sqlite3 *db, int64_t id, int64_t now, int ok, const char *reason,
+                   const char *msg)
+{
+    sqlite3_stmt *st;
+    int64_t failures = 0;
+    if (sqlite3_prepare_v2(db, "SELECT failures FROM feeds WHERE id=?", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            failures = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    failures = ok ? 0 : failures + 1;
+    int64_t delay = FEED_INTERVAL;
+    for (int64_t i = 1; i < failures && delay < FEED_BACKOFF_MAX; i++)
+        delay *= 2;
+    if (!ok && failures == 1)
+        delay = 30;   /* first failure: retry soon, it is often a blip */
+    if (delay > FEED_BACKOFF_MAX)
+        delay = FEED_BACKOFF_MAX;
+    delay += (int64_t)randombytes_uniform((uint32_t)(delay / 2 + 1)) - delay / 4;
+    char *q = sqlite3_mprintf("UPDATE feeds SET last_attempt=%lld, failures=%lld, next_try=%lld,"
+                              " last_error=%Q, last_reason=%Q%s WHERE id=%lld", (long long)now,
+                              (long long)failures, (long long)(now + delay), ok ? NULL : msg,
+                              ok ? NULL : reason, ok ? ", last_good=strftime('%s')" : "",
+                              (long long)id);
+    sqlite3_exec(db, q, NULL, NULL, NULL);
+    sqlite3_free(q);
+}
+
+struct feed_row {
+    char name[64], url[1100], kind[8], feed_id[64], pubkey[64], category[32], etag[256];
+    int64_t max_bytes, last_seq;
+};
+
+static int load_row(sqlite3 *db, int64_t id, struct feed_row *r)
+{
+    sqlite3_stmt *st;
+    memset(r, 0, sizeof *r);
+    if (sqlite3_prepare_v2(db, "SELECT name, url, kind, COALESCE(feed_id,''), COALESCE(pubkey,''),"
+                           " COALESCE(category,''), COALESCE(etag,''), max_bytes, last_seq FROM"
+                           " feeds WHERE id=?", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, id);
+    int found = sqlite3_step(st) == SQLITE_ROW;
+    if (found) {
+        snprintf(r->name, sizeof r->name, "%s", sqlite3_column_text(st, 0));
+        snprintf(r->url, sizeof r->url, "%s", sqlite3_column_text(st, 1));
+        snprintf(r->kind, sizeof r->kind, "%s", sqlite3_column_text(st, 2));
+        snprintf(r->feed_id, sizeof r->feed_id, "%s", sqlite3_column_text(st, 3));
+        snprintf(r->pubkey, sizeof r->pubkey, "%s", sqlite3_column_text(st, 4));
+        snprintf(r->category, sizeof r->category, "%s", sqlite3_column_text(st, 5));
+        snprintf(r->etag, sizeof r->etag, "%s", sqlite3_column_text(st, 6));
+        r->max_bytes = sqlite3_column_int64(st, 7);
+        r->last_seq = sqlite3_column_int64(st, 8);
+    }
+    sqlite3_finalize(st);
+    return found ? 0 : -1;
+}
+
+static int finish_apply(sqlite3 *db, int64_t id, struct apply_ctx *a, uint64_t seq,
+                        const char *etag, char *err, size_t errlen)
+{
+    sqlite3_finalize(a->put);
+    sqlite3_finalize(a->del);
+    char *q = sqlite3_mprintf("UPDATE feeds SET last_seq=%llu, etag=%Q, entries=(SELECT count(*)"
+                              " FROM feed_entries WHERE feed_id=%lld) WHERE id=%lld",
+                              (unsigned long long)seq, etag, (long long)id, (long long)id);
+    int rc = agent_exec(db, q, err, errlen);
+    sqlite3_free(q);
+    if (rc < 0 || agent_tx_commit(db, err, errlen) < 0) {
+        agent_tx_rollback(db);
+        return -1;
+    }
+    return 0;
+}
+
+int agentd_feed_apply(sqlite3 *db, int64_t id, const char *doc, size_t len, const char *sig,
+                      size_t siglen, int64_t now, char *err, size_t errlen)
+{
+    struct feed_row r;
+    if (load_row(db, id, &r) < 0) {
+        snprintf(err, errlen, "feed %lld: not found", (long long)id);
+        return -1;
+    }
+    struct apply_ctx a = { .feed_id = id, .category = r.category };
+    char e2[AGENT_ERR];
+    char snap[64];
+    if (strcmp(r.kind, "signed") == 0) {
+        uint8_t pk[FEED_PUBKEY_BYTES];
+        if (feed_key_decode(r.pubkey, pk, sizeof pk, e2, sizeof e2) < 0) {
+            snprintf(err, errlen, "feed %s: pinned key unreadable: %s", r.name, e2);
+            record(db, id, now, 0, "bad-key", err);
+            return -1;
+        }
+        struct feed_expect x = { .feed_id = r.feed_id, .pubkey = pk,
+                                 .last_seq = (uint64_t)r.last_seq, .now = now,
+                                 .max_bytes = (size_t)r.max_bytes };
+        struct feed_manifest m;
+        enum feed_reason why = feed_verify(doc, len, sig, siglen, &x, &m, e2, sizeof e2);
+        if (why != FEED_OK) {
+            snprintf(err, errlen, "feed %s refused (%s): %s", r.name, feed_reason_name(why), e2);
+            record(db, id, now, 0, feed_reason_name(why), err);
+            return -1;
+        }
+        if (agent_tx_begin(db, err, errlen) < 0 || prepare(db, &a) < 0) {
+            agent_tx_rollback(db);
+            return -1;
+        }
+        if (m.type == FEED_SNAPSHOT) {
+            snprintf(snap, sizeof snap, "DELETE FROM feed_entries WHERE feed_id=%lld", (long long)id);
+            agent_exec(db, snap, e2, sizeof e2);
+        }
+        int rc = feed_foreach_entry(doc, len, &m, put_entry, &a, e2, sizeof e2);
+        if (rc != 0) {
+            sqlite3_finalize(a.put);
+            sqlite3_finalize(a.del);
+            agent_tx_rollback(db);
+            snprintf(err, errlen, "feed %s refused (bad-entry): %s", r.name,
+                     rc == -2 ? sqlite3_errmsg(db) : e2);
+            record(db, id, now, 0, feed_reason_name(FEED_BAD_ENTRY), err);
+            return -1;
+        }
+        if (finish_apply(db, id, &a, m.seq, r.etag, err, errlen) < 0)
+            return -1;
+    } else {
+        struct list_opts lo = { .format = LIST_FMT_AUTO, .subtree = 1 };
+        struct list_stats st;
+        if ((int64_t)len > r.max_bytes) {
+            snprintf(err, errlen, "list %s refused (oversized): %zu bytes", r.name, len);
+            record(db, id, now, 0, "oversized", err);
+            return -1;
+        }
+        if (agent_tx_begin(db, err, errlen) < 0 || prepare(db, &a) < 0) {
+            agent_tx_rollback(db);
+            return -1;
+        }
+        snprintf(snap, sizeof snap, "DELETE FROM feed_entries WHERE feed_id=%lld", (long long)id);
+        agent_exec(db, snap, e2, sizeof e2);
+        if (list_parse_buffer(doc, len, &lo, put_list_name, &a, &st, e2, sizeof e2) < 0) {
+            sqlite3_finalize(a.put);
+            sqlite3_finalize(a.del);
+            agent_tx_rollback(db);
+            snprintf(err, errlen, "list %s refused (not-a-list): %s", r.name, e2);
+            record(db, id, now, 0, "not-a-list", err);
+            return -1;
+        }
+        if (finish_apply(db, id, &a, (uint64_t)r.last_seq + 1, r.etag, err, errlen) < 0)
+            return -1;
+        if (st.rejected) {
+            char msg[AGENT_ERR];
+            snprintf(msg, sizeof msg, "%llu bad lines (first: line %llu: %s)",
+                     (unsigned long long)st.rejected,
+                     (unsigned long long)(st.nerrors ? st.errors[0].line : 0),
+                     st.nerrors ? st.errors[0].reason : "?");
+            record(db, id, now, 1, NULL, NULL);
+            char *q = sqlite3_mprintf("UPDATE feeds SET last_error=%Q WHERE id=%lld", msg,
+                                      (long long)id);
+            sqlite3_exec(db, q, NULL, NULL, NULL);
+            sqlite3_free(q);
+            return 1;
+        }
+    }
+    record(db, id, now, 1, NULL, NULL);
+    return 1;
+}
+
+int agentd_feed_refresh(struct agentd *ad, int64_t id, int64_t now, char *err, size_t errlen)
+{
+    struct feed_row r;
+    if (load_row(ad->db, id, &r) < 0) {
+        snprintf(err, errlen, "feed %lld: not found", (long long)id);
+        return -1;
+    }
+    struct buf doc = { .max = (size_t)r.max_bytes }, sig = { .max = 4096 };
+    ad->n.feed_fetches++;
+    long st = fetch(r.url, r.etag, &doc, err, errlen);
+    int rc;
+    if (st == 304) {
+        ad->n.feed_not_modified++;
+        record(ad->db, id, now, 1, NULL, NULL);
+        rc = 0;
+    } else if (st < 0) {
+        ad->n.feed_errors++;
+        record(ad->db, id, now, 0, st == -2 ? "oversized" : "fetch", err);
+        rc = -1;
+    } else {
+        if (strcmp(r.kind, "signed") == 0) {
+            char sigurl[1200], e2[AGENT_ERR];
+            snprintf(sigurl, sizeof sigurl, "%s.sig", r.url);
+            if (fetch(sigurl, NULL, &sig, e2, sizeof e2) < 0)
+                sig.len = 0;   /* feed_verify reports "unsigned" */
+        }
+        /* The new ETag is stored with the applied content only: a refused document must
+         * be fetched again, not skipped as "not modified". */
+        char *q = NULL;
+        rc = agentd_feed_apply(ad->db, id, doc.data ? doc.data : "", doc.len,
+                               sig.data, sig.len, now, err, errlen);
+        if (rc > 0 && doc.etag[0]) {
+            q = sqlite3_mprintf("UPDATE feeds SET etag=%Q WHERE id=%lld", doc.etag, (long long)id);
+            sqlite3_exec(ad->db, q, NULL, NULL, NULL);
+            sqlite3_free(q);
+        }
+        if (rc < 0)
+            ad->n.feed_refusals++;
+        else
+            ad->dirty = 1;
+    }
+    free(doc.data);
+    free(sig.data);
+    return rc;
+}
+
+int agentd_feeds_due(struct agentd *ad, int64_t now)
+{
+    sqlite3_stmt *st;
+    int64_t ids[256];
+    int n = 0, applied = 0;
+    if (sqlite3_prepare_v2(ad->db, "SELECT id FROM feeds WHERE enabled=1 AND (next_try<=? OR ?)"
+                           " ORDER BY next_try LIMIT 256", -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, ad->feeds_due_now);
+    while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
+        ids[n++] = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    ad->feeds_due_now = 0;
+    for (int i = 0; i < n; i++) {
+        char err[AGENT_ERR];
+        int rc = agentd_feed_refresh(ad, ids[i], now, err, sizeof err);
+        if (rc < 0)
+            log_warn("%s", err);
+        else if (rc > 0)
+            applied++;
+    }
+    return applied;
+}
+
+int64_t agentd_feeds_next(sqlite3 *db, int64_t now)
+{
+    sqlite3_stmt *st;
+    int64_t next = -1;
+    if (sqlite3_prepare_v2(db, "SELECT min(next_try) FROM feeds WHERE enabled=1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+            next = sqlite3_column_int64(st, 0) - now;
+            if (next < 0)
+                next = 0;
+        }
+        sqlite3_finalize(st);
+    }
+    return next;
+}

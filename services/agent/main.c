@@ -1,0 +1,161 @@
+/* otasuke-agent: the unprivileged brain of the box. One thread: the local API, feed
+ * refreshes, schedule boundaries and compiles all run from one event loop, so the SQLite
+ * connection is never shared and a change arriving during a compile simply marks the
+ * policy dirty again — exactly one more compile, never two. */
+#include "agent.h"
+#include "agentd.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_flag, reload_flag;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        reload_flag = 1;
+    else
+        stop_flag = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: otasuke-agent [-f] [-n] [--db PATH] [--socket PATH] [--state-dir DIR]\n"
+            "                     [--user NAME] [--dnsd-pidfile F] [--fwd-pidfile F]\n"
+            "                     [--log-level error|warn|info|debug]\n"
+            "  -f               foreground, log to stderr\n"
+            "  -n               check the database and the state directory, then exit 0/1\n"
+            "  --db PATH        policy database (default /var/lib/otasuke/agent.db)\n"
+            "  --socket PATH    local API socket (default /run/otasuke/agent.sock)\n"
+            "  --state-dir DIR  where compiled artifacts go (default /var/lib/otasuke)\n"
+            "  --user NAME      drop to this user after opening the socket\n"
+            "  --dnsd-pidfile F / --fwd-pidfile F   send SIGHUP there after a compile\n");
+}
+
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        log_error("--user %s: no such user", user);
+        return -1;
+    }
+    if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+        log_error("--user %s: cannot switch: %s", user, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct agentd ad;
+    memset(&ad, 0, sizeof ad);
+    ad.db_path = "/var/lib/otasuke/agent.db";
+    ad.socket_path = "/run/otasuke/agent.sock";
+    ad.state_dir = "/var/lib/otasuke";
+    const char *user = NULL;
+    int foreground = 0, check = 0;
+    enum log_level level = LOG_LEVEL_INFO;
+    static const struct option opts[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "socket", required_argument, NULL, 's' },
+        { "state-dir", required_argument, NULL, 'S' },
+        { "user", required_argument, NULL, 'u' },
+        { "dnsd-pidfile", required_argument, NULL, 'D' },
+        { "fwd-pidfile", required_argument, NULL, 'F' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "fnh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': foreground = 1; break;
+        case 'n': check = 1; foreground = 1; break;
+        case 'd': ad.db_path = optarg; break;
+        case 's': ad.socket_path = optarg; break;
+        case 'S': ad.state_dir = optarg; break;
+        case 'u': user = optarg; break;
+        case 'D': ad.dnsd_pidfile = optarg; break;
+        case 'F': ad.fwd_pidfile = optarg; break;
+        case 'l':
+            if (log_level_parse(optarg, &level) < 0) {
+                fprintf(stderr, "otasuke-agent: --log-level: expected error|warn|info|debug\n");
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    log_init("otasuke-agent", foreground, level);
+
+    char err[AGENT_ERR];
+    struct stat sb;
+    if (stat(ad.state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+        log_error("--state-dir %s: not a directory (create it, owned by the agent's user)",
+                  ad.state_dir);
+        return 1;
+    }
+    if (!check && !user && geteuid() == 0)
+        log_warn("running as root: pass --user to run unprivileged");
+    /* The socket is created before dropping privileges (it may live in /run). */
+    if (!check && agentd_api_start(&ad, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (user && drop_privileges(user) < 0)
+        return 1;
+    ad.db = agent_db_open(ad.db_path, err, sizeof err);
+    if (!ad.db) {
+        log_error("%s", err);
+        agentd_api_stop(&ad);
+        return 1;
+    }
+    if (check) {
+        printf("otasuke-agent: %s: schema version %d, state dir %s: ok\n", ad.db_path,
+               agent_db_version(ad.db), ad.state_dir);
+        agent_db_close(ad.db);
+        return 0;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    log_info("started: db %s, socket %s, state %s", ad.db_path, ad.socket_path, ad.state_dir);
+    ad.started = time(NULL);
+    ad.dirty = 1;   /* artifacts may be missing or older than the database: compile once */
+    while (!stop_flag) {
+        if (reload_flag) {
+            reload_flag = 0;
+            ad.dirty = 1;
+            ad.feeds_due_now = 1;
+        }
+        agentd_tick(&ad, time(NULL));
+        agentd_api_poll(&ad, agentd_next_wake_ms(&ad, time(NULL)));
+    }
+    log_info("stopping");
+    agentd_api_stop(&ad);
+    agent_db_close(ad.db);
+    return 0;
+}

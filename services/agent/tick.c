@@ -1,0 +1,47 @@
+/* The agent's periodic work, run from the main loop between API requests. */
+#include "agentd.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void agentd_tick(struct agentd *ad, int64_t now)
+{
+    int64_t next = agentd_feeds_next(ad->db, now);
+    if (ad->feeds_due_now || next == 0)
+        agentd_feeds_due(ad, now);
+    if (now != ad->policy_sig_at) {
+        uint64_t sig = agentd_policy_signature(ad->db, now);
+        if (sig != ad->policy_sig && ad->policy_sig_at != 0)
+            ad->dirty = 1;
+        ad->policy_sig = sig;
+        ad->policy_sig_at = now;
+    }
+    if (!ad->dirty)
+        return;
+    /* Cleared before compiling: a change that lands while we compile sets it again and
+     * gets exactly one more compile. */
+    ad->dirty = 0;
+    char err[AGENT_ERR];
+    if (agentd_compile(ad, now, err, sizeof err) < 0) {
+        ad->n.compile_errors++;
+        snprintf(ad->last_compile_error, sizeof ad->last_compile_error, "%s", err);
+        log_error("compile failed, daemons keep the previous artifacts: %s", err);
+        return;
+    }
+    ad->n.compiles++;
+    ad->last_compile = now;
+    ad->last_compile_error[0] = '\0';
+    ad->policy_sig = agentd_policy_signature(ad->db, now);
+    log_info("compiled: %llu domains, %llu firewall elements in %.3f s",
+             (unsigned long long)ad->n.last_domains, (unsigned long long)ad->n.last_fw_elems,
+             ad->n.last_compile_seconds);
+}
+
+int agentd_next_wake_ms(struct agentd *ad, int64_t now)
+{
+    if (ad->dirty || ad->feeds_due_now)
+        return 0;
+    int64_t next = agentd_feeds_next(ad->db, now);
+    return next == 0 ? 0 : 1000;
+}
