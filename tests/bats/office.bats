@@ -342,3 +342,12 @@ EOF
     run office_wait_dns pc 192.0.2.1 nosuchname.good.test A 1
     assert_failure
 }
+
+@test "pc pings the fake internet through the box (IPv4 and IPv6)" {
+    run office_exec pc ping -c 1 -W 2 198.18.10.10
+    assert_success
+    run office_exec pc ping -6 -c 1 -W 2 fd00:0:0:10::10
+    assert_success
+    run office_exec iot ping -c 1 -W 2 198.18.1.10
+    assert_success
+}

@@ -40,6 +40,9 @@ OFFICE_ROOT=${OFFICE_ROOT:-/run/otasuke-office}
 OFFICE_WAN_DIR=${OFFICE_WAN_DIR:-$OFFICE_REPO/tests/lib/wan}
 OFFICE_UNBOUND_DIR=${OFFICE_UNBOUND_DIR:-$OFFICE_REPO/appliance/etc/unbound}
 OFFICE_NODES=(box pc iot guest wan hub)
+# How long a daemon may take to answer at start-up (generous: tests share a small,
+# busy machine; a dead daemon fails at once anyway).
+OFFICE_WAIT_SECS=${OFFICE_WAIT_SECS:-20}
 
 # Links: name  node-a if-suffix-a v4-a v6-a  node-b if-suffix-b v4-b v6-b  prefix4 prefix6
 OFFICE_LINKS=(
@@ -151,7 +154,7 @@ office__require_up() {
 office__wait_dns() {   # id node name-of-daemon server port qname qtype
     local id=$1 node=$2 daemon=$3 server=$4 port=$5 qname=$6 qtype=$7 i out
     local run=$OFFICE_ROOT/$id pidf=$OFFICE_ROOT/$1/pids/$3.pid
-    for ((i = 0; i < 200; i++)); do
+    for ((i = 0; i < OFFICE_WAIT_SECS * 20; i++)); do
         out=$(ip netns exec "$(office__ns "$id" "$node")" \
             dig +short +time=1 +tries=1 -p "$port" "@$server" "$qname" "$qtype" 2>/dev/null) || true
         [ -n "$out" ] && return 0
@@ -162,14 +165,14 @@ office__wait_dns() {   # id node name-of-daemon server port qname qtype
         fi
         sleep 0.05
     done
-    echo "office.sh: $daemon in $node does not answer $qname $qtype on $server port $port after 10 s;" \
+    echo "office.sh: $daemon in $node does not answer $qname $qtype on $server port $port after $OFFICE_WAIT_SECS s;" \
          "see $run/logs/$daemon.log" >&2
     return 1
 }
 
 office__wait_file() {   # id daemon file
     local i pidf=$OFFICE_ROOT/$1/pids/$2.pid
-    for ((i = 0; i < 200; i++)); do
+    for ((i = 0; i < OFFICE_WAIT_SECS * 20; i++)); do
         [ -e "$3" ] && return 0
         if ! office__alive $(cat "$pidf"); then
             echo "office.sh: $2 exited during start-up; its log ($OFFICE_ROOT/$1/logs/$2.log):" >&2
@@ -178,7 +181,7 @@ office__wait_file() {   # id daemon file
         fi
         sleep 0.05
     done
-    echo "office.sh: $2 not ready after 10 s; see $OFFICE_ROOT/$1/logs/$2.log" >&2
+    echo "office.sh: $2 not ready after $OFFICE_WAIT_SECS s; see $OFFICE_ROOT/$1/logs/$2.log" >&2
     return 1
 }
 
