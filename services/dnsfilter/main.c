@@ -259,6 +259,10 @@ static int drop_privileges(const char *user, char *err, size_t errlen)
         snprintf(err, errlen, "--user %s: no such user", user);
         return -1;
     }
+    /* Started as that user already (systemd User=, with CAP_NET_BIND_SERVICE): nothing
+     * to drop, and the supplementary groups the unit grants must stay. */
+    if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
+        return 0;
     if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
         snprintf(err, errlen, "--user %s: cannot switch: %s", user, strerror(errno));
         return -1;
