@@ -17,8 +17,17 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Command groups: one line per group, implemented in cli_<group>.c. */
+int cli_backup(int argc, char **argv);
+int cli_delegate(int argc, char **argv);
+int cli_device(int argc, char **argv);
+int cli_explain(int argc, char **argv);
+int cli_feed(int argc, char **argv);
 int cli_fw(int argc, char **argv);
+int cli_hub(int argc, char **argv);
 int cli_list(int argc, char **argv);
+int cli_policy(int argc, char **argv);
+int cli_restore(int argc, char **argv);
 int cli_set(int argc, char **argv);
+int cli_status(int argc, char **argv);
 
 #endif

@@ -7,9 +7,18 @@
 
 /* Keep sorted by name; "otasukectl help" prints them in this order. */
 static const struct cli_group groups[] = {
+    { "backup", "save the whole owner policy as JSON (agent)", cli_backup },
+    { "delegate", "delegates, grants and signed delegated changes (agent)", cli_delegate },
+    { "device", "device inventory: list by risk, label, importance, group (agent)", cli_device },
+    { "explain", "why a domain or IP is blocked or allowed, and by whom (agent)", cli_explain },
+    { "feed", "feed keys, build/sign/verify feeds; subscriptions (agent)", cli_feed },
     { "fw", "build and inspect the firewall artifact fw.set", cli_fw },
+    { "hub", "enrol with a hub; feed sync, status, contributions", cli_hub },
     { "list", "inspect a blocklist file: format, entries, rejected lines", cli_list },
+    { "policy", "groups, rules, unblock, schedules, audit (agent)", cli_policy },
+    { "restore", "replace the owner policy from a backup, validated first (agent)", cli_restore },
     { "set", "build and query compiled domain sets", cli_set },
+    { "status", "agent status: compile, feeds and their staleness (agent)", cli_status },
 };
 
 int cli_fail(const char *fmt, ...)

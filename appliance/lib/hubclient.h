@@ -1,0 +1,123 @@
+/* The box's side of a hub: enrolment, heartbeat, contributions, false-positive reports,
+ * and the shared feed (MQTT "seq N is out" -> fetch the delta over HTTPS -> verify with
+ * feed.h -> hand it to the caller). The agent links this; otasukectl hub uses it too.
+ *
+ * State lives in one directory (default /var/lib/otasuke/hub): box.key (Ed25519, 0600),
+ * hub.json (URL, credentials, pinned feed key, last accepted seq; 0600) and, when the
+ * caller uses hubclient_store_apply, feed.json (the applied entries). The hub's TLS
+ * certificate is pinned by path (cacert), copied into the state dir at enrolment.
+ *
+ * Nothing here logs or exits; errors fill err and return -1 (or a feed_reason). Not
+ * thread-safe: one hubclient per thread. */
+#ifndef OTASUKE_HUBCLIENT_H
+#define OTASUKE_HUBCLIENT_H
+
+#include "feed.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hubclient;
+
+/* Opens (creating) the state dir and loads hub.json if present. NULL with err. */
+struct hubclient *hubclient_open(const char *state_dir, char *err, size_t errlen);
+void hubclient_close(struct hubclient *hc);
+
+/* What the box knows about its hub; strings point into hc. */
+struct hubclient_info {
+    int enrolled;
+    const char *url;
+    long box_id;
+    const char *feed_id;
+    const char *feed_key_id;
+    const char *mqtt_broker;      /* host:port, "" if the hub named none */
+    uint64_t seq;                 /* last accepted feed seq, 0 = none */
+    int64_t last_sync;            /* when a document was last accepted (or found current) */
+    int64_t feed_created;         /* "created" of the last accepted document */
+    const char *last_error;       /* "" if the last sync worked */
+    int64_t last_error_at;
+};
+void hubclient_info(const struct hubclient *hc, struct hubclient_info *out);
+
+/* Overrides the hub URL for this handle only (tests, a moved hub). Not saved. */
+void hubclient_set_url(struct hubclient *hc, const char *url);
+
+/* Enrols: makes the box key if needed, asks a challenge, signs it, sends the code.
+ * cacert = PEM file of the hub certificate (copied into the state dir). Returns 0, or
+ * -1 with err carrying the hub's explanation ("field 'code': ... already used"). */
+int hubclient_enroll(struct hubclient *hc, const char *url, const char *code,
+                     const char *cacert, const char *name, const char *version,
+                     char *err, size_t errlen);
+
+struct hubclient_heartbeat {
+    const char *version;
+    long long open_incidents;
+    const char *counters_json;    /* flat object of integers, or NULL */
+};
+/* Sends a heartbeat; *hub_seq (may be NULL) gets the hub's current feed seq. */
+int hubclient_heartbeat(struct hubclient *hc, const struct hubclient_heartbeat *hb,
+                        long long *hub_seq, char *err, size_t errlen);
+
+struct hubclient_indicator {
+    const char *indicator;
+    const char *kind;             /* domain|ipv4|ipv6|cidr */
+    const char *category;
+    long count;
+    int64_t first_seen, last_seen;
+};
+/* Sends indicators (only what the owner agreed to share: no client addresses).
+ * *promoted (may be NULL) = how many made it into the feed. */
+int hubclient_contribute(struct hubclient *hc, const struct hubclient_indicator *v, int n,
+                         int *promoted, char *err, size_t errlen);
+int hubclient_report_fp(struct hubclient *hc, const char *indicator, const char *kind,
+                        char *err, size_t errlen);
+
+/* Called with a verified document; returns 0 when applied (the seq is then saved),
+ * non-zero to refuse it (the seq stays). */
+typedef int (*hubclient_apply_fn)(const char *doc, size_t len, const struct feed_manifest *m,
+                                  void *ctx);
+
+/* Brings the feed up to date: delta from our seq (snapshot if we have none or the hub
+ * says ours is too old), verified against the pinned key, feed id, seq and expiry
+ * before fn sees a byte. Returns FEED_OK (also when already current; *updated says
+ * whether a document was applied), or the reason it was refused with err; transport
+ * failures return FEED_OK-less -1. The reason is also kept as last_error. */
+int hubclient_sync(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int *updated,
+                   char *err, size_t errlen);
+
+/* Handles one MQTT notification payload ("seq N\n" [+ sig line + delta]): uses the
+ * inline delta when it applies to our seq, else calls hubclient_sync. Same returns. */
+int hubclient_notify(struct hubclient *hc, const char *payload, size_t len,
+                     hubclient_apply_fn fn, void *ctx, int *updated, char *err, size_t errlen);
+
+/* Subscribes to the feed topic and syncs on every notification (and once at start)
+ * until max_seconds pass or stop_after updates were applied (0 = no limit).
+ * Returns the number of updates applied, or -1 with err. */
+int hubclient_watch(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int max_seconds,
+                    int stop_after, char *err, size_t errlen);
+
+/* A ready-made applier: keeps <state>/feed.json (indicator -> entry) up to date.
+ * ctx = the hubclient. */
+int hubclient_store_apply(const char *doc, size_t len, const struct feed_manifest *m,
+                          void *ctx);
+/* Path of that file (inside hc). */
+const char *hubclient_store_path(const struct hubclient *hc);
+
+/* ---- internal, shared by hubclient.c and hubclient_feed.c ---- */
+struct hubclient_http {
+    long status;
+    char *body;
+    size_t len;
+    char sig[200];                /* X-Otasuke-Sig, if the hub sent it */
+};
+int hubclient_request(struct hubclient *hc, const char *method, const char *path,
+                      const char *body, int auth, struct hubclient_http *res,
+                      char *err, size_t errlen);
+void hubclient_http_free(struct hubclient_http *res);
+int hubclient_save(struct hubclient *hc, char *err, size_t errlen);
+void hubclient_set_error(struct hubclient *hc, const char *msg);
+/* Writes the hub's {"error": ...} (or the HTTP status) into err. */
+void hubclient_http_error(const struct hubclient_http *r, const char *what, char *err,
+                          size_t errlen);
+
+#endif

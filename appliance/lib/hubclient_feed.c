@@ -1,0 +1,334 @@
+/* Hub client, feed half: fetch, verify (feed.h: signature with the pinned key, feed id,
+ * monotonic seq, expiry, base), apply through the caller, remember the seq; and the
+ * MQTT subscription that triggers it. A refused document never moves the seq: the box
+ * keeps protecting with what it had and says why in last_error. */
+#include "hubclient_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <mosquitto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int count_entry(const struct feed_entry *e, void *ctx)
+{
+    (void)e;
+    (*(unsigned long *)ctx)++;
+    return 0;
+}
+
+/* Verifies doc+sig and applies it. Returns FEED_OK or a reason (err filled). */
+static int verify_apply(struct hubclient *hc, const char *doc, size_t len, const char *sig,
+                        size_t siglen, hubclient_apply_fn fn, void *ctx, int *updated,
+                        char *err, size_t errlen)
+{
+    struct feed_expect x = { hc->feed_id, hc->feed_pk, hc->seq, (int64_t)time(NULL), 0 };
+    struct feed_manifest m;
+    char e2[256];
+    enum feed_reason why = feed_verify(doc, len, sig, siglen, &x, &m, e2, sizeof e2);
+    if (why == FEED_OK && m.type == FEED_DELTA && m.base != hc->seq) {
+        why = FEED_BAD_BASE;
+        snprintf(e2, sizeof e2, "delta applies to seq %llu, this box holds %llu",
+                 (unsigned long long)m.base, (unsigned long long)hc->seq);
+    }
+    unsigned long n = 0;
+    /* Every entry is checked before the caller applies any: all or nothing. */
+    if (why == FEED_OK && feed_foreach_entry(doc, len, &m, count_entry, &n, e2, sizeof e2) != 0)
+        why = FEED_BAD_ENTRY;
+    if (why == FEED_OK && fn && fn(doc, len, &m, ctx) != 0) {
+        snprintf(err, errlen, "seq %llu verified but the box could not apply it",
+                 (unsigned long long)m.seq);
+        hubclient_set_error(hc, err);
+        hubclient_save(hc, NULL, 0);
+        return FEED_BAD_ENTRY;
+    }
+    if (why != FEED_OK) {
+        snprintf(err, errlen, "feed %s refused (%s): %s", hc->feed_id, feed_reason_name(why), e2);
+        hubclient_set_error(hc, err);
+        hubclient_save(hc, NULL, 0);
+        return why;
+    }
+    hc->seq = m.seq;
+    hc->feed_created = m.created;
+    hc->last_sync = (int64_t)time(NULL);
+    hubclient_set_error(hc, "");
+    if (updated)
+        *updated = 1;
+    return hubclient_save(hc, err, errlen) < 0 ? -1 : FEED_OK;
+}
+
+static int fetch(struct hubclient *hc, const char *path, struct hubclient_http *r,
+                 char *err, size_t errlen)
+{
+    if (hubclient_request(hc, "GET", path, NULL, 1, r, err, errlen) < 0)
+        return -1;
+    if (r->status == 200 && !r->sig[0]) {
+        /* No header (a static mirror): the detached .sig file. */
+        char sp[300];
+        snprintf(sp, sizeof sp, "%s.sig", path);
+        struct hubclient_http s;
+        if (hubclient_request(hc, "GET", sp, NULL, 1, &s, err, errlen) < 0) {
+            hubclient_http_free(r);
+            return -1;
+        }
+        if (s.status == 200 && s.body)
+            snprintf(r->sig, sizeof r->sig, "%.*s", (int)(s.len < sizeof r->sig - 1 ? s.len
+                     : sizeof r->sig - 1), s.body);
+        hubclient_http_free(&s);
+    }
+    return 0;
+}
+
+int hubclient_sync(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int *updated,
+                   char *err, size_t errlen)
+{
+    if (updated)
+        *updated = 0;
+    if (!hc->enrolled) {
+        snprintf(err, errlen, "not enrolled with a hub (otasukectl hub enroll URL CODE)");
+        return -1;
+    }
+    char path[200];
+    struct hubclient_http r;
+    if (hc->seq)
+        snprintf(path, sizeof path, "/feed/%s/delta/%llu", hc->feed_id,
+                 (unsigned long long)hc->seq);
+    else
+        snprintf(path, sizeof path, "/feed/%s/snapshot", hc->feed_id);
+    int rc = fetch(hc, path, &r, err, errlen);
+    if (rc == 0 && r.status == 410) {
+        hubclient_http_free(&r);
+        snprintf(path, sizeof path, "/feed/%s/snapshot", hc->feed_id);
+        rc = fetch(hc, path, &r, err, errlen);
+    }
+    if (rc < 0) {
+        hubclient_set_error(hc, err);
+        hubclient_save(hc, NULL, 0);
+        return -1;
+    }
+    if (r.status == 204) {
+        hubclient_http_free(&r);
+        hc->last_sync = (int64_t)time(NULL);
+        hubclient_set_error(hc, "");
+        return hubclient_save(hc, err, errlen) < 0 ? -1 : FEED_OK;
+    }
+    if (r.status != 200) {
+        hubclient_http_error(&r, path, err, errlen);
+        hubclient_http_free(&r);
+        hubclient_set_error(hc, err);
+        hubclient_save(hc, NULL, 0);
+        return -1;
+    }
+    rc = verify_apply(hc, r.body ? r.body : "", r.len, r.sig[0] ? r.sig : NULL, strlen(r.sig),
+                      fn, ctx, updated, err, errlen);
+    hubclient_http_free(&r);
+    return rc;
+}
+
+int hubclient_notify(struct hubclient *hc, const char *payload, size_t len,
+                     hubclient_apply_fn fn, void *ctx, int *updated, char *err, size_t errlen)
+{
+    if (updated)
+        *updated = 0;
+    const char *nl = memchr(payload, '\n', len);
+    unsigned long long seq = 0;
+    char first[40];
+    size_t fl = nl ? (size_t)(nl - payload) : len;
+    if (fl == 0 || fl >= sizeof first) {
+        snprintf(err, errlen, "notification is not 'seq N'");
+        return -1;
+    }
+    memcpy(first, payload, fl);
+    first[fl] = '\0';
+    char *end;
+    if (strncmp(first, "seq ", 4) != 0 || (seq = strtoull(first + 4, &end, 10)) == 0 || *end) {
+        snprintf(err, errlen, "notification is not 'seq N'");
+        return -1;
+    }
+    if (seq <= hc->seq)
+        return FEED_OK;
+    if (nl && (size_t)(nl + 1 - payload) < len) {
+        /* Inline: signature line, then the document. Verified like a fetched one; when
+         * it does not fit our seq, HTTPS decides. */
+        const char *s = nl + 1;
+        size_t rest = len - (size_t)(s - payload);
+        const char *snl = memchr(s, '\n', rest);
+        if (snl) {
+            size_t siglen = (size_t)(snl + 1 - s);
+            const char *doc = snl + 1;
+            size_t dl = rest - siglen;
+            struct feed_manifest m;
+            char e2[200];
+            struct feed_expect x = { hc->feed_id, hc->feed_pk, hc->seq, (int64_t)time(NULL), 0 };
+            if (feed_verify(doc, dl, s, siglen, &x, &m, e2, sizeof e2) == FEED_OK &&
+                m.type == FEED_DELTA && m.base == hc->seq)
+                return verify_apply(hc, doc, dl, s, siglen, fn, ctx, updated, err, errlen);
+        }
+    }
+    return hubclient_sync(hc, fn, ctx, updated, err, errlen);
+}
+
+/* ---- MQTT ---- */
+
+struct watch {
+    char *pending;        /* latest notification not yet handled */
+    size_t plen;
+    int connected, auth_failed;
+    const char *topic;
+};
+
+static void on_connect(struct mosquitto *m, void *ctx, int rc)
+{
+    struct watch *w = ctx;
+    if (rc == 0) {
+        w->connected = 1;
+        mosquitto_subscribe(m, NULL, w->topic, 0);
+    } else if (rc == 4 || rc == 5) {
+        w->auth_failed = 1;
+    }
+}
+
+static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_message *msg)
+{
+    (void)m;
+    struct watch *w = ctx;
+    char *p = malloc((size_t)msg->payloadlen + 1);
+    if (!p)
+        return;
+    memcpy(p, msg->payload, (size_t)msg->payloadlen);
+    p[msg->payloadlen] = '\0';
+    free(w->pending);   /* only the newest matters: it names the highest seq */
+    w->pending = p;
+    w->plen = (size_t)msg->payloadlen;
+}
+
+int hubclient_watch(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int max_seconds,
+                    int stop_after, char *err, size_t errlen)
+{
+    if (!hc->enrolled || !hc->mqtt_broker[0]) {
+        snprintf(err, errlen, "%s", !hc->enrolled ? "not enrolled with a hub"
+                 : "the hub gave no MQTT broker address; poll with 'hub sync'");
+        return -1;
+    }
+    char host[128];
+    snprintf(host, sizeof host, "%s", hc->mqtt_broker);
+    char *colon = strrchr(host, ':');
+    int port = colon ? atoi(colon + 1) : 1883;
+    if (colon)
+        *colon = '\0';
+    if (host[0] == '[') {
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    mosquitto_lib_init();
+    struct watch w = { .topic = hc->feed_topic };
+    struct mosquitto *m = mosquitto_new(NULL, true, &w);
+    if (!m) {
+        snprintf(err, errlen, "mosquitto_new failed");
+        return -1;
+    }
+    mosquitto_username_pw_set(m, hc->mqtt_user, hc->mqtt_pass);
+    if (hc->mqtt_tls && mosquitto_tls_set(m, hc->cacert, NULL, NULL, NULL, NULL) != 0) {
+        snprintf(err, errlen, "MQTT TLS setup with %s failed", hc->cacert);
+        mosquitto_destroy(m);
+        return -1;
+    }
+    mosquitto_connect_callback_set(m, on_connect);
+    mosquitto_message_callback_set(m, on_message);
+    time_t start = time(NULL), next_try = 0, next_sync = start;
+    int applied = 0, backoff = 1, rc = 0;
+    /* The first sync also covers notifications missed while disconnected. */
+    while (max_seconds <= 0 || time(NULL) - start < max_seconds) {
+        if (!w.connected && time(NULL) >= next_try) {
+            if (mosquitto_connect(m, host, port, 30) != MOSQ_ERR_SUCCESS) {
+                next_try = time(NULL) + backoff;
+                backoff = backoff < 30 ? backoff * 2 : 30;
+            } else {
+                backoff = 1;
+                next_try = time(NULL) + 5;
+            }
+        }
+        int lr = mosquitto_loop(m, 100, 1);
+        if (lr != MOSQ_ERR_SUCCESS && w.connected) {
+            w.connected = 0;   /* broker gone: reconnect and sync again afterwards */
+            next_sync = time(NULL);
+        }
+        if (w.auth_failed) {
+            snprintf(err, errlen, "MQTT broker refused this box's credentials (revoked?)");
+            rc = -1;
+            break;
+        }
+        int upd = 0;
+        char e2[300];
+        if (w.pending) {
+            char *p = w.pending;
+            size_t pl = w.plen;
+            w.pending = NULL;
+            int r = hubclient_notify(hc, p, pl, fn, ctx, &upd, e2, sizeof e2);
+            free(p);
+            if (r != FEED_OK)
+                next_sync = time(NULL) + backoff;
+        } else if (next_sync && time(NULL) >= next_sync) {
+            next_sync = 0;
+            if (hubclient_sync(hc, fn, ctx, &upd, e2, sizeof e2) != FEED_OK)
+                next_sync = time(NULL) + 2;   /* hub down: keep the last good, retry */
+        }
+        applied += upd;
+        if (stop_after > 0 && applied >= stop_after)
+            break;
+    }
+    free(w.pending);
+    mosquitto_disconnect(m);
+    mosquitto_destroy(m);
+    mosquitto_lib_cleanup();
+    return rc < 0 ? -1 : applied;
+}
+
+/* ---- a ready-made applier: feed.json ---- */
+
+struct store_ctx { json_t *map; };
+
+static int store_entry(const struct feed_entry *e, void *ctx)
+{
+    struct store_ctx *s = ctx;
+    char key[FEED_INDICATOR_MAX + 16];
+    snprintf(key, sizeof key, "%s:%s", feed_kind_name(e->kind), e->indicator);
+    if (e->action == FEED_ACT_REMOVE) {
+        json_object_del(s->map, key);
+        return 0;
+    }
+    char line[FEED_INDICATOR_MAX + 256];
+    if (feed_format_entry(e, line, sizeof line) < 0)
+        return -1;
+    json_t *o = json_loads(line, 0, NULL);
+    return o ? json_object_set_new(s->map, key, o) : -1;
+}
+
+const char *hubclient_store_path(const struct hubclient *hc)
+{
+    return hc->store;
+}
+
+int hubclient_store_apply(const char *doc, size_t len, const struct feed_manifest *m,
+                          void *ctx)
+{
+    struct hubclient *hc = ctx;
+    struct store_ctx s = { NULL };
+    if (m->type == FEED_DELTA)
+        s.map = json_load_file(hc->store, 0, NULL);
+    if (!s.map)
+        s.map = json_object();
+    char e2[200];
+    int rc = feed_foreach_entry(doc, len, m, store_entry, &s, e2, sizeof e2);
+    char tmp[440];
+    snprintf(tmp, sizeof tmp, "%s.tmp", hc->store);
+    if (rc == 0)
+        rc = json_dump_file(s.map, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) == 0 &&
+             rename(tmp, hc->store) == 0 ? 0 : -1;
+    json_decref(s.map);
+    return rc;
+}
