@@ -14,18 +14,18 @@ int agent_norm_domain(const char *in, char *out, size_t outlen, char *err, size_
 {
     char e2[128];
     if (!in || !*in) {
-        snprintf(err, errlen, "empty domain");
+        snprintf(err, errlen, "pattern: empty domain");
         return -1;
     }
     /* "*.example.com" means the same as "example.com" here: rules cover the subtree. */
     if (strncmp(in, "*.", 2) == 0)
         in += 2;
     if (dset_normalize(in, strlen(in), out, outlen, e2, sizeof e2) < 0) {
-        snprintf(err, errlen, "'%.80s': %s", in, e2);
+        snprintf(err, errlen, "pattern: '%.80s': %s", in, e2);
         return -1;
     }
     if (!strchr(out, '.')) {
-        snprintf(err, errlen, "'%.80s': refusing a whole top-level domain", in);
+        snprintf(err, errlen, "pattern: '%.80s': refusing a whole top-level domain", in);
         return -1;
     }
     return 0;

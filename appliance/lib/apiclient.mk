@@ -1,0 +1,1 @@
+LIB_PKGS += libcurl jansson
