@@ -115,6 +115,17 @@ static void cache_put(int snap, unsigned long long from, const struct hub_doc *d
     pthread_mutex_unlock(&cache_lock);
 }
 
+void hub_doc_cache_clear(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        if (cache[i].used)
+            hub_doc_free(&cache[i].d);
+        cache[i].used = 0;
+    }
+    pthread_mutex_unlock(&cache_lock);
+}
+
 int hub_doc_build(struct hub *h, int want_snapshot, unsigned long long from,
                   struct hub_doc *d, char *err, size_t errlen)
 {
@@ -135,7 +146,6 @@ int hub_doc_build(struct hub *h, int want_snapshot, unsigned long long from,
     snprintf(f, sizeof f, "%llu", from);
     long long t = hub_now();
     snprintf(now, sizeof now, "%lld", t);
-    const char *p[] = { f, now };
     /* Reading seq and rows outside one transaction is safe: rows only ever get a seq
      * above the one we read, and those are filtered out below by seq <= $3. */
     char s[24];
@@ -149,7 +159,6 @@ int hub_doc_build(struct hub *h, int want_snapshot, unsigned long long from,
         : hubdb_exec(h->db, "SELECT indicator, kind, category, state, confidence, expires, "
                      "source FROM indicators WHERE seq > $1 AND seq <= $3 ORDER BY seq, "
                      "indicator", 3, ps, entry_row, &r, err, errlen);
-    (void)p;
     if (rc < 0 || r.body.fail) {
         free(r.body.p);
         if (rc >= 0)

@@ -148,6 +148,8 @@ struct hub_doc {
 int hub_doc_build(struct hub *h, int want_snapshot, unsigned long long from,
                   struct hub_doc *d, char *err, size_t errlen);
 void hub_doc_free(struct hub_doc *d);
+/* Drops cached documents (a hub_open on another database, tests). */
+void hub_doc_cache_clear(void);
 
 /* ---- body.c (no database: fuzzed) ---- */
 int hub_body_enroll(const char *body, size_t len, struct hub_enroll_req *rq,

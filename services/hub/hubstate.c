@@ -141,6 +141,7 @@ int hub_open(struct hub *h, const struct hub_opts *o, char *err, size_t errlen)
 {
     memset(h, 0, sizeof *h);
     h->o = *o;
+    hub_doc_cache_clear();
     if (sodium_init() < 0) {
         snprintf(err, errlen, "libsodium failed to initialise");
         return -1;

@@ -1,0 +1,47 @@
+/* Fuzzes every hub API body parser (services/hub/body.c) with the same input: the first
+ * byte picks the parser, the rest is the body. */
+#include "../../services/hub/hubd.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct hub_contrib c[HUB_CONTRIB_MAX];
+    if (size < 1)
+        return 0;
+    const char *body = (const char *)data + 1;
+    size_t len = size - 1;
+    char err[300];
+    switch (data[0] % 4) {
+    case 0: {
+        struct hub_enroll_req rq;
+        if (hub_body_enroll(body, len, &rq, err, sizeof err) == 0 &&
+            (strlen(rq.code) >= sizeof rq.code || strlen(rq.signature) >= sizeof rq.signature))
+            __builtin_trap();
+        break;
+    }
+    case 1: {
+        struct hub_heartbeat hb;
+        if (hub_body_heartbeat(body, len, &hb, err, sizeof err) == 0 &&
+            strlen(hb.counters) >= sizeof hb.counters)
+            __builtin_trap();
+        break;
+    }
+    case 2: {
+        int n = hub_body_contrib(body, len, c, HUB_CONTRIB_MAX, err, sizeof err);
+        if (n > HUB_CONTRIB_MAX)
+            __builtin_trap();
+        break;
+    }
+    default: {
+        char ind[FEED_INDICATOR_MAX + 1], kind[8];
+        hub_body_fp(body, len, ind, sizeof ind, kind, sizeof kind, err, sizeof err);
+        break;
+    }
+    }
+    return 0;
+}
