@@ -14,7 +14,7 @@ static const char *usage_text =
     "otasukectl policy block PATTERN [--category C] [--group G] [--note TEXT]\n"
     "otasukectl policy allow PATTERN [--group G] [--minutes N] [--note TEXT]\n"
     "otasukectl policy rm-rule ID\n"
-    "otasukectl policy unblock DOMAIN --minutes N [--group G]\n"
+    "otasukectl policy unblock DOMAIN --minutes N|--seconds N [--group G]\n"
     "otasukectl policy schedules\n"
     "otasukectl policy schedule GROUP CATEGORY DAYS START END   e.g. staff social mon-fri 09:00 18:00\n"
     "otasukectl policy rm-schedule ID\n"
@@ -138,14 +138,15 @@ int cli_policy(int argc, char **argv)
         return cli_call(&o, "DELETE", path, NULL, NULL);
     }
     if (argc >= 2 && !strcmp(cmd, "unblock")) {
-        static const char *const known[] = { "--minutes", "--group", NULL };
+        static const char *const known[] = { "--minutes", "--seconds", "--group", NULL };
         int rc = check_opts(argc, argv, 2, known);
         if (rc)
             return rc;
-        const char *m = opt(argc, argv, "--minutes");
-        if (!m)
-            return cli_usage("otasukectl policy unblock DOMAIN --minutes N [--group G]");
-        json_t *b = json_pack("{s:s, s:I}", "domain", argv[1], "minutes", (json_int_t)atoll(m));
+        const char *m = opt(argc, argv, "--minutes"), *sec = opt(argc, argv, "--seconds");
+        if (!m == !sec)
+            return cli_usage("otasukectl policy unblock DOMAIN --minutes N|--seconds N [--group G]");
+        json_t *b = json_pack("{s:s, s:I}", "domain", argv[1], m ? "minutes" : "seconds",
+                              (json_int_t)atoll(m ? m : sec));
         add_str(b, "group", opt(argc, argv, "--group"));
         return cli_call(&o, "POST", "/v1/unblock", b, NULL);
     }

@@ -19,7 +19,7 @@ struct agentd_counters {
 struct agentd {
     sqlite3 *db;
     const char *db_path, *socket_path, *state_dir;
-    const char *dnsd_pidfile, *fwd_pidfile;
+    const char *dnsd_pidfile, *fwd_pidfile, *dnsd_control;
     int listen_fd;
     struct MHD_Daemon *mhd;
     int dirty;               /* policy changed since the last compile */

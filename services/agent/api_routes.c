@@ -244,17 +244,18 @@ static void rules(struct api_call *c, char **seg, json_t *body)
 }
 
 static const struct api_field unblock_fields[] = {
-    { "domain", API_STR, 1, 260 }, { "minutes", API_INT, 1, 1440 }, { "group", API_STR, 0, 32 },
+    { "domain", API_STR, 1, 260 }, { "minutes", API_INT, 0, 1440 },
+    { "seconds", API_INT, 0, 86400 }, { "group", API_STR, 0, 32 },
     { NULL, 0, 0, 0 },
 };
 
 static void unblock(struct api_call *c, json_t *body)
 {
     char err[AGENT_ERR];
-    int64_t mins = i64(body, "minutes", 0);
-    if (mins < 1)
-        return fail(c, 400, "'minutes' must be 1..1440", "minutes");
-    int64_t until = (int64_t)time(NULL) + mins * 60;
+    int64_t secs = i64(body, "minutes", 0) * 60 + i64(body, "seconds", 0);
+    if (secs < 1 || (json_object_get(body, "minutes") && json_object_get(body, "seconds")))
+        return fail(c, 400, "give 'minutes' (1..1440) or 'seconds' (1..86400)", "minutes");
+    int64_t until = (int64_t)time(NULL) + secs;
     int64_t id = agent_rule_add(c->ad->db, AGENT_OWNER, 0, s(body, "domain"), "allow", NULL,
                                 s(body, "group"), until, "temporary unblock", err, sizeof err);
     if (id < 0) {

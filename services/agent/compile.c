@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,6 +248,40 @@ static void signal_daemon(const char *pidfile, const char *what)
         log_warn("%s: SIGHUP to %ld: %s", what, pid, strerror(errno));
 }
 
+/* Asks a daemon over its control socket ("reload" -> "ok" | "error: why"). Waits up to
+ * 10 s for the answer so a refused reload is logged with dnsd's reason. */
+static void control_reload(const char *path, const char *what)
+{
+    struct sockaddr_un sun;
+    if (!path)
+        return;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sun.sun_path)
+        return;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    struct timeval tv = { .tv_sec = 10 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    char ans[256] = "";
+    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+        log_debug("%s: %s: %s (not running? it loads the artifacts when it starts)", what,
+                  path, strerror(errno));
+    } else if (write(fd, "reload\n", 7) != 7) {
+        log_warn("%s: %s: %s", what, path, strerror(errno));
+    } else {
+        ssize_t n = read(fd, ans, sizeof ans - 1);
+        ans[n > 0 ? n : 0] = '\0';
+        ans[strcspn(ans, "\n")] = '\0';
+        if (strcmp(ans, "ok") != 0)
+            log_warn("%s refused the new artifacts: %s", what, n > 0 ? ans : "no answer");
+    }
+    close(fd);
+}
+
 int agentd_compile(struct agentd *ad, int64_t now, char *err, size_t errlen)
 {
     char dpath[512], ppath[512], fpath[512];
@@ -290,6 +325,7 @@ out:
                                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     ad->n.last_domains = names;
     ad->n.last_fw_elems = elems;
+    control_reload(ad->dnsd_control, "dnsd");
     signal_daemon(ad->dnsd_pidfile, "dnsd");
     signal_daemon(ad->fwd_pidfile, "fwd");
     return 0;

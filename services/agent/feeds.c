@@ -384,6 +384,12 @@ int agentd_feed_apply(sqlite3 *db, int64_t id, const char *doc, size_t len, cons
                                  .max_bytes = (size_t)r.max_bytes };
         struct feed_manifest m;
         enum feed_reason why = feed_verify(doc, len, sig, siglen, &x, &m, e2, sizeof e2);
+        if (why == FEED_ROLLBACK && m.seq == (uint64_t)r.last_seq) {
+            /* Validly signed and the seq we hold: the same document again (a server
+             * without ETags). Not an error, nothing to apply. */
+            record(db, id, now, 1, NULL, NULL);
+            return 0;
+        }
         if (why != FEED_OK) {
             snprintf(err, errlen, "feed %s refused (%s): %s", r.name, feed_reason_name(why), e2);
             record(db, id, now, 0, feed_reason_name(why), err);
@@ -489,7 +495,7 @@ int agentd_feed_refresh(struct agentd *ad, int64_t id, int64_t now, char *err, s
         }
         if (rc < 0)
             ad->n.feed_refusals++;
-        else
+        else if (rc > 0)
             ad->dirty = 1;
     }
     free(doc.data);

@@ -32,7 +32,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: otasuke-agent [-f] [-n] [--db PATH] [--socket PATH] [--state-dir DIR]\n"
-            "                     [--user NAME] [--dnsd-pidfile F] [--fwd-pidfile F]\n"
+            "                     [--user NAME] [--dnsd-control SOCK] [--dnsd-pidfile F]\n"
+            "                     [--fwd-pidfile F]\n"
             "                     [--log-level error|warn|info|debug]\n"
             "  -f               foreground, log to stderr\n"
             "  -n               check the database and the state directory, then exit 0/1\n"
@@ -40,6 +41,7 @@ static void usage(FILE *out)
             "  --socket PATH    local API socket (default /run/otasuke/agent.sock)\n"
             "  --state-dir DIR  where compiled artifacts go (default /var/lib/otasuke)\n"
             "  --user NAME      drop to this user after opening the socket\n"
+            "  --dnsd-control SOCK  dnsd's control socket: 'reload' after a compile\n"
             "  --dnsd-pidfile F / --fwd-pidfile F   send SIGHUP there after a compile\n");
 }
 
@@ -74,6 +76,7 @@ int main(int argc, char **argv)
         { "user", required_argument, NULL, 'u' },
         { "dnsd-pidfile", required_argument, NULL, 'D' },
         { "fwd-pidfile", required_argument, NULL, 'F' },
+        { "dnsd-control", required_argument, NULL, 'C' },
         { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -89,6 +92,7 @@ int main(int argc, char **argv)
         case 'u': user = optarg; break;
         case 'D': ad.dnsd_pidfile = optarg; break;
         case 'F': ad.fwd_pidfile = optarg; break;
+        case 'C': ad.dnsd_control = optarg; break;
         case 'l':
             if (log_level_parse(optarg, &level) < 0) {
                 fprintf(stderr, "otasuke-agent: --log-level: expected error|warn|info|debug\n");

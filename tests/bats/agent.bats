@@ -1,0 +1,202 @@
+#!/usr/bin/env bats
+# otasuke-agent in the virtual office, with the real otasuke-dnsd: signed feeds from the
+# fake internet, tampering, delegation inside / outside a grant, revocation, temporary
+# unblock, and kill -9 during a compile. pc asks the box (dnsd on 192.0.2.1:53).
+
+load helpers
+
+BIN=$OTASUKE_REPO/build/bin
+CTL=$BIN/otasukectl
+
+setup_file() {
+    [ -x "$BIN/otasuke-agent" ] && [ -x "$BIN/otasuke-dnsd" ] ||
+        skip "build otasuke-agent and otasuke-dnsd first (make)"
+    office_setup --dns=none
+    export ST=$OFFICE_RUN/agent WWW=$OFFICE_RUN/agent-www
+    mkdir -p "$ST" "$WWW"
+    export OTASUKE_AGENT_SOCKET=$ST/agent.sock
+    # Keys: the hub signing the community feed, and an MSP the owner delegates to.
+    "$CTL" feed keygen -o "$ST/hub" >/dev/null
+    "$CTL" feed keygen -o "$ST/msp" >/dev/null
+    # The fake internet serves the feed over HTTP from 198.18.10.10:8088.
+    office_start feedweb wan python3 -m http.server 8088 --bind 198.18.10.10 --directory "$WWW"
+    office_wait_port wan tcp 198.18.10.10 8088
+    start_agent
+    for _ in $(seq 100); do [ -s "$ST/domains.set" ] && break; sleep 0.1; done
+    office_start dnsd box "$BIN/otasuke-dnsd" -f --listen 192.0.2.1:53 --upstream 127.0.0.1:5335 \
+        --domains "$ST/domains.set" --policy "$ST/policy.set" --control "$ST/dnsd.ctl"
+    office_wait_dns pc 192.0.2.1 good.test
+}
+
+teardown_file() { office_teardown; }
+
+start_agent() {
+    office_start agent box "$BIN/otasuke-agent" -f --db "$ST/agent.db" --state-dir "$ST" \
+        --socket "$ST/agent.sock" --dnsd-control "$ST/dnsd.ctl"
+    for _ in $(seq 100); do [ -S "$ST/agent.sock" ] && "$CTL" status >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "agent did not come up:" >&2
+    office_log agent >&2
+    return 1
+}
+
+# pc's answer for NAME: "NXDOMAIN" or the addresses.
+answer() {
+    local out
+    out=$(office_exec pc dig +time=2 +tries=1 @192.0.2.1 "$1" A) || { echo "dig failed"; return 0; }
+    if grep -q 'status: NXDOMAIN' <<<"$out"; then echo NXDOMAIN; else
+        office_exec pc dig +short +time=2 +tries=1 @192.0.2.1 "$1" A; fi
+}
+
+# wait_answer NAME WANT [SECONDS=10]: until pc's answer for NAME is WANT.
+wait_answer() {
+    local i got
+    for ((i = 0; i < ${3:-10} * 10; i++)); do
+        got=$(answer "$1")
+        [ "$got" = "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "pc gets '$got' for $1, wanted '$2'" >&2
+    return 1
+}
+
+publish() {   # SEQ ENTRY-LINES...: build and sign feed seq SEQ into the web dir
+    local seq=$1
+    shift
+    printf '%s\n' "$@" > "$ST/entries.$seq"
+    "$CTL" feed build --key "$ST/hub.key" --feed community --seq "$seq" -o "$WWW/feed.json.new" \
+        "$ST/entries.$seq" >/dev/null
+    mv "$WWW/feed.json.new.sig" "$WWW/feed.json.sig"
+    mv "$WWW/feed.json.new" "$WWW/feed.json"
+}
+
+@test "a signed feed served from wan blocks its domain for pc" {
+    assert_equal "$(answer malware.test)" 198.18.10.66
+    publish 1 "malware.test malware"
+    run "$CTL" feed add community http://198.18.10.10:8088/feed.json --feed-id community \
+        --pubkey-file "$ST/hub.pub"
+    assert_success
+    local t0=$SECONDS
+    wait_answer malware.test NXDOMAIN
+    echo "# feed to NXDOMAIN in about $((SECONDS - t0)) s" >&3
+    assert_equal "$(answer good.test)" 198.18.10.10
+    run "$CTL" explain www.malware.test
+    assert_output --partial "block"
+    assert_output --partial "feed community"
+}
+
+@test "a tampered feed is refused with the reason and pc stays protected" {
+    publish 2 "malware.test malware" "shop.test malware"
+    sed -i 's/shop\.test/good.test/' "$WWW/feed.json"
+    run "$CTL" feed refresh community
+    assert_failure
+    assert_output --partial "bad-signature"
+    run "$CTL" feed list --json
+    assert_output --partial '"last_reason": "bad-signature"'
+    assert_output --partial '"last_seq": 1'
+    assert_equal "$(answer malware.test)" NXDOMAIN
+    assert_equal "$(answer good.test)" 198.18.10.10
+    # An unsigned one (signature missing) is refused too.
+    rm "$WWW/feed.json.sig"
+    run "$CTL" feed refresh community
+    assert_failure
+    assert_output --partial "unsigned"
+    assert_equal "$(answer malware.test)" NXDOMAIN
+}
+
+@test "a delegate's malware entry applies; its social block of shop.test is refused and audited" {
+    run "$CTL" delegate add msp "$ST/msp.pub"
+    assert_success
+    run "$CTL" delegate grant msp --categories malware --groups '*' --actions add_block
+    assert_success
+    "$CTL" delegate body msp add_block ads.test malware > "$ST/ok.json"
+    run "$CTL" delegate submit "$ST/ok.json" --key "$ST/msp.key"
+    assert_success
+    wait_answer ads.test NXDOMAIN
+    run "$CTL" explain ads.test
+    assert_output --partial "by msp"
+    assert_output --partial "grant 1"
+
+    "$CTL" delegate body msp add_block shop.test social > "$ST/bad.json"
+    run "$CTL" delegate submit "$ST/bad.json" --key "$ST/msp.key"
+    assert_failure
+    assert_output --partial "outside every live grant"
+    run "$CTL" policy audit --json
+    assert_output --partial '"result": "refused"'
+    assert_output --partial "shop.test"
+    sleep 1
+    assert_equal "$(answer shop.test)" 198.18.10.20
+    # Signed by someone else: refused as well.
+    run "$CTL" delegate submit "$ST/ok.json" --key "$ST/hub.key"
+    assert_failure
+    assert_output --partial "signature"
+}
+
+@test "revoking the grant makes the delegate's entries vanish" {
+    assert_equal "$(answer ads.test)" NXDOMAIN
+    run "$CTL" delegate revoke 1
+    assert_success
+    wait_answer ads.test 198.18.10.80
+    run "$CTL" explain ads.test --json
+    assert_output --partial '"decision": "none"'
+}
+
+@test "a temporary unblock ends by itself" {
+    assert_equal "$(answer malware.test)" NXDOMAIN
+    run "$CTL" policy unblock malware.test --seconds 3
+    assert_success
+    wait_answer malware.test 198.18.10.66
+    # Nobody touches anything: the expiry alone brings the block back.
+    wait_answer malware.test NXDOMAIN 15
+}
+
+@test "kill -9 of the agent during a compile: dnsd keeps its set, the agent restarts cleanly" {
+    # A big list makes the compile long enough to be caught in the middle.
+    cp /work/shared/data/blocklists/stevenblack.domains.txt "$WWW/big.txt" 2>/dev/null ||
+        skip "shared blocklists not available"
+    run "$CTL" feed add-list big http://198.18.10.10:8088/big.txt --category ads
+    assert_success
+    for _ in $(seq 100); do "$CTL" feed list --json | grep -q '"entries": [1-9][0-9][0-9][0-9]' && break; sleep 0.2; done
+    local before
+    before=$(sha256sum < "$ST/domains.set")
+    "$CTL" policy block extra.test >/dev/null     # a change: the agent compiles now
+    # Kill the moment a temporary artifact appears (the compile is writing), or after 2 s.
+    local i caught=no
+    for ((i = 0; i < 400; i++)); do
+        if compgen -G "$ST/*.tmp*" >/dev/null; then caught=yes; break; fi
+        sleep 0.005
+    done
+    kill -9 "$(cut -d' ' -f1 "$OFFICE_RUN/pids/agent.pid")"
+    echo "# killed with a temporary artifact on disk: $caught" >&3
+    # Whatever the moment, no half-written artifact is in place and dnsd still filters.
+    run "$CTL" set info "$ST/domains.set"
+    assert_success
+    assert_equal "$(answer malware.test)" NXDOMAIN
+    run sqlite3 "$ST/agent.db" "PRAGMA integrity_check"
+    assert_output ok
+    run "$BIN/otasuke-agent" -n --db "$ST/agent.db" --state-dir "$ST"
+    assert_success
+    office_stop agent || true
+    start_agent
+    run "$CTL" policy rules --json
+    assert_output --partial "extra.test"
+    wait_answer extra.test NXDOMAIN 20
+    run "$CTL" status --json
+    assert_output --partial '"status": "ok"'
+    [ "$(sha256sum < "$ST/domains.set")" != "$before" ]
+}
+
+@test "bad API bodies are refused with the field named" {
+    run curl -s --unix-socket "$ST/agent.sock" -X POST http://agent/v1/rules \
+        -d '{"pattern":"x.test","kind":"block","colour":"red"}'
+    assert_output --partial '"field": "colour"'
+    run curl -s --unix-socket "$ST/agent.sock" -X POST http://agent/v1/rules \
+        -d '{"pattern":5,"kind":"block"}'
+    assert_output --partial '"field": "pattern"'
+    run curl -s --unix-socket "$ST/agent.sock" -X POST http://agent/v1/unblock -d '{"domain":"x.test"'
+    assert_output --partial '"field": "body"'
+    run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$ST/agent.sock" -X POST \
+        http://agent/v1/rules --data-binary @/work/shared/data/blocklists/fake.domains.txt
+    assert_output 400
+    run curl -s --unix-socket "$ST/agent.sock" http://agent/metrics
+    assert_output --partial "otasuke_agent_compiles_total"
+}
