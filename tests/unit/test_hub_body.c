@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define EXPECT_ERR(call, needle) do { \
-        char err[300] = ""; \
+        err[0] = '\0'; \
         assert_true((call) < 0); \
         if (!strstr(err, needle)) \
             fail_msg("error '%s' does not mention '%s'", err, needle); \
