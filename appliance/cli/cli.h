@@ -28,6 +28,7 @@ int cli_list(int argc, char **argv);
 int cli_policy(int argc, char **argv);
 int cli_restore(int argc, char **argv);
 int cli_set(int argc, char **argv);
+int cli_setup_code(int argc, char **argv);
 int cli_status(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const struct cli_group groups[] = {
     { "policy", "groups, rules, unblock, schedules, audit (agent)", cli_policy },
     { "restore", "replace the owner policy from a backup, validated first (agent)", cli_restore },
     { "set", "build and query compiled domain sets", cli_set },
+    { "setup-code", "one-time code to set the first web UI password; cert fingerprint (agent)", cli_setup_code },
     { "status", "agent status: compile, feeds and their staleness (agent)", cli_status },
 };
 

@@ -1,0 +1,108 @@
+/* Owner accounts, the one-time setup code, web sessions with their CSRF tokens, login
+ * throttling, and the block page's unblock requests. All of it lives in the agent's
+ * SQLite (webd holds no state); the tables are created by accounts_migrate, separately
+ * from the policy migrations so backups and restores of the policy never carry
+ * password hashes or sessions.
+ *
+ * Every function takes the open database, fills err ("field: what") on failure and
+ * returns -1 / NULL; json_t results are new references. */
+#ifndef OTASUKE_AGENT_ACCOUNTS_H
+#define OTASUKE_AGENT_ACCOUNTS_H
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ACCT_USER_MAX     32
+#define ACCT_PASS_MIN     10
+#define ACCT_PASS_MAX     128
+#define ACCT_TOKEN_HEX    64          /* 32 random bytes */
+#define ACCT_SESSION_TTL  (12 * 3600) /* absolute lifetime of a web session */
+#define ACCT_SESSIONS_MAX 256         /* oldest sessions are dropped beyond this */
+#define ACCT_FAIL_MAX     5           /* failures in the window before a lockout */
+#define ACCT_FAIL_WINDOW  900
+#define ACCT_LOCK_SECS    900
+#define ACCT_CODE_TTL     (7 * 86400)
+#define UNBLOCK_PENDING_MAX 200       /* block-page requests waiting for the owner */
+#define UNBLOCK_PER_CLIENT  10        /* pending requests per visitor address */
+
+/* Creates the account, session, throttle and unblock-request tables if missing.
+ * Idempotent; run at every start after agent_db_open. 0 or -1 with err. */
+int accounts_migrate(sqlite3 *db, char *err, size_t errlen);
+
+/* 1 when at least one owner account exists, 0 when none, -1 on a database error. */
+int accounts_owner_exists(sqlite3 *db);
+
+/* Returns the current setup code (minting a new one when none is live) into out
+ * (>= 16 bytes: "XXXX-XXXX-XXXX"), and its expiry. Refused (-1) once an owner exists. */
+int accounts_setup_code(sqlite3 *db, int64_t now, char *out, size_t outlen, int64_t *expires,
+                        char *err, size_t errlen);
+
+/* Checks username/password shape. 0 or -1 with err naming the field. */
+int accounts_check_username(const char *u, char *err, size_t errlen);
+int accounts_check_password(const char *p, const char *user, char *err, size_t errlen);
+
+/* Result of a login or a setup: a new session. token is secret (only its hash is
+ * stored); csrf is returned by every session lookup. */
+struct acct_session {
+    char token[ACCT_TOKEN_HEX + 1];
+    char csrf[ACCT_TOKEN_HEX + 1];
+    char username[ACCT_USER_MAX + 1];
+    char role[8];
+    int64_t expires;
+};
+
+/* Throttle state of a login key ("user:NAME" or "addr:IP"): seconds until it may try
+ * again (0 = now). */
+int64_t accounts_locked_for(sqlite3 *db, const char *key, int64_t now);
+
+/* Setup: creates the first owner when code matches the live setup code and no owner
+ * exists, then opens a session. Returns 0; -1 with err; -2 when the code was wrong
+ * (counted against the client's address); -3 when throttled (*retry set). */
+int accounts_setup(sqlite3 *db, const char *code, const char *username, const char *password,
+                   const char *client, int64_t now, struct acct_session *out, int64_t *retry,
+                   char *err, size_t errlen);
+
+/* Login: 0 with a new session; -2 on wrong user or password (one message for both,
+ * failure counted per user and per client); -3 when throttled (*retry seconds). */
+int accounts_login(sqlite3 *db, const char *username, const char *password,
+                   const char *client, int64_t now, struct acct_session *out, int64_t *retry,
+                   char *err, size_t errlen);
+
+/* Looks a token up: 0 and out filled (token left empty), or -1 when unknown/expired. */
+int accounts_session(sqlite3 *db, const char *token, int64_t now, struct acct_session *out);
+/* Ends a session (unknown tokens are fine). */
+void accounts_logout(sqlite3 *db, const char *token);
+
+/* Accounts: list [{username, role, created}], add, remove (never the last owner). */
+json_t *accounts_list(sqlite3 *db, char *err, size_t errlen);
+int accounts_add(sqlite3 *db, const char *username, const char *password, const char *role,
+                 int64_t now, char *err, size_t errlen);
+int accounts_remove(sqlite3 *db, const char *username, char *err, size_t errlen);
+
+/* Block-page unblock requests. add returns the id (an identical pending request from the
+ * same client returns the existing id); -1 with err (bad domain, too many pending). */
+int64_t unblock_request_add(sqlite3 *db, const char *domain, const char *name,
+                            const char *reason, const char *client, int64_t now, char *err,
+                            size_t errlen);
+/* [{id, domain, name, reason, client, created, status, decided_at, decided_by, minutes}],
+ * newest first; status NULL = all. */
+json_t *unblock_request_list(sqlite3 *db, const char *status, char *err, size_t errlen);
+/* Approves (minutes 0 = permanent allow, else a temporary allow of that many minutes) by
+ * adding an allow rule, or declines. Only pending requests. 0 or -1 with err. */
+int unblock_request_decide(sqlite3 *db, int64_t id, int approve, int64_t minutes,
+                           const char *who, int64_t now, char *err, size_t errlen);
+
+/* Small key/value facts webd reports (e.g. "webd.fingerprint"). */
+int accounts_meta_set(sqlite3 *db, const char *key, const char *value, char *err,
+                      size_t errlen);
+/* Returns a malloc'd value or NULL. */
+char *accounts_meta_get(sqlite3 *db, const char *key);
+
+/* api_auth.c: serves /v1/auth/..., /v1/accounts..., /v1/unblock-requests..., /v1/webd on the
+ * agent socket. Returns 1 when the path was one of these (call answered), else 0. */
+struct api_call;
+int api_auth_route(struct api_call *c);
+
+#endif
