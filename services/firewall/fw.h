@@ -87,10 +87,12 @@ struct fw_kset {
     char name[FWSET_NAME_MAX];
     uint32_t flags, key_type, key_len;
     uint64_t timeout_ms;
+    uint32_t size;           /* hash size hint (a cap for fixed-size hashes), 0 = none */
     int etype;               /* FWSET_E_* deduced from key and flags, 0 if foreign */
     void *elems;             /* same layout as fw.set, sorted */
     size_t count;
     int elems_loaded;
+    int borrowed;            /* elems point into the known artifact: not ours to free */
     int odd;                 /* interval elements that did not pair up */
 };
 
@@ -110,11 +112,17 @@ struct fw_kstate {
     struct fw_kset *sets;
     struct fw_kchain chains[FW_MAX_CHAINS * 2];
     uint32_t genid;
+    int trusted;
 };
 
-/* Reads our table back: chains, rule hashes, sets; elements of the sets named in want
- * (NULL = all). Returns 0 or -1 + err. */
-int fw_read_state(struct fw_nl *nl, struct fw_kstate *ks, char *err, size_t errlen);
+/* Reads our table back: chains, rule hashes, sets and their elements. Dumping a big
+ * set is quadratic in the kernel (each dump round re-walks the set to its resume
+ * point: ~25 s for a million elements), so when the ruleset generation still equals
+ * known_gen — nothing was committed by anyone since our own last commit — elements of
+ * sets without timeouts are taken from 'known', the artifact we committed then.
+ * known NULL = always dump. Returns 0 or -1 + err. */
+int fw_read_state(struct fw_nl *nl, struct fw_kstate *ks, const struct fwset *known,
+                  uint32_t known_gen, char *err, size_t errlen);
 void fw_kstate_free(struct fw_kstate *ks);
 struct fw_kset *fw_kstate_set(struct fw_kstate *ks, const char *name);
 
@@ -133,13 +141,16 @@ struct fw_stats {
     size_t sets_created, sets_deleted, chains_replaced;
     int rebuilt;             /* whole table re-created */
     int retried;
+    int trusted;             /* elements taken from the known artifact (generation equal) */
+    uint32_t genid;          /* ruleset generation after our commit (0 if unknown) */
     double read_ms, build_ms, commit_ms;
 };
 
 /* Makes the kernel's table equal to artifact s. dry_run prints the plan to out and sends
  * nothing. Returns 0 or -1 + err; the kernel keeps its old state on failure. */
-int fw_apply(struct fw_nl *nl, const struct fwset *s, int dry_run, void *out,
-             struct fw_stats *st, char *err, size_t errlen);
+int fw_apply(struct fw_nl *nl, const struct fwset *s, const struct fwset *known,
+             uint32_t known_gen, int dry_run, void *out, struct fw_stats *st,
+             char *err, size_t errlen);
 
 /* Deletes our table (rollback to "no firewall of ours"). Returns 0 or -1 + err. */
 int fw_remove(struct fw_nl *nl, char *err, size_t errlen);

@@ -31,7 +31,8 @@ struct fw_kset *fw_kstate_set(struct fw_kstate *ks, const char *name)
 void fw_kstate_free(struct fw_kstate *ks)
 {
     for (size_t i = 0; i < ks->nsets; i++)
-        free(ks->sets[i].elems);
+        if (!ks->sets[i].borrowed)
+            free(ks->sets[i].elems);
     free(ks->sets);
     for (size_t i = 0; i < ks->nchains; i++)
         free(ks->chains[i].hashes);
@@ -124,6 +125,8 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
         k->key_len = nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN);
         if (nftnl_set_is_set(s, NFTNL_SET_TIMEOUT))
             k->timeout_ms = nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT);
+        if (nftnl_set_is_set(s, NFTNL_SET_DESC_SIZE))
+            k->size = nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE);
         int interval = !!(k->flags & NFT_SET_INTERVAL);
         if (k->key_len == 4)
             k->etype = interval ? FWSET_E_V4R : FWSET_E_V4;
@@ -298,7 +301,8 @@ static int read_elems(struct fw_nl *nl, struct fw_kset *k, char *err, size_t err
     return rc;
 }
 
-int fw_read_state(struct fw_nl *nl, struct fw_kstate *ks, char *err, size_t errlen)
+int fw_read_state(struct fw_nl *nl, struct fw_kstate *ks, const struct fwset *known,
+                  uint32_t known_gen, char *err, size_t errlen)
 {
     memset(ks, 0, sizeof *ks);
     if (fw_nl_genid(nl, &ks->genid, err, errlen) < 0)
@@ -324,9 +328,22 @@ int fw_read_state(struct fw_nl *nl, struct fw_kstate *ks, char *err, size_t errl
     mnl_attr_put_strz(nlh, NFTA_SET_TABLE, FW_TABLE);
     if (fw_nl_query(nl, nlh, set_cb, ks, err, errlen) < 0)
         goto fail;
-    for (size_t i = 0; i < ks->nsets; i++)
-        if (ks->sets[i].etype && read_elems(nl, &ks->sets[i], err, errlen) < 0)
+    int trust = known && known_gen && ks->genid == known_gen;
+    for (size_t i = 0; i < ks->nsets; i++) {
+        struct fw_kset *k = &ks->sets[i];
+        if (!k->etype)
+            continue;
+        const struct fwset_set *kn = trust ? fwset_find(known, k->name) : NULL;
+        if (kn && kn->etype == k->etype && !kn->timeout && !k->timeout_ms) {
+            k->elems = (void *)kn->elems;
+            k->count = kn->count;
+            k->elems_loaded = k->borrowed = 1;
+            ks->trusted = 1;
+            continue;
+        }
+        if (read_elems(nl, k, err, errlen) < 0)
             goto fail;
+    }
     return 0;
 fail:
     fw_kstate_free(ks);

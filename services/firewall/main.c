@@ -37,6 +37,8 @@ static void usage(FILE *out)
             "                   [--leases FILE] [--confirm-timeout SECS]\n"
             "       otasuke-fwd --apply-once FILE [--confirm-timeout SECS] [--state DIR]\n"
             "       otasuke-fwd --diff FILE\n"
+            "  --full-read  verify every element in the kernel (slow for big sets) instead of\n"
+            "               trusting the last commit when the ruleset generation is unchanged\n"
             "       otasuke-fwd --confirm [--state DIR]\n");
 }
 
@@ -51,26 +53,84 @@ static void print_stats(const char *what, const struct fw_stats *st)
 
 static void print_json(const struct fw_stats *st)
 {
-    printf("{\"writes\":%zu,\"added\":%zu,\"deleted\":%zu,\"sets_created\":%zu,"
+    printf("{\"trusted\":%d,\"writes\":%zu,\"added\":%zu,\"deleted\":%zu,\"sets_created\":%zu,"
            "\"sets_deleted\":%zu,\"chains_replaced\":%zu,\"rebuilt\":%d,\"retried\":%d,"
            "\"read_ms\":%.3f,\"build_ms\":%.3f,\"commit_ms\":%.3f}\n",
-           st->writes, st->elems_added, st->elems_deleted, st->sets_created, st->sets_deleted,
-           st->chains_replaced, st->rebuilt, st->retried, st->read_ms, st->build_ms,
+           st->trusted, st->writes, st->elems_added, st->elems_deleted, st->sets_created,
+           st->sets_deleted, st->chains_replaced, st->rebuilt, st->retried, st->read_ms, st->build_ms,
            st->commit_ms);
     fflush(stdout);
+}
+
+static const char *g_state = DEFAULT_STATE;
+static int g_full_read;
+
+/* The artifact we last committed and the generation right after: STATE/kernel.set (a
+ * hard link to the applied file: fw.set files are replaced by rename, never rewritten,
+ * so the link is a stable snapshot) and STATE/kernel.gen. Returns 1 when usable. */
+static int known_load(struct fwset *known, uint32_t *gen)
+{
+    char p[4096], err[512], text[32] = { 0 };
+    *gen = 0;
+    if (g_full_read)
+        return 0;
+    fw_state_path(g_state, "kernel.gen", p, sizeof p);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    if (!fgets(text, sizeof text, f))
+        text[0] = '\0';
+    fclose(f);
+    *gen = (uint32_t)strtoul(text, NULL, 10);
+    fw_state_path(g_state, "kernel.set", p, sizeof p);
+    if (!*gen || fwset_open(known, p, err, sizeof err) < 0) {
+        *gen = 0;
+        return 0;
+    }
+    return 1;
+}
+
+static void known_save(const char *path, uint32_t gen)
+{
+    char ks[4096], kg[4096], tmp[4200], err[512];
+    fw_state_path(g_state, "kernel.set", ks, sizeof ks);
+    fw_state_path(g_state, "kernel.gen", kg, sizeof kg);
+    unlink(kg);
+    if (!gen)
+        return;
+    snprintf(tmp, sizeof tmp, "%s.tmp", ks);
+    unlink(tmp);
+    if (strcmp(path, ks) != 0 && link(path, tmp) < 0 &&
+        fw_state_copy(path, tmp, err, sizeof err) < 0) {
+        log_warn("cannot keep a copy of %s: %s (next reconcile reads every element)", path, err);
+        return;
+    }
+    if (strcmp(path, ks) != 0 && rename(tmp, ks) < 0)
+        return;
+    FILE *f = fopen(kg, "w");
+    if (f) {
+        fprintf(f, "%u\n", gen);
+        fclose(f);
+    }
 }
 
 /* Loads and applies path. Returns 0 or -1 (logged). */
 static int apply_file(struct fw_nl *nl, const char *path, struct fw_stats *st, int json)
 {
     char err[512];
-    struct fwset s;
+    struct fwset s, known;
+    uint32_t kgen;
     if (fwset_open(&s, path, err, sizeof err) < 0) {
         log_error("%s", err);
         return -1;
     }
-    int rc = fw_apply(nl, &s, 0, NULL, st, err, sizeof err);
+    int have_known = known_load(&known, &kgen);
+    int rc = fw_apply(nl, &s, have_known ? &known : NULL, kgen, 0, NULL, st, err, sizeof err);
+    if (have_known)
+        fwset_free(&known);
     fwset_free(&s);
+    if (rc == 0)
+        known_save(path, st->genid);
     if (rc < 0) {
         log_error("apply %s: %s (the kernel kept its previous ruleset)", path, err);
         return -1;
@@ -88,7 +148,15 @@ static int rollback(struct fw_nl *nl, const char *state)
     struct fw_stats st;
     fw_state_path(state, "rollback.set", rb, sizeof rb);
     log_warn("change not confirmed before its deadline: rolling back");
-    int rc = access(rb, F_OK) == 0 ? apply_file(nl, rb, &st, 0) : fw_remove(nl, err, sizeof err);
+    int rc;
+    if (access(rb, F_OK) == 0) {
+        rc = apply_file(nl, rb, &st, 0);
+    } else {
+        rc = fw_remove(nl, err, sizeof err);
+        if (rc < 0)
+            log_error("rollback: %s", err);
+        known_save(rb, 0);
+    }
     if (rc < 0)
         return -1;
     if (fw_state_finish_rollback(state, err, sizeof err) < 0) {
@@ -245,6 +313,7 @@ int main(int argc, char **argv)
         { "leases", required_argument, NULL, 'L' },
         { "confirm-timeout", required_argument, NULL, 'T' },
         { "confirm", no_argument, NULL, 'C' },
+        { "full-read", no_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -260,6 +329,7 @@ int main(int argc, char **argv)
         case 'E': o.events = optarg; break;
         case 'L': o.leases = optarg; break;
         case 'C': o.confirm = 1; break;
+        case 'R': g_full_read = 1; break;
         case 'T': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -278,6 +348,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    g_state = o.state;
     int oneshot = o.apply_once || o.diff || o.confirm || o.check;
     log_init("otasuke-fwd", o.foreground || oneshot, LOG_LEVEL_INFO);
     char err[512];
@@ -321,11 +392,19 @@ int main(int argc, char **argv)
             fprintf(stderr, "otasuke-fwd: %s\n", err);
             rc = 1;
         } else {
-            if (fw_apply(&nl, &s, 1, stdout, &st, err, sizeof err) < 0) {
+            struct fwset known;
+            uint32_t kgen;
+            int have_known = known_load(&known, &kgen);
+            int drc = fw_apply(&nl, &s, have_known ? &known : NULL, kgen, 1, stdout, &st, err,
+                               sizeof err);
+            if (have_known)
+                fwset_free(&known);
+            if (drc < 0) {
                 fprintf(stderr, "otasuke-fwd: diff: %s\n", err);
                 rc = 1;
             } else {
-                printf("writes: %zu\n", st.writes);
+                printf("writes: %zu (elements %s)\n", st.writes,
+                       st.trusted ? "from the last commit, generation unchanged" : "read from the kernel");
             }
             fwset_free(&s);
         }
