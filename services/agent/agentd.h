@@ -14,6 +14,7 @@ struct agentd_counters {
     uint64_t feed_fetches, feed_not_modified, feed_refusals, feed_errors;
     double last_compile_seconds;
     uint64_t last_domains, last_fw_elems;
+    uint64_t events, events_bad;
 };
 
 struct agentd {
@@ -21,6 +22,8 @@ struct agentd {
     const char *db_path, *socket_path, *state_dir;
     const char *dnsd_pidfile, *fwd_pidfile, *dnsd_control;
     int listen_fd;
+    const char *events_path;
+    int events_fd;           /* -1 without --events */
     struct MHD_Daemon *mhd;
     int dirty;               /* policy changed since the last compile */
     int feeds_due_now;       /* refresh every feed at the next tick (SIGHUP, API) */
@@ -38,6 +41,15 @@ int agentd_api_start(struct agentd *ad, char *err, size_t errlen);
 /* Waits for API activity at most timeout_ms and serves what arrived. */
 void agentd_api_poll(struct agentd *ad, int timeout_ms);
 void agentd_api_stop(struct agentd *ad);
+
+/* events.c: the datagram socket dnsd and fwd send events to (--events). */
+int agentd_events_open(struct agentd *ad, char *err, size_t errlen);
+void agentd_events_read(struct agentd *ad);
+void agentd_events_close(struct agentd *ad);
+/* Applies one event (JSON object) to the inventory. Returns 0, or -1 with err for a
+ * malformed event. Exposed for tests and the fuzzer. */
+int agentd_event_apply(sqlite3 *db, const char *msg, size_t len, int64_t now, char *err,
+                       size_t errlen);
 
 /* tick.c: refreshes due feeds, notices schedule / expiry boundaries, compiles when dirty. */
 void agentd_tick(struct agentd *ad, int64_t now);

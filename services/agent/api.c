@@ -178,12 +178,19 @@ void agentd_api_poll(struct agentd *ad, int timeout_ms)
     FD_ZERO(&es);
     if (MHD_get_fdset(ad->mhd, &rs, &ws, &es, &max) != MHD_YES)
         return;
+    if (ad->events_fd >= 0) {
+        FD_SET(ad->events_fd, &rs);
+        if (ad->events_fd > max)
+            max = ad->events_fd;
+    }
     MHD_UNSIGNED_LONG_LONG mt;
     if (MHD_get_timeout(ad->mhd, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)timeout_ms)
         timeout_ms = (int)mt;
     struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
     if (select(max + 1, &rs, &ws, &es, &tv) < 0 && errno != EINTR)
         log_warn("select: %s", strerror(errno));
+    if (ad->events_fd >= 0 && FD_ISSET(ad->events_fd, &rs))
+        agentd_events_read(ad);
     MHD_run_from_select(ad->mhd, &rs, &ws, &es);
 }
 

@@ -3,7 +3,6 @@
  * successful change marks the policy dirty: the main loop compiles right after. */
 #include "agentd.h"
 #include "api.h"
-#include "accounts.h"
 #include "backup.h"
 #include "feed.h"
 
@@ -457,7 +456,7 @@ static void audit(struct api_call *c)
 static void counters(struct api_call *c)
 {
     struct agentd_counters *n = &c->ad->n;
-    c->out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I}",
+    c->out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I}",
                        "api_requests", (json_int_t)n->api_requests,
                        "api_errors", (json_int_t)n->api_errors,
                        "compiles", (json_int_t)n->compiles,
@@ -468,7 +467,9 @@ static void counters(struct api_call *c)
                        "feed_errors", (json_int_t)n->feed_errors,
                        "last_compile_seconds", n->last_compile_seconds,
                        "domains", (json_int_t)n->last_domains,
-                       "fw_elements", (json_int_t)n->last_fw_elems);
+                       "fw_elements", (json_int_t)n->last_fw_elems,
+                       "events", (json_int_t)n->events,
+                       "events_bad", (json_int_t)n->events_bad);
 }
 
 static void metrics(struct api_call *c)
@@ -551,8 +552,6 @@ void api_route(struct api_call *c)
     snprintf(path, sizeof path, "%s", c->url);
     if (!strcmp(path, "/metrics") && !strcmp(c->method, "GET"))
         return metrics(c);
-    if (api_auth_route(c))   /* accounts, sessions, unblock requests: api_auth.c */
-        return;
     int n = 0;
     char *save = NULL;
     for (char *t = strtok_r(path, "/", &save); t; t = strtok_r(NULL, "/", &save)) {

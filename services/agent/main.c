@@ -2,7 +2,6 @@
  * refreshes, schedule boundaries and compiles all run from one event loop, so the SQLite
  * connection is never shared and a change arriving during a compile simply marks the
  * policy dirty again — exactly one more compile, never two. */
-#include "accounts.h"
 #include "agent.h"
 #include "agentd.h"
 #include "log.h"
@@ -34,7 +33,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: otasuke-agent [-f] [-n] [--db PATH] [--socket PATH] [--state-dir DIR]\n"
             "                     [--user NAME] [--dnsd-control SOCK] [--dnsd-pidfile F]\n"
-            "                     [--fwd-pidfile F]\n"
+            "                     [--fwd-pidfile F] [--events SOCK]\n"
             "                     [--log-level error|warn|info|debug]\n"
             "  -f               foreground, log to stderr\n"
             "  -n               check the database and the state directory, then exit 0/1\n"
@@ -43,6 +42,7 @@ static void usage(FILE *out)
             "  --state-dir DIR  where compiled artifacts go (default /var/lib/otasuke)\n"
             "  --user NAME      drop to this user after opening the socket\n"
             "  --dnsd-control SOCK  dnsd's control socket: 'reload' after a compile\n"
+            "  --events SOCK    datagram socket dnsd and fwd send events to (devices, risk)\n"
             "  --dnsd-pidfile F / --fwd-pidfile F   send SIGHUP there after a compile\n");
 }
 
@@ -78,6 +78,7 @@ int main(int argc, char **argv)
         { "dnsd-pidfile", required_argument, NULL, 'D' },
         { "fwd-pidfile", required_argument, NULL, 'F' },
         { "dnsd-control", required_argument, NULL, 'C' },
+        { "events", required_argument, NULL, 'E' },
         { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -94,6 +95,7 @@ int main(int argc, char **argv)
         case 'D': ad.dnsd_pidfile = optarg; break;
         case 'F': ad.fwd_pidfile = optarg; break;
         case 'C': ad.dnsd_control = optarg; break;
+        case 'E': ad.events_path = optarg; break;
         case 'l':
             if (log_level_parse(optarg, &level) < 0) {
                 fprintf(stderr, "otasuke-agent: --log-level: expected error|warn|info|debug\n");
@@ -120,8 +122,11 @@ int main(int argc, char **argv)
     if (!check && !user && geteuid() == 0)
         log_warn("running as root: pass --user to run unprivileged");
     /* The socket is created before dropping privileges (it may live in /run). */
-    if (!check && agentd_api_start(&ad, err, sizeof err) < 0) {
+    ad.events_fd = -1;
+    if (!check && (agentd_api_start(&ad, err, sizeof err) < 0 ||
+                   agentd_events_open(&ad, err, sizeof err) < 0)) {
         log_error("%s", err);
+        agentd_api_stop(&ad);
         return 1;
     }
     if (user && drop_privileges(user) < 0)
@@ -129,12 +134,6 @@ int main(int argc, char **argv)
     ad.db = agent_db_open(ad.db_path, err, sizeof err);
     if (!ad.db) {
         log_error("%s", err);
-        agentd_api_stop(&ad);
-        return 1;
-    }
-    if (accounts_migrate(ad.db, err, sizeof err) < 0) {   /* accounts.c: own tables */
-        log_error("%s", err);
-        agent_db_close(ad.db);
         agentd_api_stop(&ad);
         return 1;
     }
@@ -166,6 +165,7 @@ int main(int argc, char **argv)
         agentd_api_poll(&ad, agentd_next_wake_ms(&ad, time(NULL)));
     }
     log_info("stopping");
+    agentd_events_close(&ad);
     agentd_api_stop(&ad);
     agent_db_close(ad.db);
     return 0;

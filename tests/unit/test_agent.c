@@ -1,5 +1,8 @@
 /* Agent database, schedules, devices and risk. */
 #include "../../services/agent/agent.h"
+#include "../../services/agent/agentd.h"
+#include "../../services/agent/backup.h"
+#include "feed.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -175,6 +178,103 @@ static void test_group_validation(void **state)
     agent_db_close(db);
 }
 
+static int64_t scalar(sqlite3 *db, const char *sql)
+{
+    json_t *r = agent_query_json(db, sql, NULL, 0, err, sizeof err);
+    assert_non_null(r);
+    json_t *row = json_array_get(r, 0);
+    const char *k;
+    json_t *v;
+    int64_t out = -1;
+    json_object_foreach(row, k, v)
+        out = json_integer_value(v);
+    json_decref(r);
+    return out;
+}
+
+static void test_backup_roundtrip(void **state)
+{
+    (void)state;
+    sqlite3 *a = agent_db_open(":memory:", err, sizeof err);
+    sqlite3 *b = agent_db_open(":memory:", err, sizeof err);
+    uint8_t pk[FEED_PUBKEY_BYTES], sk[FEED_SECKEY_BYTES];
+    char b64[128];
+    assert_int_equal(feed_keygen(pk, sk), 0);
+    feed_key_encode(pk, sizeof pk, b64, sizeof b64);
+    assert_true(agent_delegate_add(a, AGENT_OWNER, "msp", b64, err, sizeof err) > 0);
+    json_t *cats = json_pack("[s]", "malware"), *groups = json_pack("[s]", "*"),
+           *acts = json_pack("[s]", "add_block");
+    int64_t g = agent_grant_add(a, AGENT_OWNER, "msp", cats, groups, acts, 0, err, sizeof err);
+    json_decref(cats);
+    json_decref(groups);
+    json_decref(acts);
+    assert_true(agent_rule_add(a, "msp", g, "bad.test", "block", "malware", NULL, 0, NULL, err,
+                               sizeof err) > 0);
+    assert_true(agent_rule_add(a, AGENT_OWNER, 0, "shop.test", "block", NULL, "guests", 0,
+                               "no shopping", err, sizeof err) > 0);
+    assert_true(agent_schedule_add(a, AGENT_OWNER, 0, "staff", "social", 0x1f, 540, 1080, err,
+                                   sizeof err) > 0);
+    unsigned st = 0;
+    json_t *bk = backup_export(a, &st);
+    assert_non_null(bk);
+    char *text = json_dumps(bk, JSON_COMPACT);
+    json_decref(bk);
+    json_t *ans = backup_restore(b, text, strlen(text), &st);
+    assert_int_equal(st, 200);
+    json_decref(ans);
+    assert_int_equal(scalar(b, "SELECT count(*) FROM rules"), 2);
+    assert_int_equal(scalar(b, "SELECT count(*) FROM rules WHERE grant_id IS NOT NULL"), 1);
+    assert_int_equal(scalar(b, "SELECT count(*) FROM schedules"), 1);
+    assert_int_equal(scalar(b, "SELECT count(*) FROM grants"), 1);
+    json_t *ex = agent_explain(b, "bad.test", NULL, time(NULL), err, sizeof err);
+    assert_string_equal(json_string_value(json_object_get(ex, "decision")), "block");
+    json_decref(ex);
+    /* A backup with one bad item changes nothing. */
+    char *bad = strdup(text);
+    char *p = strstr(bad, "\"no shopping\"");
+    assert_non_null(p);
+    char *q = strstr(bad, "shop.test");
+    memcpy(q, "sh p.test", 9);
+    ans = backup_restore(b, bad, strlen(bad), &st);
+    assert_int_equal(st, 400);
+    assert_non_null(strstr(json_string_value(json_object_get(ans, "field")), "rules["));
+    json_decref(ans);
+    assert_int_equal(scalar(b, "SELECT count(*) FROM rules"), 2);
+    ans = backup_restore(b, "{\"format\":\"other\"}", 20, &st);
+    assert_int_equal(st, 400);
+    json_decref(ans);
+    free(bad);
+    free(text);
+    agent_db_close(a);
+    agent_db_close(b);
+}
+
+static void test_events(void **state)
+{
+    (void)state;
+    sqlite3 *db = agent_db_open(":memory:", err, sizeof err);
+    const char *n = "{\"type\":\"neighbour\",\"mac\":\"02:00:00:00:00:0a\",\"addr\":"
+                    "\"192.0.2.10\",\"ifname\":\"lan\",\"hostname\":\"pc\"}";
+    const char *b = "{\"type\":\"blocked\",\"client\":\"192.0.2.10\",\"name\":"
+                    "\"malware.test\",\"category\":\"malware\"}";
+    const char *a = "{\"type\":\"blocked\",\"client\":\"192.0.2.10\",\"name\":"
+                    "\"ads.test\",\"category\":\"ads\"}";
+    const char *d = "{\"type\":\"drop\",\"reason\":\"policy\",\"src\":\"192.0.2.10\","
+                    "\"match\":\"\"}";
+    assert_int_equal(agentd_event_apply(db, n, strlen(n), 100, err, sizeof err), 0);
+    assert_int_equal(agentd_event_apply(db, b, strlen(b), 101, err, sizeof err), 0);
+    assert_int_equal(agentd_event_apply(db, a, strlen(a), 102, err, sizeof err), 0);
+    assert_int_equal(agentd_event_apply(db, d, strlen(d), 103, err, sizeof err), 0);
+    assert_int_equal(agentd_event_apply(db, "nope", 4, 104, err, sizeof err), -1);
+    assert_int_equal(scalar(db, "SELECT malware_hits FROM devices"), 1);
+    assert_int_equal(scalar(db, "SELECT block_hits FROM devices"), 1);
+    assert_int_equal(scalar(db, "SELECT scan_hits FROM devices"), 1);
+    json_t *devs = agent_devices_json(db, err, sizeof err);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(devs, 0), "risk")), 12);
+    json_decref(devs);
+    agent_db_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +284,8 @@ int main(void)
         cmocka_unit_test(test_schedule_categories),
         cmocka_unit_test(test_risk),
         cmocka_unit_test(test_group_validation),
+        cmocka_unit_test(test_backup_roundtrip),
+        cmocka_unit_test(test_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
