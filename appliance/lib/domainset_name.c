@@ -70,6 +70,8 @@ int dset_normalize(const char *in, size_t len, char *out, size_t outlen,
         }
         out[i] = (char)c;
     }
+    if (label == 0)  /* "a.b.." : one trailing dot was allowed, not two */
+        return fail(err, errlen, "empty label (two dots in a row)");
     labels++;
     numeric_labels += all_digits;
     if (labels == 4 && numeric_labels == 4) {

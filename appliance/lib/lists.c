@@ -162,9 +162,8 @@ static int classify(const char *s, size_t n, int *weight)
     }
     /* tokens */
     t1 = s;
-    l1 = strcspn(t1, " \t");
-    if (l1 > n)
-        l1 = n;
+    for (l1 = 0; l1 < n && t1[l1] != ' ' && t1[l1] != '\t'; l1++)
+        ;  /* the head buffer is not NUL-terminated: no strcspn */
     t2 = t1 + l1;
     while (t2 < s + n && (*t2 == ' ' || *t2 == '\t'))
         t2++;
@@ -174,9 +173,9 @@ static int classify(const char *s, size_t n, int *weight)
             return LIST_FMT_HOSTS;
         /* "name [ttl] [class] TYPE ..." zone records */
         for (const char *q = t2; q < e;) {
-            size_t l = strcspn(q, " \t");
-            if (l > (size_t)(e - q))
-                l = (size_t)(e - q);
+            size_t l = 0;
+            while (q + l < e && q[l] != ' ' && q[l] != '\t')
+                l++;
             if ((l == 5 && strncasecmp(q, "CNAME", 5) == 0) || (l == 3 && strncasecmp(q, "SOA", 3) == 0)) {
                 *weight = 3;
                 return LIST_FMT_RPZ;

@@ -237,7 +237,7 @@ static void categories(void **state)
 static void builder_errors(void **state)
 {
     struct dset_builder *b = dset_builder_new();
-    char label[8];
+    char label[16];
     (void)state;
     assert_int_equal(dset_builder_add_list(b, "x", 99, 0, err, sizeof err), -1);
     assert_string_equal(err, "list 'x': unknown category number 99");

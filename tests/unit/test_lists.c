@@ -238,6 +238,8 @@ static void normalize_reasons(void **state)
     BAD(".", "empty name");
     BAD(".a.test", "name starts with a dot");
     BAD("a..test", "empty label (two dots in a row)");
+    BAD("32.1.2..", "empty label (two dots in a row)");  /* found by fuzz_list_auto */
+    BAD("..", "name starts with a dot");
     BAD("a b.test", "invalid character ' ' in name");
     BAD("a!b.test", "invalid character '!' in name");
     BAD("caf\xc3\xa9.test", "invalid byte 0xc3 in name");
