@@ -1,0 +1,293 @@
+#!/usr/bin/env bats
+# The Debian packages (make deb): contents, dependencies, hardening, lintian, the
+# systemd units' privileges and exposure scores, and what installing, reconfiguring
+# and purging does to a system.
+#
+# Installing is tested for real with dpkg, inside a throwaway root: an overlay mounted
+# over / in a private mount namespace, entered with chroot. Every write (users, dirs,
+# enabled units) lands in the overlay's upper dir under $BATS_FILE_TMPDIR, and the
+# namespace with its mounts ends with each command, so the host is never touched and
+# nothing is left mounted even when a test fails. No systemd runs here, so units are
+# enabled but not started: starting them under systemd is for the image boot test.
+
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+DEBS=$REPO/build/deb
+
+# Box daemons by package; a program counts as expected when a build fragment declares
+# it (read here from the fragments, not from the packaging's own list).
+declared() { grep -hoE "^PROGRAMS \+= *$1\b" "$REPO"/services/*/build.mk \
+                 "$REPO"/appliance/*/build.mk 2>/dev/null | grep -q .; }
+BOX_DAEMONS="otasuke-dnsd otasuke-fwd otasuke-agent otasuke-webd"
+
+setup_file() {
+    [ "$(id -u)" -eq 0 ] || { echo "package tests need root (dpkg in a throwaway root)" >&2; return 1; }
+    make -C "$REPO" --no-print-directory deb >"$BATS_FILE_TMPDIR/make-deb.log" 2>&1 || {
+        echo "make deb failed:" >&2; tail -30 "$BATS_FILE_TMPDIR/make-deb.log" >&2; return 1; }
+    mkdir -p "$BATS_FILE_TMPDIR/root/upper" "$BATS_FILE_TMPDIR/root/work" \
+             "$BATS_FILE_TMPDIR/root/merged" "$BATS_FILE_TMPDIR/units"
+    dpkg-deb -x "$(deb otasuke)" "$BATS_FILE_TMPDIR/units/box"
+    dpkg-deb -x "$(deb otasuke-hub)" "$BATS_FILE_TMPDIR/units/hub"
+}
+
+deb() { ls "$DEBS/$1"_*_*.deb; }
+
+# Runs the shell command $1 as root inside the throwaway root.
+in_root() {
+    unshare --mount --propagation private sh -euc '
+        r=$1
+        mount -t overlay otasuke-pkgtest \
+            -o "lowerdir=/,upperdir=$r/upper,workdir=$r/work" "$r/merged"
+        mount --rbind /dev "$r/merged/dev"
+        mount -t proc proc "$r/merged/proc"
+        exec chroot "$r/merged" /bin/sh -euc "$2"' sh "$BATS_FILE_TMPDIR/root" "$1"
+}
+
+# The daemons' units shipped by either package, one path per line; all_units adds
+# the helpers (NAME-reload.path / NAME-reload.service).
+units() { ls "$BATS_FILE_TMPDIR"/units/*/lib/systemd/system/*.service | grep -v -- '-reload\.service$'; }
+all_units() { ls "$BATS_FILE_TMPDIR"/units/*/lib/systemd/system/*; }
+helpers() { ls "$BATS_FILE_TMPDIR"/units/*/lib/systemd/system/*-reload.service 2>/dev/null; }
+unit_of() { ls "$BATS_FILE_TMPDIR"/units/*/lib/systemd/system/"$1".service 2>/dev/null; }
+prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
+
+@test "make deb builds the otasuke and otasuke-hub packages" {
+    run dpkg-deb -f "$(deb otasuke)" Package Architecture
+    assert_success
+    assert_line "Package: otasuke"
+    run dpkg-deb -f "$(deb otasuke-hub)" Package
+    assert_output otasuke-hub
+}
+
+@test "otasuke ships every declared box program, its unit, config and docs, FHS paths only" {
+    run dpkg-deb -c "$(deb otasuke)"
+    assert_success
+    local list=$output p
+    for f in ./etc/otasuke/otasuke.conf ./etc/unbound/unbound.conf.d/otasuke.conf \
+             ./usr/lib/tmpfiles.d/otasuke.conf ./usr/share/doc/otasuke/SECURITY.md \
+             ./usr/share/doc/otasuke/copyright; do
+        grep -qF " $f" <<<"$list" || fail "$f missing from the otasuke package"
+    done
+    for p in $BOX_DAEMONS; do
+        if declared "$p"; then
+            grep -qF " ./usr/sbin/$p" <<<"$list" || fail "/usr/sbin/$p missing"
+            grep -qF " ./lib/systemd/system/$p.service" <<<"$list" || fail "$p.service missing"
+            case $p in otasuke-dnsd|otasuke-fwd)
+                grep -qF " ./lib/systemd/system/$p-reload.path" <<<"$list" ||
+                    fail "$p-reload.path missing (reloads $p on new artifacts)" ;;
+            esac
+        else
+            ! grep -qF "/$p" <<<"$list" || fail "$p is shipped but no fragment builds it"
+        fi
+    done
+    if declared otasukectl; then
+        grep -qF " ./usr/bin/otasukectl" <<<"$list" || fail "/usr/bin/otasukectl missing"
+    fi
+    # nothing outside /etc, /lib/systemd, /usr; nothing world-writable; no setuid
+    run awk '{print $6}' <<<"$list"
+    refute_line --regexp '^\./(opt|srv|home|root|var|run|tmp|bin|sbin|lib/[^s])'
+    run awk '$1 ~ /^-/ && ($1 ~ /s/ || substr($1,9,1) == "w") {print}' <<<"$list"
+    assert_output ""
+}
+
+@test "otasuke-hub ships the hub daemon when it is built, and its tmpfiles" {
+    run dpkg-deb -c "$(deb otasuke-hub)"
+    assert_success
+    assert_output --partial " ./usr/lib/tmpfiles.d/otasuke-hub.conf"
+    [ ! -f "$REPO/services/hub/mosquitto/start.sh" ] ||
+        assert_output --partial " ./usr/share/otasuke-hub/mosquitto/start.sh"
+    if declared otasuke-hubd; then
+        assert_output --partial " ./usr/sbin/otasuke-hubd"
+        assert_output --partial " ./lib/systemd/system/otasuke-hubd.service"
+    fi
+    refute_output --partial "otasuke-dnsd"
+}
+
+@test "the configuration files are conffiles, so upgrades keep the owner's edits" {
+    run sh -c "dpkg-deb --ctrl-tarfile '$(deb otasuke)' | tar -xOf - ./conffiles"
+    assert_success
+    assert_line /etc/otasuke/otasuke.conf
+    assert_line /etc/unbound/unbound.conf.d/otasuke.conf
+}
+
+@test "otasuke depends on unbound, nftables, dnsmasq-base, adduser and its libraries" {
+    run dpkg-deb -f "$(deb otasuke)" Depends
+    assert_success
+    for d in unbound nftables dnsmasq-base adduser libc6; do
+        grep -qE "(^|, )$d( |,|$)" <<<"$output" || fail "Depends lacks $d: $output"
+    done
+}
+
+@test "Build-Depends names the -dev package of every library the programs link" {
+    local libs p pc dev bd
+    libs=$(make -C "$REPO" -s --no-print-directory pkg-print-libs)
+    [ -n "$libs" ] || fail "no libraries reported by make pkg-print-libs"
+    bd=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$REPO/appliance/debian/control")
+    for p in $libs; do
+        pc=$(pkg-config --variable=pcfiledir "$p")/$p.pc
+        dev=$(dpkg -S "$pc" | cut -d: -f1) || fail "$p: no Debian package owns $pc"
+        grep -qE "(^|[ ,])$dev([ ,]|$)" <<<"$bd" || fail "Build-Depends lacks $dev (for $p)"
+    done
+}
+
+@test "packaged binaries are hardened: PIE, full RELRO, BIND_NOW, no executable stack" {
+    local dir=$BATS_FILE_TMPDIR/units f n=0
+    for f in "$dir"/*/usr/sbin/* "$dir"/*/usr/bin/*; do
+        [ -f "$f" ] || continue
+        n=$((n + 1))
+        run readelf -hldW "$f"
+        assert_success
+        assert_output --regexp 'Type: +DYN'
+        assert_output --partial GNU_RELRO
+        assert_output --regexp 'FLAGS.*BIND_NOW|FLAGS_1.*NOW'
+        refute_output --regexp 'GNU_STACK.* RWE '
+    done
+    [ "$n" -gt 0 ] || fail "no binaries in the packages"
+}
+
+@test "lintian finds no errors in either package" {
+    run lintian --tag-display-limit 0 "$(deb otasuke)" "$(deb otasuke-hub)"
+    # warnings are reported, errors fail
+    printf '# %s\n' "${lines[@]}" >&3
+    refute_line --regexp '^E: '
+}
+
+@test "every unit runs as its own system user with the sandbox settings of issue 10" {
+    local u users=""
+    run units
+    assert_success
+    for u in $(units); do
+        local user; user=$(prop "$u" User)
+        [ -n "$user" ] && [ "$user" != root ] || fail "$u: no User= or root"
+        case " $users " in *" $user "*) fail "$u: user $user shared with another unit" ;; esac
+        users="$users $user"
+        for s in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
+                 PrivateDevices=yes ProtectKernelTunables=yes ProtectKernelModules=yes \
+                 ProtectControlGroups=yes SystemCallFilter=@system-service \
+                 Restart=on-failure; do
+            grep -qx "$s" "$u" || fail "$u lacks $s"
+        done
+        grep -q '^RestrictAddressFamilies=' "$u" || fail "$u lacks RestrictAddressFamilies"
+        grep -q '^CapabilityBoundingSet=' "$u" || fail "$u lacks CapabilityBoundingSet"
+    done
+}
+
+@test "reload helpers run systemctl for their own daemon only, with no capability or network" {
+    local u name
+    for u in $(helpers); do
+        name=$(basename "$u" -reload.service)
+        [ "$(prop "$u" ExecStart)" = "/bin/systemctl reload-or-restart $name.service" ] ||
+            fail "$u: ExecStart=$(prop "$u" ExecStart)"
+        [ "$(prop "$u" CapabilityBoundingSet)" = "" ] || fail "$u has capabilities"
+        [ "$(prop "$u" RestrictAddressFamilies)" = AF_UNIX ] || fail "$u: address families"
+        grep -qx PrivateNetwork=yes "$u" || fail "$u: network not private"
+        grep -qx ProtectSystem=strict "$u" || fail "$u: ProtectSystem"
+        [ -f "${u%.service}.path" ] || fail "$u has no .path unit"
+    done
+}
+
+@test "capabilities and address families are exactly what each daemon needs" {
+    local u
+    check() {   # name caps families
+        u=$(unit_of "$1") || return 0          # not built yet: nothing shipped
+        [ "$(prop "$u" CapabilityBoundingSet)" = "$2" ] ||
+            fail "$1: CapabilityBoundingSet=$(prop "$u" CapabilityBoundingSet), want '$2'"
+        [ "$(prop "$u" AmbientCapabilities)" = "$2" ] ||
+            fail "$1: AmbientCapabilities=$(prop "$u" AmbientCapabilities), want '$2'"
+        [ "$(prop "$u" RestrictAddressFamilies)" = "$3" ] ||
+            fail "$1: RestrictAddressFamilies=$(prop "$u" RestrictAddressFamilies), want '$3'"
+    }
+    check otasuke-dnsd  CAP_NET_BIND_SERVICE "AF_INET AF_INET6 AF_UNIX"
+    check otasuke-fwd   CAP_NET_ADMIN        "AF_UNIX AF_NETLINK"
+    check otasuke-agent ""                   "AF_INET AF_INET6 AF_UNIX"
+    check otasuke-webd  CAP_NET_BIND_SERVICE "AF_INET AF_INET6 AF_UNIX"
+    check otasuke-hubd  ""                   "AF_INET AF_INET6 AF_UNIX"
+    # CAP_NET_ADMIN appears in fwd's unit only
+    run grep -l CAP_NET_ADMIN $(units)
+    refute_output --regexp 'otasuke-(dnsd|agent|webd|hubd)\.service'
+}
+
+@test "systemd-analyze exposure is at most 2.5 for every unit but fwd (fwd at most 3.0)" {
+    local u score name
+    for u in $(units) $(helpers); do
+        name=$(basename "$u")
+        run systemd-analyze security --offline=true "$u"
+        score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' <<<"$output")
+        [ -n "$score" ] || fail "$name: no score in: $output"
+        echo "# $name exposure $score" >&3
+        if [ "$name" = otasuke-fwd.service ]; then
+            awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }' || fail "$name: exposure $score > 3.0"
+        else
+            awk -v s="$score" 'BEGIN { exit !(s <= 2.5) }' || fail "$name: exposure $score > 2.5"
+        fi
+    done
+}
+
+@test "installing both packages creates locked system users and tight directories" {
+    in_root "dpkg -i $(deb otasuke) $(deb otasuke-hub) >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; exit 1; }"
+    local u entry
+    for u in otasuke otasuke-dns otasuke-fw otasuke-web otasuke-hub; do
+        run in_root "getent passwd $u"
+        assert_success
+        entry=$output
+        IFS=: read -r _ _ uid _ _ home shell <<<"$entry"
+        [ "$uid" -lt 1000 ] || fail "$u: uid $uid is not a system uid"
+        [ "$shell" = /usr/sbin/nologin ] || fail "$u: shell $shell"
+        [ "$home" = /nonexistent ] || fail "$u: home $home"
+        run in_root "getent shadow $u | cut -d: -f2"
+        assert_output --regexp '^[*!]'       # no password: login impossible
+    done
+    run in_root "stat -c '%n %a %U:%G' /var/lib/otasuke /var/lib/otasuke/fw \
+                     /var/lib/otasuke/web /run/otasuke /var/lib/otasuke-hub"
+    assert_success
+    assert_line "/var/lib/otasuke 750 otasuke:otasuke"
+    assert_line "/var/lib/otasuke/fw 700 otasuke-fw:otasuke-fw"
+    assert_line "/var/lib/otasuke/web 700 otasuke-web:otasuke-web"
+    assert_line "/run/otasuke 770 otasuke:otasuke"
+    assert_line "/var/lib/otasuke-hub 700 otasuke-hub:otasuke-hub"
+    # units and artifact watchers are enabled for the next boot
+    for u in $(units); do
+        run in_root "test -L /etc/systemd/system/multi-user.target.wants/$(basename "$u")"
+        assert_success
+    done
+    for u in $(all_units); do
+        case $u in *.path)
+            run in_root "test -L /etc/systemd/system/paths.target.wants/$(basename "$u")"
+            assert_success ;;
+        esac
+    done
+}
+
+@test "running the postinst again changes nothing (idempotent)" {
+    local before after
+    before=$(in_root "md5sum /etc/passwd /etc/group /etc/shadow")
+    run in_root "/var/lib/dpkg/info/otasuke.postinst configure 0.1.0
+                 /var/lib/dpkg/info/otasuke-hub.postinst configure 0.1.0"
+    assert_success
+    after=$(in_root "md5sum /etc/passwd /etc/group /etc/shadow")
+    [ "$before" = "$after" ] || fail "users or groups changed on a second configure"
+}
+
+@test "installed units pass systemd-analyze verify" {
+    local list
+    list=$(all_units | sed 's#.*/lib/systemd/system/#/lib/systemd/system/#' | tr '\n' ' ')
+    run in_root "systemd-analyze verify --man=no $list 2>&1"
+    assert_success
+    assert_output ""
+}
+
+@test "purge deletes the owner's data and config, keeps the users; reinstall works" {
+    run in_root "echo secret > /var/lib/otasuke/agent.db; dpkg --purge otasuke otasuke-hub >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; exit 1; }
+                 for p in /var/lib/otasuke /run/otasuke /var/lib/otasuke-hub /etc/otasuke/otasuke.conf; do
+                     [ ! -e \$p ] || echo \"left behind: \$p\"
+                 done
+                 getent passwd otasuke-dns >/dev/null || echo 'user otasuke-dns gone'"
+    assert_success
+    assert_output ""
+    run in_root "dpkg -i $(deb otasuke) >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; exit 1; }
+                 stat -c '%a %U' /var/lib/otasuke"
+    assert_success
+    assert_output "750 otasuke"
+}
