@@ -503,7 +503,7 @@ int hub_api_run(struct hub *h, volatile int *stop, char *err, size_t errlen)
     log_info("listening on https://%s (feed %s, key %s, storage %s)", h->o.listen,
              h->o.feed_id, h->feed_keyid, hubdb_backend(h->db));
     long long published = hub_feed_seq(h, err, errlen);
-    long long last_expire = 0, last_files = 0;
+    long long last_expire = 0, last_files = 0, next_notify = 0;
     while (!*stop) {
         struct timespec ts = { 0, 50 * 1000 * 1000 };
         nanosleep(&ts, NULL);
@@ -511,7 +511,8 @@ int hub_api_run(struct hub *h, volatile int *stop, char *err, size_t errlen)
         /* Changes may come from this process or from 'admin' in another: the seq in
          * the database is the one truth, polled every 50 ms. */
         long long seq = hub_feed_seq(h, err, errlen);
-        if (seq > published) {
+        int up = hub_mqtt_poll();
+        if (seq > published && up && now >= next_notify) {
             struct hub_doc dd;
             int inl = seq == published + 1 &&
                       hub_doc_build(h, 0, (unsigned long long)published, &dd, err, errlen) == 0;
@@ -519,14 +520,16 @@ int hub_api_run(struct hub *h, volatile int *stop, char *err, size_t errlen)
                 hub_doc_free(&dd);
                 inl = 0;
             }
-            if (hub_mqtt_notify(h, (unsigned long long)seq, inl ? &dd : NULL) < 0)
-                log_warn("MQTT notify for seq %lld failed; boxes will catch up on their "
-                         "next poll", seq);
-            else
+            if (hub_mqtt_notify(h, (unsigned long long)seq, inl ? &dd : NULL) < 0) {
+                /* Boxes also poll; retry the push once a second until the broker takes it. */
+                log_warn("MQTT notify for seq %lld failed; retrying", seq);
+                next_notify = now + 1;
+            } else {
                 log_info("feed %s seq %lld published", h->o.feed_id, seq);
+                published = seq;
+            }
             if (inl)
                 hub_doc_free(&dd);
-            published = seq;
         }
         if (hub_mqtt_dirty && now > last_files) {
             hub_mqtt_dirty = 0;

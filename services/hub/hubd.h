@@ -174,6 +174,8 @@ int hub_body_fp(const char *body, size_t len, char *indicator, size_t ilen, char
  * signals the broker (pid file) to reload. Returns 0 or -1. */
 int hub_mqtt_write_files(struct hub *h, char *err, size_t errlen);
 int hub_mqtt_start(struct hub *h, char *err, size_t errlen);
+/* Connects/reconnects and moves MQTT traffic; call every tick. Returns 1 if connected. */
+int hub_mqtt_poll(void);
 /* Publishes "feed/<id>" with "seq N". Returns 0 or -1. */
 int hub_mqtt_notify(struct hub *h, unsigned long long seq, const struct hub_doc *inline_doc);
 void hub_mqtt_stop(void);

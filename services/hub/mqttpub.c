@@ -142,6 +142,22 @@ int hub_mqtt_write_files(struct hub *h, char *err, size_t errlen)
 }
 
 static struct mosquitto *mq;
+static int mq_connected;
+static long long mq_next_try;
+static char mq_host[128];
+static int mq_port;
+
+static void on_connect(struct mosquitto *m, void *ctx, int rc)
+{
+    (void)m; (void)ctx;
+    mq_connected = rc == 0;
+}
+
+static void on_disconnect(struct mosquitto *m, void *ctx, int rc)
+{
+    (void)m; (void)ctx; (void)rc;
+    mq_connected = 0;
+}
 
 int hub_mqtt_start(struct hub *h, char *err, size_t errlen)
 {
@@ -158,24 +174,35 @@ int hub_mqtt_start(struct hub *h, char *err, size_t errlen)
         return -1;
     }
     mosquitto_username_pw_set(mq, "hubd", pass);
-    mosquitto_reconnect_delay_set(mq, 1, 10, true);
-    int rc = mosquitto_connect_async(mq, h->o.mqtt_host, h->o.mqtt_port, 30);
-    /* A broker that is not up yet is fine: the loop thread keeps retrying. */
-    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) {
-        snprintf(err, errlen, "MQTT %s:%d: %s", h->o.mqtt_host, h->o.mqtt_port,
-                 mosquitto_strerror(rc));
-        return -1;
-    }
-    if (mosquitto_loop_start(mq) != MOSQ_ERR_SUCCESS) {
-        snprintf(err, errlen, "MQTT loop thread failed to start");
-        return -1;
-    }
+    mosquitto_connect_callback_set(mq, on_connect);
+    mosquitto_disconnect_callback_set(mq, on_disconnect);
+    snprintf(mq_host, sizeof mq_host, "%s", h->o.mqtt_host);
+    mq_port = h->o.mqtt_port;
+    mq_next_try = 0;
     return 0;
+}
+
+int hub_mqtt_poll(void)
+{
+    if (!mq)
+        return 0;
+    /* Driven from hubd's 50 ms tick rather than a library thread: one place decides
+     * when to reconnect, and a broker that starts after hubd is simply picked up. */
+    long long now = hub_now();
+    if (!mq_connected && now >= mq_next_try) {
+        mq_next_try = now + 1;
+        if (mosquitto_connect(mq, mq_host, mq_port, 30) != MOSQ_ERR_SUCCESS)
+            return 0;
+    }
+    int rc = mosquitto_loop(mq, 0, 10);
+    if (rc != MOSQ_ERR_SUCCESS)
+        mq_connected = 0;
+    return mq_connected;
 }
 
 int hub_mqtt_notify(struct hub *h, unsigned long long seq, const struct hub_doc *inline_doc)
 {
-    if (!mq)
+    if (!mq || !mq_connected)
         return -1;
     char topic[FEED_ID_MAX + 8];
     snprintf(topic, sizeof topic, "feed/%s", h->o.feed_id);
@@ -194,6 +221,8 @@ int hub_mqtt_notify(struct hub *h, unsigned long long seq, const struct hub_doc 
     }
     int rc = mosquitto_publish(mq, NULL, topic, n, msg, 1, true);
     free(msg);
+    if (rc == MOSQ_ERR_SUCCESS)
+        mosquitto_loop(mq, 0, 10);   /* get it on the wire now, not at the next tick */
     return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
 }
 
@@ -201,8 +230,10 @@ void hub_mqtt_stop(void)
 {
     if (!mq)
         return;
-    mosquitto_disconnect(mq);
-    mosquitto_loop_stop(mq, false);
+    if (mq_connected) {
+        mosquitto_disconnect(mq);
+        mosquitto_loop(mq, 100, 1);
+    }
     mosquitto_destroy(mq);
     mq = NULL;
     mosquitto_lib_cleanup();
