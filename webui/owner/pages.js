@@ -1,0 +1,360 @@
+// The owner's pages. Each takes the <main> element and fills it; errors go up to app.js
+// (shown in words) or, for one action, next to the button that failed.
+import { h, clear } from './dom.js';
+import { t, has } from './i18n.js';
+import { api, ApiError } from './api.js';
+
+export const CATEGORIES = ['malware', 'phishing', 'c2', 'ads', 'tracking', 'adult', 'gambling',
+  'social', 'doh-bypass', 'fake', 'dyndns'];
+
+function err(e) {
+  const msg = e instanceof ApiError ? e.words() : `${t('err.server')} (${e.message || e})`;
+  return h('p', { class: 'error', role: 'alert' }, msg);
+}
+
+// Runs fn; shows success or the error in `where`.
+async function act(where, fn, okKey) {
+  clear(where);
+  try {
+    await fn();
+    if (okKey) where.append(h('p', { class: 'ok', role: 'status' }, t(okKey)));
+    return true;
+  } catch (e) {
+    where.append(err(e));
+    return false;
+  }
+}
+
+function when(sec) {
+  if (!sec) return t('common.never');
+  return new Date(sec * 1000).toLocaleString();
+}
+
+function ago(sec) {
+  if (sec === null || sec === undefined) return t('common.never');
+  if (sec < 90) return t('time.minutes', { n: 1 });
+  if (sec < 5400) return t('time.minutes', { n: Math.round(sec / 60) });
+  if (sec < 129600) return t('time.hours', { n: Math.round(sec / 3600) });
+  return t('time.days', { n: Math.round(sec / 86400) });
+}
+
+function table(cols, rows, empty) {
+  if (!rows.length) return h('p', { class: 'empty' }, t(empty || 'common.none'));
+  return h('table', {}, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c[0] ? t(c[0]) : '')))),
+    h('tbody', {}, rows.map((r) => h('tr', {}, cols.map((c) => h('td', {}, c[1](r)))))));
+}
+
+const catName = (c) => (has(`cat.${c}`) ? t(`cat.${c}`) : c);
+
+// ---- dashboard ----
+
+function chart(hours) {
+  const W = 720, H = 200, P = 30;
+  const max = Math.max(1, ...hours.map((x) => x.queries || 0));
+  const bw = (W - P * 2) / 24;
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('class', 'chart');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', t('dash.chart'));
+  const el = (tag, a) => { const e = document.createElementNS(svg.namespaceURI, tag); for (const k in a) e.setAttribute(k, a[k]); svg.append(e); return e; };
+  el('line', { x1: P, y1: H - P, x2: W - P, y2: H - P, class: 'axis' });
+  hours.forEach((x, i) => {
+    const q = ((x.queries || 0) / max) * (H - P * 2), b = ((x.blocks || 0) / max) * (H - P * 2);
+    el('rect', { x: P + i * bw + 2, y: H - P - q, width: bw - 4, height: q, class: 'bar-q' });
+    el('rect', { x: P + i * bw + 2, y: H - P - b, width: bw - 4, height: b, class: 'bar-b' });
+    if (i % 6 === 0) el('text', { x: P + i * bw, y: H - 10, class: 'tick' }).textContent = x.label || '';
+  });
+  el('text', { x: P, y: 16, class: 'tick' }).textContent = String(max);
+  return svg;
+}
+
+function helpDialog() {
+  const d = h('dialog', { id: 'help-dialog', class: 'card' },
+    h('h2', {}, t('help.title')),
+    h('p', {}, t('help.body1')),
+    h('ol', {}, h('li', {}, t('help.step1')), h('li', {}, t('help.step2')), h('li', {}, t('help.step3'))),
+    h('p', { class: 'hint' }, t('help.noendpoint')),
+    h('form', { method: 'dialog' }, h('button', { class: 'primary', value: 'close' }, t('common.close'))));
+  document.body.append(d);
+  d.addEventListener('close', () => d.remove());
+  d.showModal();
+}
+
+async function dashboard(main) {
+  const [st, devs, reqs, stats] = await Promise.all([
+    api('GET', '/status'),
+    api('GET', '/devices').catch(() => null),
+    api('GET', '/unblock-requests?status=pending').catch(() => null),
+    api('GET', '/stats').catch(() => null),
+  ]);
+  const ok = st.status === 'ok' && !st.stale_feeds;
+  main.append(h('section', { class: `hero ${ok ? 'good' : 'warn'}`, id: 'protected' },
+    h('div', { class: 'big' }, t(ok ? 'dash.protected' : 'dash.attention')),
+    h('p', {}, t(ok ? 'dash.protected.sub' : (st.stale_feeds ? 'dash.stale.sub' : 'dash.degraded.sub'))),
+    h('button', { type: 'button', class: 'help', id: 'call-help', onclick: helpDialog }, t('dash.help'))));
+  const hours = stats && Array.isArray(stats.hours) ? stats.hours : null;
+  main.append(h('section', { class: 'card' }, h('h2', {}, t('dash.chart')),
+    hours ? chart(hours) : h('p', { class: 'empty' }, t('dash.nostats')),
+    h('p', { class: 'legend' }, h('span', { class: 'sw q' }), t('dash.queries'), ' ', h('span', { class: 'sw b' }), t('dash.blocks'))));
+  const top = stats && Array.isArray(stats.top_categories) ? stats.top_categories : null;
+  main.append(h('div', { class: 'grid' },
+    h('section', { class: 'card' }, h('h2', {}, t('dash.topcats')),
+      top && top.length ? h('ol', {}, top.map((c) => h('li', {}, `${catName(c.category)}: ${c.count}`))) : h('p', { class: 'empty' }, t('dash.nostats'))),
+    h('section', { class: 'card' }, h('h2', {}, t('dash.feeds')),
+      st.feeds.length ? h('ul', {}, st.feeds.map((f) => h('li', { class: f.age_seconds === null || f.age_seconds > 86400 ? 'stale' : '' },
+        `${f.name}: ${t('dash.updated', { ago: ago(f.age_seconds) })}`))) : h('p', { class: 'empty' }, t('dash.nofeeds'))),
+    h('section', { class: 'card' }, h('h2', {}, t('dash.devices')), h('p', { class: 'num' }, devs ? String(devs.length) : '–')),
+    h('section', { class: 'card' }, h('h2', {}, t('dash.incidents')),
+      h('p', { class: 'num' }, '–'), h('p', { class: 'hint' }, t('dash.noincidents'))),
+    h('section', { class: 'card' }, h('h2', {}, t('dash.requests')),
+      h('p', { class: 'num' }, reqs ? String(reqs.length) : '–'), h('a', { href: '#/requests' }, t('dash.seerequests')))));
+}
+
+// ---- devices ----
+
+async function devices(main, ctx) {
+  const [list, groups] = await Promise.all([api('GET', '/devices'), api('GET', '/groups')]);
+  main.append(h('h1', {}, t('nav.devices')), h('p', { class: 'hint' }, t('dev.intro')));
+  const msg = h('div');
+  main.append(msg, table([
+    ['dev.name', (d) => d.label || d.hostname || d.mac],
+    ['dev.addr', (d) => [d.ipv4, d.ipv6].filter(Boolean).join(' ')],
+    ['dev.vendor', (d) => d.vendor || '–'],
+    ['dev.group', (d) => ctx.role !== 'owner' ? (d.group || '–') : h('select', { 'aria-label': t('dev.group'), onchange: (ev) =>
+      act(msg, () => api('PUT', `/devices/${encodeURIComponent(d.mac)}`, { group: ev.target.value }), 'common.saved') },
+      groups.map((g) => h('option', { value: g.name, selected: g.name === d.group }, g.name)))],
+    ['dev.importance', (d) => String(d.importance)],
+    ['dev.risk', (d) => h('span', { class: d.risk >= 12 ? 'risk high' : d.risk >= 6 ? 'risk mid' : 'risk' }, String(d.risk))],
+    ['dev.rename', (d) => ctx.role !== 'owner' ? '' : h('button', { type: 'button', onclick: () => {
+      const name = prompt(t('dev.newname'), d.label || '');
+      if (name !== null) act(msg, () => api('PUT', `/devices/${encodeURIComponent(d.mac)}`, { label: name }), 'common.saved').then((ok) => ok && ctx.rerender());
+    } }, t('dev.rename'))],
+  ], list, 'dev.none'));
+}
+
+// ---- filtering ----
+
+function countdown(until) {
+  const span = h('span', { class: 'countdown' });
+  const tick = () => {
+    const s = Math.max(0, until - Math.floor(Date.now() / 1000));
+    span.textContent = t('filter.left', { m: Math.floor(s / 60), s: String(s % 60).padStart(2, '0') });
+    if (s > 0 && span.isConnected !== false) setTimeout(tick, 1000);
+  };
+  tick();
+  return span;
+}
+
+async function filtering(main, ctx) {
+  const owner = ctx.role === 'owner';
+  const [groups, rules, scheds] = await Promise.all([api('GET', '/groups'), api('GET', '/rules'), api('GET', '/schedules')]);
+  main.append(h('h1', {}, t('nav.filtering')));
+  for (const g of groups) {
+    const msg = h('div');
+    const on = new Set(g.categories || []);
+    main.append(h('section', { class: 'card', id: `group-${g.name}` }, h('h2', {}, t('filter.group', { name: g.name })),
+      h('ul', { class: 'switches' }, CATEGORIES.map((c) => h('li', {},
+        h('label', { class: 'switch' },
+          h('input', { type: 'checkbox', role: 'switch', 'data-cat': c, checked: on.has(c), disabled: !owner, onchange: async (ev) => {
+            ev.target.checked ? on.add(c) : on.delete(c);
+            const okd = await act(msg, () => api('PUT', `/groups/${encodeURIComponent(g.name)}`, { categories: [...on] }), 'filter.applied');
+            if (!okd) { ev.target.checked = !ev.target.checked; ev.target.checked ? on.add(c) : on.delete(c); }
+          } }),
+          h('span', { class: 'cat' }, catName(c))),
+        h('span', { class: 'why' }, t(`catinfo.${c}`))))),
+      h('label', { class: 'switch' }, h('input', { type: 'checkbox', 'data-safesearch': g.name, checked: !!g.safesearch, disabled: !owner,
+        onchange: (ev) => act(msg, () => api('PUT', `/groups/${encodeURIComponent(g.name)}`, { safesearch: ev.target.checked }), 'filter.applied') }),
+      h('span', {}, t('filter.safesearch'))),
+      h('label', {}, h('span', {}, t('filter.answer')), h('select', { disabled: !owner, onchange: (ev) =>
+        act(msg, () => api('PUT', `/groups/${encodeURIComponent(g.name)}`, { answer: ev.target.value }), 'filter.applied') },
+        ['nxdomain', 'null', 'blockpage'].map((a) => h('option', { value: a, selected: a === g.answer }, t(`answer.${a}`))))),
+      msg));
+  }
+  // custom rules and temporary unblocks
+  const rmsg = h('div');
+  const now = Math.floor(Date.now() / 1000);
+  const live = rules.filter((r) => !r.expires_at || r.expires_at > now);
+  const ruleForm = h('form', { class: 'row', id: 'rule-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ruleForm);
+    if (await act(rmsg, () => api('POST', '/rules', { pattern: f.get('pattern'), kind: f.get('kind') }), 'filter.applied')) ctx.rerender();
+  } }, h('input', { name: 'pattern', required: true, placeholder: 'example.com', 'aria-label': t('filter.pattern') }),
+  h('select', { name: 'kind', 'aria-label': t('filter.kind') }, h('option', { value: 'block' }, t('kind.block')), h('option', { value: 'allow' }, t('kind.allow'))),
+  h('button', { type: 'submit', disabled: !owner }, t('common.add')));
+  const unForm = h('form', { class: 'row', id: 'unblock-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(unForm);
+    if (await act(rmsg, () => api('POST', '/unblock', { domain: f.get('domain'), minutes: Number(f.get('minutes')) }), 'filter.applied')) ctx.rerender();
+  } }, h('input', { name: 'domain', required: true, placeholder: 'example.com', 'aria-label': t('filter.domain') }),
+  h('select', { name: 'minutes', 'aria-label': t('filter.minutes') }, [15, 30, 60, 240, 1440].map((m) => h('option', { value: m }, t('time.minutes', { n: m })))),
+  h('button', { type: 'submit', disabled: !owner }, t('filter.unblock')));
+  main.append(h('section', { class: 'card' }, h('h2', {}, t('filter.custom')), h('p', { class: 'hint' }, t('filter.custom.intro')), ruleForm,
+    h('h3', {}, t('filter.temp')), unForm, rmsg,
+    table([
+      ['filter.pattern', (r) => r.pattern],
+      ['filter.kind', (r) => t(`kind.${r.kind}`)],
+      ['filter.scope', (r) => r.group || t('filter.allgroups')],
+      ['filter.until', (r) => (r.expires_at ? countdown(r.expires_at) : t('filter.permanent'))],
+      ['filter.by', (r) => r.author],
+      ['', (r) => owner ? h('button', { type: 'button', onclick: async () => {
+        if (await act(rmsg, () => api('DELETE', `/rules/${r.id}`), 'filter.applied')) ctx.rerender();
+      } }, t('common.delete')) : ''],
+    ], live, 'filter.norules')));
+  // schedules
+  const smsg = h('div');
+  const sForm = h('form', { class: 'row', id: 'schedule-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(sForm);
+    if (await act(smsg, () => api('POST', '/schedules', { group: f.get('group'), category: f.get('category'), days: f.get('days'), start: f.get('start'), end: f.get('end') }), 'filter.applied')) ctx.rerender();
+  } }, h('select', { name: 'group', 'aria-label': t('filter.schedgroup') }, groups.map((g) => h('option', { value: g.name }, g.name))),
+  h('select', { name: 'category', 'aria-label': t('filter.schedcat') }, CATEGORIES.map((c) => h('option', { value: c }, catName(c)))),
+  h('select', { name: 'days', 'aria-label': t('filter.days') }, ['mon-fri', 'sat,sun', 'daily'].map((d) => h('option', { value: d }, t(`days.${d}`)))),
+  h('input', { name: 'start', type: 'time', value: '09:00', 'aria-label': t('filter.start') }),
+  h('input', { name: 'end', type: 'time', value: '18:00', 'aria-label': t('filter.end') }),
+  h('button', { type: 'submit', disabled: !owner }, t('common.add')));
+  const hhmm = (m) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+  main.append(h('section', { class: 'card' }, h('h2', {}, t('filter.schedules')), h('p', { class: 'hint' }, t('filter.sched.intro')), sForm, smsg,
+    table([['filter.schedgroup', (s) => s.group], ['filter.schedcat', (s) => catName(s.category)],
+      ['filter.time', (s) => `${hhmm(s.start_min)}–${hhmm(s.end_min)}`],
+      ['', (s) => owner ? h('button', { type: 'button', onclick: async () => {
+        if (await act(smsg, () => api('DELETE', `/schedules/${s.id}`), 'filter.applied')) ctx.rerender();
+      } }, t('common.delete')) : '']], scheds, 'filter.noscheds')));
+  // explain
+  const out = h('div', { id: 'explain-out' });
+  const eForm = h('form', { class: 'row', id: 'explain-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const q = new FormData(eForm).get('q');
+    clear(out);
+    try {
+      const a = await api('GET', `/explain?q=${encodeURIComponent(q)}`);
+      out.append(h('p', { class: 'big2' }, t(`decision.${a.decision}`) || a.decision, ' — ', a.summary),
+        h('ul', {}, (a.chain || []).map((s) => h('li', {}, `${s.enforced ? '✔ ' : '· '}${t(`kind.${s.action}`)} ${s.matched} — ${s.name}${s.category ? ` (${catName(s.category)})` : ''}`))));
+    } catch (e) { out.append(err(e)); }
+  } }, h('input', { name: 'q', required: true, placeholder: 'example.com', 'aria-label': t('filter.explainq') }), h('button', { type: 'submit' }, t('filter.explain')));
+  main.append(h('section', { class: 'card' }, h('h2', {}, t('filter.why')), eForm, out));
+}
+
+// ---- unblock requests ----
+
+async function requests(main, ctx) {
+  const owner = ctx.role === 'owner';
+  const list = await api('GET', '/unblock-requests');
+  const msg = h('div');
+  const decide = (r, verb, minutes) => async () => {
+    if (await act(msg, () => api('POST', `/unblock-requests/${r.id}/${verb}`, verb === 'approve' ? { minutes } : {}), 'common.saved')) ctx.rerender();
+  };
+  main.append(h('h1', {}, t('nav.requests')), h('p', { class: 'hint' }, t('req.intro')), msg,
+    table([
+      ['req.domain', (r) => r.domain],
+      ['req.who', (r) => `${r.name || t('req.anon')} (${r.client})`],
+      ['req.reason', (r) => r.reason || '–'],
+      ['req.when', (r) => when(r.created)],
+      ['req.status', (r) => t(`req.st.${r.status}`)],
+      ['', (r) => (r.status !== 'pending' || !owner ? '' : h('span', { class: 'actions' },
+        h('button', { type: 'button', 'data-approve': '60', onclick: decide(r, 'approve', 60) }, t('req.approve1h')),
+        h('button', { type: 'button', 'data-approve': '0', onclick: decide(r, 'approve', 0) }, t('req.approveperm')),
+        h('button', { type: 'button', 'data-decline': '1', onclick: decide(r, 'decline') }, t('req.decline'))))],
+    ], list, 'req.none'));
+}
+
+// ---- delegation ----
+
+async function delegation(main, ctx) {
+  const owner = ctx.role === 'owner';
+  const [dels, grants, audit, groups] = await Promise.all([api('GET', '/delegates'), api('GET', '/grants'), api('GET', '/audit?limit=50'), api('GET', '/groups')]);
+  const msg = h('div');
+  const dForm = h('form', { class: 'row', id: 'delegate-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(dForm);
+    if (await act(msg, () => api('POST', '/delegates', { name: f.get('name'), pubkey: f.get('pubkey') }), 'common.saved')) ctx.rerender();
+  } }, h('input', { name: 'name', required: true, placeholder: t('del.name'), 'aria-label': t('del.name') }),
+  h('input', { name: 'pubkey', required: true, placeholder: t('del.pubkey'), 'aria-label': t('del.pubkey'), size: 46 }),
+  h('button', { type: 'submit', disabled: !owner }, t('common.add')));
+  const gForm = h('form', { class: 'col', id: 'grant-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(gForm);
+    const body = { delegate: f.get('delegate'), categories: f.getAll('categories'), groups: f.getAll('groups'),
+      actions: f.getAll('actions'), days: Number(f.get('days')) };
+    if (await act(msg, () => api('POST', '/grants', body), 'common.saved')) ctx.rerender();
+  } },
+  h('label', {}, h('span', {}, t('del.who')), h('select', { name: 'delegate' }, dels.map((d) => h('option', { value: d.name }, d.name)))),
+  h('fieldset', {}, h('legend', {}, t('del.categories')), CATEGORIES.map((c) => h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'categories', value: c }), catName(c)))),
+  h('fieldset', {}, h('legend', {}, t('del.groups')), groups.map((g) => h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'groups', value: g.name }), g.name))),
+  h('fieldset', {}, h('legend', {}, t('del.actions')), ['add_block', 'add_allow', 'change_schedule'].map((a) => h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'actions', value: a }), t(`act.${a}`)))),
+  h('label', {}, h('span', {}, t('del.days')), h('input', { name: 'days', type: 'number', min: 1, max: 3650, value: 30 })),
+  h('button', { type: 'submit', class: 'primary', disabled: !owner || !dels.length }, t('del.grant')));
+  const now = Math.floor(Date.now() / 1000);
+  main.append(h('h1', {}, t('nav.delegation')), h('p', { class: 'hint' }, t('del.intro')), msg,
+    h('section', { class: 'card' }, h('h2', {}, t('del.delegates')), dForm,
+      table([['del.name', (d) => d.name], ['del.pubkey', (d) => h('code', {}, d.pubkey)], ['del.since', (d) => when(d.created)]], dels, 'del.nodelegates')),
+    h('section', { class: 'card' }, h('h2', {}, t('del.grants')), gForm,
+      table([
+        ['del.who', (g) => g.delegate],
+        ['del.scope', (g) => `${(g.categories || []).map(catName).join(', ')} / ${(g.groups || []).join(', ')}`],
+        ['del.actions', (g) => (g.actions || []).map((a) => t(`act.${a}`)).join(', ')],
+        ['del.until', (g) => (g.revoked_at ? t('del.revoked') : g.expires_at && g.expires_at < now ? t('del.expired') : when(g.expires_at))],
+        ['', (g) => (owner && !g.revoked_at && (!g.expires_at || g.expires_at > now) ? h('button', { type: 'button', class: 'danger', 'data-revoke': g.id, onclick: async () => {
+          if (await act(msg, () => api('POST', `/grants/${g.id}/revoke`), 'common.saved')) ctx.rerender();
+        } }, t('del.revoke')) : '')],
+      ], grants, 'del.nogrants')),
+    h('section', { class: 'card' }, h('h2', {}, t('del.audit')),
+      table([['audit.when', (a) => when(a.at)], ['audit.who', (a) => a.who], ['audit.what', (a) => a.what],
+        ['audit.result', (a) => (a.result === 'ok' ? t('audit.ok') : t('audit.refused'))], ['audit.reason', (a) => a.reason || '']], audit, 'common.none')));
+}
+
+// ---- settings ----
+
+async function settings(main, ctx) {
+  const owner = ctx.role === 'owner';
+  const st = await api('GET', '/status');
+  const accounts = owner ? await api('GET', '/accounts') : [];
+  const fmsg = h('div');
+  main.append(h('h1', {}, t('nav.settings')),
+    h('section', { class: 'card' }, h('h2', {}, t('set.feeds')), fmsg,
+      table([
+        ['set.feed', (f) => f.name],
+        ['set.entries', (f) => String(f.entries)],
+        ['set.fresh', (f) => h('span', { class: f.age_seconds === null || f.age_seconds > 86400 ? 'stale' : '' }, ago(f.age_seconds))],
+        ['set.lasterror', (f) => f.last_error || '–'],
+        ['', (f) => owner ? h('button', { type: 'button', onclick: async (ev) => {
+          ev.target.disabled = true;
+          ev.target.textContent = t('set.refreshing');
+          await act(fmsg, () => api('POST', `/feeds/${encodeURIComponent(f.name)}/refresh`), 'set.refreshed');
+          ev.target.disabled = false;
+          ev.target.textContent = t('set.refresh');
+        } }, t('set.refresh')) : ''],
+      ], st.feeds, 'dash.nofeeds')));
+  if (owner) {
+    const amsg = h('div');
+    const aForm = h('form', { class: 'row', id: 'account-form', onsubmit: async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(aForm);
+      if (await act(amsg, () => api('POST', '/accounts', { username: f.get('username'), password: f.get('password'), role: f.get('role') }), 'common.saved')) ctx.rerender();
+    } }, h('input', { name: 'username', required: true, placeholder: t('login.username'), 'aria-label': t('login.username') }),
+    h('input', { name: 'password', type: 'password', required: true, minlength: 10, placeholder: t('login.password'), 'aria-label': t('login.password'), autocomplete: 'new-password' }),
+    h('select', { name: 'role', 'aria-label': t('set.role') }, h('option', { value: 'viewer' }, t('role.viewer')), h('option', { value: 'owner' }, t('role.owner'))),
+    h('button', { type: 'submit' }, t('common.add')));
+    main.append(h('section', { class: 'card' }, h('h2', {}, t('set.accounts')), aForm, amsg,
+      table([['login.username', (a) => a.username], ['set.role', (a) => t(`role.${a.role}`)], ['set.created', (a) => when(a.created)],
+        ['', (a) => (a.username === ctx.user ? '' : h('button', { type: 'button', class: 'danger', onclick: async () => {
+          if (await act(amsg, () => api('DELETE', `/accounts/${encodeURIComponent(a.username)}`), 'common.saved')) ctx.rerender();
+        } }, t('common.delete')))]], accounts)));
+    const bmsg = h('div');
+    const file = h('input', { type: 'file', accept: 'application/json', 'aria-label': t('set.restorefile') });
+    main.append(h('section', { class: 'card' }, h('h2', {}, t('set.backup')), h('p', { class: 'hint' }, t('set.backup.intro')),
+      h('button', { type: 'button', id: 'backup', onclick: () => act(bmsg, async () => {
+        const data = await api('GET', '/backup');
+        const a = h('a', { href: URL.createObjectURL(new Blob([JSON.stringify(data, null, 1)], { type: 'application/json' })), download: 'otasuke-backup.json' });
+        document.body.append(a); a.click(); a.remove();
+      }, 'set.backedup') }, t('set.download')),
+      h('div', { class: 'row' }, file, h('button', { type: 'button', onclick: () => act(bmsg, async () => {
+        if (!file.files.length) throw new Error(t('set.nofile'));
+        clear(bmsg).append(h('p', { class: 'hint' }, t('set.restoring')));
+        await api('POST', '/restore', await file.files[0].text());
+      }, 'set.restored') }, t('set.restore'))), bmsg));
+  }
+}
+
+export const pages = { '#/': dashboard, '#/devices': devices, '#/filtering': filtering, '#/requests': requests,
+  '#/delegation': delegation, '#/settings': settings };
