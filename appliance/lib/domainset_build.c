@@ -50,6 +50,8 @@ struct dset_builder {
     size_t nrec, rec_cap;
     uint32_t *recmap;    /* record index + 1 */
     size_t recmap_cap;
+
+    uint32_t min_labels, max_labels;
 };
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -292,6 +294,15 @@ int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size
         seterr(err, errlen, "too many names");
         return -1;
     }
+    {
+        uint32_t labels = 1;
+        for (const char *q = memchr(name, '.', len); q; q = memchr(q + 1, '.', len - (size_t)(q + 1 - name)))
+            labels++;
+        if (!b->min_labels || labels < b->min_labels)
+            b->min_labels = labels;
+        if (labels > b->max_labels)
+            b->max_labels = labels;
+    }
     b->ent[b->nent] = (struct bentry){ h, (uint32_t)b->arena_len, (uint32_t)r };
     memcpy(b->arena + b->arena_len, name, len);
     b->arena[b->arena_len + len] = 0;
@@ -449,6 +460,8 @@ int dset_builder_write(struct dset_builder *b, const char *path,
     hdr.records = (uint32_t)b->nrec;
     hdr.lists = b->nlists;
     memcpy(hdr.key, b->key, 16);
+    hdr.min_labels = b->min_labels;
+    hdr.max_labels = b->max_labels;
 
     memset(lists, 0, sizeof lists);
     for (unsigned i = 0; i < b->nlists; i++) {

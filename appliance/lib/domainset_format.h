@@ -45,7 +45,11 @@ struct dset_file_header {
     uint64_t checksum;     /* CRC-32C of the header with this field 0, then of
                               bytes [header_size, file_size) */
     struct dset_file_section sec[DSET_SEC_COUNT];
-    uint8_t reserved[256 - 80 - 16 * DSET_SEC_COUNT];
+    /* label counts of the shortest and longest name: a lookup hashes only suffixes
+     * in this range (most sets have no one-label names, so "com" is never hashed) */
+    uint32_t min_labels;
+    uint32_t max_labels;
+    uint8_t reserved[256 - 88 - 16 * DSET_SEC_COUNT];
 };
 
 /* Which lists an entry of this kind belongs to. Allow vs block and the category come

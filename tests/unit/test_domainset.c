@@ -451,6 +451,31 @@ static void many_names(void **state)
     dset_close(set);
 }
 
+/* Lookups hash only suffixes whose label count some entry has: check both ends. */
+static void label_range(void **state)
+{
+    struct dset_builder *b = dset_builder_new();
+    struct dset *set;
+    struct dset_match m;
+    int id;
+    (void)state;
+    id = dset_builder_add_list(b, "l", DSET_CAT_ADS, 0, err, sizeof err);
+    add(b, id, "test", DSET_SUBTREE);                  /* one label: a whole TLD */
+    add(b, id, "a.b.c.d.e.f.g.h.deep", DSET_SUBTREE);  /* nine labels */
+    assert_int_equal(dset_builder_write(b, path, NULL, err, sizeof err), 0);
+    dset_builder_free(b);
+    set = dset_open(path, err, sizeof err);
+    assert_non_null(set);
+    assert_int_equal(look(set, "test", &m), DSET_BLOCK);
+    assert_int_equal(look(set, "x.y.z.test", &m), DSET_BLOCK);
+    assert_int_equal(m.matched_offset, 6);
+    assert_int_equal(look(set, "1.2.3.4.5.6.7.8.9.10.11.12.a.b.c.d.e.f.g.h.deep", &m), DSET_BLOCK);
+    assert_int_equal(m.matched_offset, 27);
+    assert_int_equal(look(set, "b.c.d.e.f.g.h.deep", &m), DSET_NONE);
+    assert_int_equal(look(set, "deep", &m), DSET_NONE);
+    dset_close(set);
+}
+
 static void crc32c_values(void **state)
 {
     uint8_t *buf = malloc(100000);
@@ -482,6 +507,7 @@ int main(void)
         cmocka_unit_test(damaged_files_refused),
         cmocka_unit_test(atomic_replace),
         cmocka_unit_test(many_names),
+        cmocka_unit_test(label_range),
         cmocka_unit_test(crc32c_values),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
