@@ -135,6 +135,8 @@ void net_tcp_sweep(struct dnsd *d);
 void net_send(struct dnsd *d, const struct dnsd_client *c, uint8_t *msg, size_t len,
               size_t max_udp);
 void net_tcp_query_done(struct dnsd *d, const struct dnsd_client *c);
+/* Sends the UDP answers queued by net_send. Called after every batch of events. */
+void net_udp_flush(struct dnsd *d);
 const char *net_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 /* filter.c: the decision for one query */

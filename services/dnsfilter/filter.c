@@ -216,7 +216,8 @@ static void count_allowed(struct dnsd *d, const struct dnsd_client *c)
     const uint8_t *addr;
     client_addr(c, &family, &addr);
     d->st.allowed++;
-    rl_count_allowed(d->rl, family, addr, d->now_ms);
+    if (d->ev_fd >= 0)            /* only the events use the per-client counts */
+        rl_count_allowed(d->rl, family, addr, d->now_ms);
 }
 
 /* Sends an upstream or cached answer (resp, mutable) to the client after CNAME

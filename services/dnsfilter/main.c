@@ -370,6 +370,7 @@ int main(int argc, char **argv)
         d->now_s = d->now_ms / 1000;
         for (int i = 0; i < n; i++)
             dispatch(d, evs[i].data.u64, evs[i].events);
+        net_udp_flush(d);
         up_expire(d);
         if (d->now_ms - last_sweep >= 1000) {
             last_sweep = d->now_ms;

@@ -141,6 +141,14 @@ int net_open_listeners(struct dnsd *d, char *err, size_t errlen)
 
 #define UDP_BATCH 32
 
+/* Answers waiting to go out over UDP: collected while a batch of queries is handled and
+ * sent with one sendmmsg, which halves the system calls per query under load. */
+static uint8_t out_buf[UDP_BATCH][DNSD_UDP_MAX];
+static struct sockaddr_storage out_addr[UDP_BATCH];
+static struct iovec out_iov[UDP_BATCH];
+static struct mmsghdr out_msgs[UDP_BATCH];
+static int out_n, out_fd = -1;
+
 void net_udp_readable(struct dnsd *d, int idx)
 {
     static uint8_t bufs[UDP_BATCH][DNSD_UDP_MAX];
@@ -163,6 +171,7 @@ void net_udp_readable(struct dnsd *d, int idx)
             memcpy(&c.addr, &addrs[i], sizeof c.addr);
             filter_query(d, &c, bufs[i], msgs[i].msg_len);
         }
+        net_udp_flush(d);
         if (n < UDP_BATCH)
             return;
     }
@@ -390,7 +399,34 @@ void net_send(struct dnsd *d, const struct dnsd_client *c, uint8_t *msg, size_t 
         dnsw_set16(msg + 10, 0);
         len = qend;
     }
-    sendto(c->fd, msg, len, MSG_DONTWAIT, (const struct sockaddr *)&c->addr, c->addrlen);
+    /* queue; net_udp_flush sends the batch with one sendmmsg */
+    if (out_n == UDP_BATCH || (out_n && out_fd != c->fd))
+        net_udp_flush(d);
+    out_fd = c->fd;
+    memcpy(out_buf[out_n], msg, len);
+    memcpy(&out_addr[out_n], &c->addr, c->addrlen);
+    out_iov[out_n] = (struct iovec){ .iov_base = out_buf[out_n], .iov_len = len };
+    out_msgs[out_n].msg_hdr = (struct msghdr){ .msg_name = &out_addr[out_n],
+                                               .msg_namelen = c->addrlen,
+                                               .msg_iov = &out_iov[out_n], .msg_iovlen = 1 };
+    out_n++;
+}
+
+void net_udp_flush(struct dnsd *d)
+{
+    (void)d;
+    int sent = 0;
+    while (sent < out_n) {
+        int n = sendmmsg(out_fd, out_msgs + sent, (unsigned)(out_n - sent), MSG_DONTWAIT);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            sent++;               /* skip the one that failed (full buffer, bad address) */
+            continue;
+        }
+        sent += n;
+    }
+    out_n = 0;
 }
 
 void net_tcp_sweep(struct dnsd *d)
