@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 struct MHD_Daemon;
+struct ota_config;
 
 struct agentd_counters {
     uint64_t api_requests, api_errors;
@@ -23,6 +24,7 @@ struct agentd {
     const char *dnsd_pidfile, *fwd_pidfile, *dnsd_control;
     int listen_fd;
     const char *events_path;
+    const struct ota_config *cfg;  /* --config: zones for fw.set and client groups; NULL */
     int events_fd;           /* -1 without --events */
     struct MHD_Daemon *mhd;
     int dirty;               /* policy changed since the last compile */
@@ -46,10 +48,11 @@ void agentd_api_stop(struct agentd *ad);
 int agentd_events_open(struct agentd *ad, char *err, size_t errlen);
 void agentd_events_read(struct agentd *ad);
 void agentd_events_close(struct agentd *ad);
-/* Applies one event (JSON object) to the inventory. Returns 0, or -1 with err for a
- * malformed event. Exposed for tests and the fuzzer. */
-int agentd_event_apply(sqlite3 *db, const char *msg, size_t len, int64_t now, char *err,
-                       size_t errlen);
+/* Applies one event (JSON object) to the inventory; cfg (may be NULL) names the WAN
+ * interface whose neighbours are not devices. Returns 0, or -1 with err for a malformed
+ * event. Exposed for tests and the fuzzer. */
+int agentd_event_apply(sqlite3 *db, const struct ota_config *cfg, const char *msg, size_t len,
+                       int64_t now, char *err, size_t errlen);
 
 /* tick.c: refreshes due feeds, notices schedule / expiry boundaries, compiles when dirty. */
 void agentd_tick(struct agentd *ad, int64_t now);

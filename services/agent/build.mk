@@ -6,4 +6,5 @@ AGENT_CORE := $(filter-out services/agent/main.c,$(wildcard services/agent/*.c))
 test_agent_EXTRA := $(AGENT_CORE)
 test_grant_EXTRA := $(AGENT_CORE)
 test_explain_EXTRA := $(AGENT_CORE)
-fuzz_apibody_EXTRA := $(filter-out services/agent/main.c services/agent/api.c services/agent/api_routes.c,$(wildcard services/agent/*.c))
+fuzz_apibody_EXTRA := $(addprefix services/agent/,api_body.c backup.c db.c devices.c events.c \
+                        explain.c grants.c policy.c)

@@ -13,12 +13,14 @@
  *   fw.set       IP / CIDR block entries of feeds as the "feed_block" sets. */
 #include "agentd.h"
 #include "agent_sql.h"
+#include "config.h"
 #include "domainset.h"
 #include "fwset.h"
 #include "iplist.h"
 #include "log.h"
 #include "policyset.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +56,50 @@ static int list_for(struct dset_builder *b, struct lists *ls, const char *label,
     snprintf(ls->label[ls->n], sizeof ls->label[0], "%s", label);
     ls->id[ls->n++] = id;
     return id;
+}
+
+/* The box's wiring (otasuke.conf zones) goes into fw.set: fwd builds its per-zone chains
+ * from the interface names, and without them it would forward nothing. */
+static void fw_opts_from_config(const struct ota_config *cfg, struct fwset_opts *o)
+{
+    int used[FWSET_ZONES] = { 0 };
+    for (int i = 0; i < cfg->n_zones; i++) {
+        const struct cfg_zone *zn = &cfg->zones[i];
+        for (int z = 0; z < FWSET_ZONES; z++) {
+            if (strcmp(zn->name, fwset_zone_name(z)) != 0 || used[z] == FWSET_MAX_IFACES)
+                continue;
+            snprintf(o->ifname[z][used[z]++], FWSET_IFNAMSIZ, "%s", zn->interface);
+            if (z == FWSET_ZONE_IOT && zn->internet_allowlist_only)
+                o->flags |= FWSET_F_IOT_ALLOWLIST;
+        }
+    }
+    if (cfg->firewall.nflog_group > 0)
+        o->nflog_group = (uint32_t)cfg->firewall.nflog_group;
+}
+
+/* "192.0.2.1/24" (the box's address on a zone) -> "192.0.2.0/24": the zone's clients. */
+static int zone_network(const char *addr, char *out, size_t outlen)
+{
+    char host[64];
+    const char *slash = strchr(addr, '/');
+    if (!slash || (size_t)(slash - addr) >= sizeof host)
+        return -1;
+    memcpy(host, addr, (size_t)(slash - addr));
+    host[slash - addr] = '\0';
+    int bits = atoi(slash + 1);
+    unsigned char a[16];
+    int fam = strchr(host, ':') ? AF_INET6 : AF_INET;
+    int len = fam == AF_INET ? 4 : 16;
+    if (inet_pton(fam, host, a) != 1 || bits < 0 || bits > len * 8)
+        return -1;
+    for (int i = 0; i < len; i++) {
+        int keep = bits - i * 8;
+        a[i] &= keep >= 8 ? 0xff : keep <= 0 ? 0 : (unsigned char)(0xff << (8 - keep));
+    }
+    char net[INET6_ADDRSTRLEN];
+    inet_ntop(fam, a, net, sizeof net);
+    snprintf(out, outlen, "%s/%d", net, bits);
+    return 0;
 }
 
 static int build_domains(struct agentd *ad, int64_t now, const char *path, uint64_t *names,
@@ -126,7 +172,7 @@ static json_t *names_json(sqlite3 *db, const char *sql, int64_t now, int64_t gid
     return a;
 }
 
-static json_t *policy_doc(sqlite3 *db, int64_t now)
+static json_t *policy_doc(sqlite3 *db, const struct ota_config *cfg, int64_t now)
 {
     json_t *groups = json_array(), *clients = json_array();
     sqlite3_stmt *st;
@@ -167,6 +213,19 @@ static json_t *policy_doc(sqlite3 *db, int64_t now)
                                   (const char *)sqlite3_column_text(st, 1)));
         sqlite3_finalize(st);
     }
+    /* Zone networks from otasuke.conf map to their group unless the owner said otherwise
+     * (the owner's networks and devices come first: policyset picks the longest prefix). */
+    for (int i = 0; cfg && i < cfg->n_zones; i++) {
+        const struct cfg_zone *zn = &cfg->zones[i];
+        if (!zn->group[0] || agent_group_id(db, zn->group) < 0)
+            continue;
+        for (int a = 0; a < zn->n_addresses; a++) {
+            char net[80];
+            if (zone_network(zn->addresses[a], net, sizeof net) == 0)
+                json_array_append_new(clients, json_pack("{s:s, s:s}", "match", net, "group",
+                                                         zn->group));
+        }
+    }
     char dflt[64] = "staff";
     if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key='default_group'", -1, &st,
                            NULL) == SQLITE_OK) {
@@ -191,6 +250,8 @@ static int build_fw(struct agentd *ad, int64_t now, const char *path, uint64_t *
     }
     iplist_init(&l);
     fwset_init(s);
+    if (ad->cfg)
+        fw_opts_from_config(ad->cfg, &s->opts);
     if (sqlite3_prepare_v2(ad->db, "SELECT e.indicator FROM feed_entries e JOIN feeds f ON"
                            " f.id=e.feed_id WHERE f.enabled=1 AND e.action='block' AND"
                            " e.kind IN ('ipv4','ipv6','cidr') AND (e.expires=0 OR e.expires>?1)",
@@ -302,7 +363,7 @@ int agentd_compile(struct agentd *ad, int64_t now, char *err, size_t errlen)
         snprintf(err, errlen, "domains.set: %s", e2);
         goto out;
     }
-    json_t *doc = policy_doc(ad->db, now);
+    json_t *doc = policy_doc(ad->db, ad->cfg, now);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text || policy_write_json(ppath, text, strlen(text), e2, sizeof e2) < 0) {

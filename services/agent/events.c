@@ -7,6 +7,7 @@
  * that made them (likelihood); policy drops count as scans. Unknown types are ignored so
  * a newer daemon never breaks an older agent; malformed events are counted and dropped. */
 #include "agentd.h"
+#include "config.h"
 #include "log.h"
 
 #include <errno.h>
@@ -23,8 +24,17 @@ static const char *str(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-int agentd_event_apply(sqlite3 *db, const char *msg, size_t len, int64_t now, char *err,
-                       size_t errlen)
+/* Neighbours seen on the WAN side (the upstream router) are not office devices. */
+static int on_wan(const struct ota_config *cfg, const char *ifname)
+{
+    for (int i = 0; cfg && ifname && i < cfg->n_zones; i++)
+        if (!strcmp(cfg->zones[i].name, "wan") && !strcmp(cfg->zones[i].interface, ifname))
+            return 1;
+    return 0;
+}
+
+int agentd_event_apply(sqlite3 *db, const struct ota_config *cfg, const char *msg, size_t len,
+                       int64_t now, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *o = json_loadb(msg, len, JSON_DISABLE_EOF_CHECK, &je);
@@ -39,6 +49,8 @@ int agentd_event_apply(sqlite3 *db, const char *msg, size_t len, int64_t now, ch
     if (!type) {
         snprintf(err, errlen, "event: 'type' missing");
         rc = -1;
+    } else if (strcmp(type, "neighbour") == 0 && on_wan(cfg, str(o, "ifname"))) {
+        rc = 0;
     } else if (strcmp(type, "neighbour") == 0) {
         const char *addr = str(o, "addr"), *host = str(o, "hostname");
         rc = agent_device_seen(db, str(o, "mac"), addr && *addr ? addr : NULL,
@@ -100,7 +112,7 @@ void agentd_events_read(struct agentd *ad)
         if (n <= 0)
             return;
         ad->n.events++;
-        if (agentd_event_apply(ad->db, buf, (size_t)n, time(NULL), err, sizeof err) < 0) {
+        if (agentd_event_apply(ad->db, ad->cfg, buf, (size_t)n, time(NULL), err, sizeof err) < 0) {
             ad->n.events_bad++;
             log_debug("%s", err);
         }

@@ -4,6 +4,7 @@
  * policy dirty again — exactly one more compile, never two. */
 #include "agent.h"
 #include "agentd.h"
+#include "config.h"
 #include "log.h"
 
 #include <errno.h>
@@ -33,7 +34,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: otasuke-agent [-f] [-n] [--db PATH] [--socket PATH] [--state-dir DIR]\n"
             "                     [--user NAME] [--dnsd-control SOCK] [--dnsd-pidfile F]\n"
-            "                     [--fwd-pidfile F] [--events SOCK]\n"
+            "                     [--fwd-pidfile F] [--events SOCK] [--config FILE]\n"
             "                     [--log-level error|warn|info|debug]\n"
             "  -f               foreground, log to stderr\n"
             "  -n               check the database and the state directory, then exit 0/1\n"
@@ -43,6 +44,7 @@ static void usage(FILE *out)
             "  --user NAME      drop to this user after opening the socket\n"
             "  --dnsd-control SOCK  dnsd's control socket: 'reload' after a compile\n"
             "  --events SOCK    datagram socket dnsd and fwd send events to (devices, risk)\n"
+            "  --config FILE    otasuke.conf: zones (fw.set interfaces, zone groups)\n"
             "  --dnsd-pidfile F / --fwd-pidfile F   send SIGHUP there after a compile\n");
 }
 
@@ -67,7 +69,7 @@ int main(int argc, char **argv)
     ad.db_path = "/var/lib/otasuke/agent.db";
     ad.socket_path = "/run/otasuke/agent.sock";
     ad.state_dir = "/var/lib/otasuke";
-    const char *user = NULL;
+    const char *user = NULL, *config_path = NULL;
     int foreground = 0, check = 0;
     enum log_level level = LOG_LEVEL_INFO;
     static const struct option opts[] = {
@@ -79,6 +81,7 @@ int main(int argc, char **argv)
         { "fwd-pidfile", required_argument, NULL, 'F' },
         { "dnsd-control", required_argument, NULL, 'C' },
         { "events", required_argument, NULL, 'E' },
+        { "config", required_argument, NULL, 'c' },
         { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -96,6 +99,7 @@ int main(int argc, char **argv)
         case 'F': ad.fwd_pidfile = optarg; break;
         case 'C': ad.dnsd_control = optarg; break;
         case 'E': ad.events_path = optarg; break;
+        case 'c': config_path = optarg; break;
         case 'l':
             if (log_level_parse(optarg, &level) < 0) {
                 fprintf(stderr, "otasuke-agent: --log-level: expected error|warn|info|debug\n");
@@ -114,6 +118,14 @@ int main(int argc, char **argv)
 
     char err[AGENT_ERR];
     struct stat sb;
+    static struct ota_config cfg;   /* large; lives as long as the process */
+    if (config_path) {
+        if (cfg_load(&cfg, config_path, err, sizeof err) < 0) {
+            log_error("%s", err);
+            return 1;
+        }
+        ad.cfg = &cfg;
+    }
     if (stat(ad.state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
         log_error("--state-dir %s: not a directory (create it, owned by the agent's user)",
                   ad.state_dir);

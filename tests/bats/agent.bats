@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# otasuke-agent in the virtual office, with the real otasuke-dnsd: signed feeds from the
-# fake internet, tampering, delegation inside / outside a grant, revocation, temporary
-# unblock, and kill -9 during a compile. pc asks the box (dnsd on 192.0.2.1:53).
+# otasuke-agent in the virtual office, with the real otasuke-dnsd and otasuke-fwd: signed
+# feeds from the fake internet, tampering, delegation inside / outside a grant,
+# revocation, temporary unblock, firewall blocks with device risk, and kill -9 during a
+# compile. pc asks the box (dnsd on 192.0.2.1:53); fwd owns table inet otasuke.
 
 load helpers
 
@@ -21,10 +22,25 @@ setup_file() {
     # The fake internet serves the feed over HTTP from 198.18.10.10:8088.
     office_start feedweb wan python3 -m http.server 8088 --bind 198.18.10.10 --directory "$WWW"
     office_wait_port wan tcp 198.18.10.10 8088
+    # The box's wiring for the agent (zones -> fw.set interfaces, zone networks -> groups).
+    cat >"$ST/otasuke.conf" <<EOF
+zones = (
+    { name = "wan";   interface = "$OFFICE_IF_BOX_WAN"; },
+    { name = "lan";   interface = "$OFFICE_IF_BOX_LAN"; addresses = [ "192.0.2.1/24", "fd00:0:0:1::1/64" ]; group = "staff"; },
+    { name = "guest"; interface = "$OFFICE_IF_BOX_GUEST"; addresses = [ "203.0.113.1/24" ]; group = "guests"; },
+    { name = "iot";   interface = "$OFFICE_IF_BOX_IOT"; addresses = [ "198.51.100.1/24" ]; group = "iot"; }
+);
+EOF
     start_agent
-    for _ in $(seq 100); do [ -s "$ST/domains.set" ] && break; sleep 0.1; done
+    for _ in $(seq 100); do [ -s "$ST/domains.set" ] && [ -s "$ST/fw.set" ] && break; sleep 0.1; done
     office_start dnsd box "$BIN/otasuke-dnsd" -f --listen 192.0.2.1:53 --upstream 127.0.0.1:5335 \
-        --domains "$ST/domains.set" --policy "$ST/policy.set" --control "$ST/dnsd.ctl"
+        --domains "$ST/domains.set" --policy "$ST/policy.set" --control "$ST/dnsd.ctl" \
+        --events "$ST/events.sock"
+    if [ -x "$BIN/otasuke-fwd" ]; then
+        mkdir -p "$ST/fwd"
+        office_start fwd box "$BIN/otasuke-fwd" -f --set "$ST/fw.set" --state "$ST/fwd" \
+            --events "$ST/events.sock"
+    fi
     office_wait_dns pc 192.0.2.1 good.test
 }
 
@@ -32,7 +48,8 @@ teardown_file() { office_teardown; }
 
 start_agent() {
     office_start agent box "$BIN/otasuke-agent" -f --db "$ST/agent.db" --state-dir "$ST" \
-        --socket "$ST/agent.sock" --dnsd-control "$ST/dnsd.ctl"
+        --socket "$ST/agent.sock" --dnsd-control "$ST/dnsd.ctl" --config "$ST/otasuke.conf" \
+        --events "$ST/events.sock" --fwd-pidfile "$OFFICE_RUN/pids/fwd.pid"
     for _ in $(seq 100); do [ -S "$ST/agent.sock" ] && "$CTL" status >/dev/null 2>&1 && return 0; sleep 0.1; done
     echo "agent did not come up:" >&2
     office_log agent >&2
@@ -101,6 +118,33 @@ publish() {   # SEQ ENTRY-LINES...: build and sign feed seq SEQ into the web dir
     assert_failure
     assert_output --partial "unsigned"
     assert_equal "$(answer malware.test)" NXDOMAIN
+}
+
+# pc's HTTP status for a URL ("000" when the connection fails).
+http_code() { office_exec pc curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" || true; }
+
+@test "a feed's IP entry reaches fwd: pc cannot connect to it, and the attempt raises pc's risk" {
+    [ -x "$BIN/otasuke-fwd" ] || skip "otasuke-fwd not built"
+    assert_equal "$(http_code http://198.18.10.66/)" 200
+    publish 3 "malware.test malware" "198.18.10.66 c2"
+    run "$CTL" feed refresh community
+    assert_success
+    local i
+    for ((i = 0; i < 50; i++)); do [ "$(http_code http://198.18.10.66/)" = 000 ] && break; sleep 0.1; done
+    assert_equal "$(http_code http://198.18.10.66/)" 000
+    assert_equal "$(http_code http://198.18.10.10/)" 200
+    # fwd's drop events and dnsd's blocked-lookup events reach the agent's inventory.
+    answer malware.test >/dev/null
+    for ((i = 0; i < 50; i++)); do
+        "$CTL" device list --json | grep -q '"malware_hits": [1-9]' && break
+        sleep 0.1
+    done
+    run "$CTL" device list --json
+    assert_output --partial '"ipv4": "192.0.2.10"'
+    assert_output --regexp '"likelihood": [4-5]'
+    refute_output --partial '198.18.0.1'    # the upstream router is not an office device
+    run "$CTL" explain 198.18.10.66
+    assert_output --partial "feed community"
 }
 
 @test "a delegate's malware entry applies; its social block of shop.test is refused and audited" {

@@ -35,6 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(error);
     unsigned status = 0;
     json_decref(backup_restore(db, (const char *)data, size, &status));
-    agentd_event_apply(db, (const char *)data, size, 1800000000, err, sizeof err);
+    agentd_event_apply(db, NULL, (const char *)data, size, 1800000000, err, sizeof err);
     return 0;
 }

@@ -261,11 +261,11 @@ static void test_events(void **state)
                     "\"ads.test\",\"category\":\"ads\"}";
     const char *d = "{\"type\":\"drop\",\"reason\":\"policy\",\"src\":\"192.0.2.10\","
                     "\"match\":\"\"}";
-    assert_int_equal(agentd_event_apply(db, n, strlen(n), 100, err, sizeof err), 0);
-    assert_int_equal(agentd_event_apply(db, b, strlen(b), 101, err, sizeof err), 0);
-    assert_int_equal(agentd_event_apply(db, a, strlen(a), 102, err, sizeof err), 0);
-    assert_int_equal(agentd_event_apply(db, d, strlen(d), 103, err, sizeof err), 0);
-    assert_int_equal(agentd_event_apply(db, "nope", 4, 104, err, sizeof err), -1);
+    assert_int_equal(agentd_event_apply(db, NULL, n, strlen(n), 100, err, sizeof err), 0);
+    assert_int_equal(agentd_event_apply(db, NULL, b, strlen(b), 101, err, sizeof err), 0);
+    assert_int_equal(agentd_event_apply(db, NULL, a, strlen(a), 102, err, sizeof err), 0);
+    assert_int_equal(agentd_event_apply(db, NULL, d, strlen(d), 103, err, sizeof err), 0);
+    assert_int_equal(agentd_event_apply(db, NULL, "nope", 4, 104, err, sizeof err), -1);
     assert_int_equal(scalar(db, "SELECT malware_hits FROM devices"), 1);
     assert_int_equal(scalar(db, "SELECT block_hits FROM devices"), 1);
     assert_int_equal(scalar(db, "SELECT scan_hits FROM devices"), 1);
