@@ -150,7 +150,8 @@ int iplist_parse_entry(const char *s, struct ipl_v4 *r4, struct ipl_v6 *r6,
     struct ipl_u128 a6 = { 0, 0 }, b6 = { 0, 0 };
     int fam = parse_addr(tmp, &a4, &a6);
     if (!fam) {
-        snprintf(why, whylen, "'%.60s' is not an IPv4 or IPv6 address", tmp);
+        /* name the whole entry: "not-an-address" is no range of "not" and "an-address" */
+        snprintf(why, whylen, "'%.60s' is not an IPv4 or IPv6 address", dash ? s : tmp);
         return 0;
     }
     if (dash) {
