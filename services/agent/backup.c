@@ -2,8 +2,9 @@
  *
  * Restore is all-or-nothing: the document is parsed and every item validated first;
  * only then, in one transaction, is the old policy replaced. Any failure leaves the
- * database exactly as it was. Feed entries are not in a backup (they are re-fetched);
- * restored feeds start again at seq 0 so their next snapshot is accepted. */
+ * database exactly as it was. Feed entries are not in a backup: a subscription the
+ * backup names identically (name, url, kind, feed id, key) keeps its entries and seq;
+ * a new or changed one starts at seq 0 and is fetched at once. */
 #include "backup.h"
 #include "agent.h"
 #include "domainset.h"
@@ -242,8 +243,10 @@ json_t *backup_restore(sqlite3 *db, const char *body, size_t len, unsigned *stat
     }
     if (agent_tx_begin(db, err, sizeof err) < 0)
         goto fail;
+    /* Feeds are kept (with their entries: protection continues) when the backup names
+     * the same subscription; others go, new ones come. */
     if (agent_exec(db, "DELETE FROM rules; DELETE FROM schedules; DELETE FROM grants;"
-                   " DELETE FROM devices; DELETE FROM feeds; DELETE FROM group_networks;"
+                   " DELETE FROM devices; DELETE FROM group_networks;"
                    " DELETE FROM group_categories; DELETE FROM groups; DELETE FROM settings;"
                    " DELETE FROM principals WHERE kind='delegate'", err, sizeof err) < 0)
         goto fail_tx;
@@ -326,8 +329,24 @@ json_t *backup_restore(sqlite3 *db, const char *body, size_t len, unsigned *stat
                 str(v, "author") ? str(v, "author") : AGENT_OWNER, grant), err, sizeof err) < 0)
             goto fail_tx;
     }
+    if (agent_exec(db, "CREATE TEMP TABLE keep_feeds(name TEXT PRIMARY KEY)", err, sizeof err) < 0)
+        goto fail_tx;
+    json_array_foreach(json_object_get(d, "feeds"), i, v) {
+        if (ins(db, sqlite3_mprintf("INSERT OR IGNORE INTO keep_feeds VALUES (%Q)", str(v, "name")),
+                err, sizeof err) < 0 ||
+            ins(db, sqlite3_mprintf("DELETE FROM feeds WHERE name=%Q AND NOT (url=%Q AND kind=%Q"
+                " AND feed_id IS %Q AND pubkey IS %Q)", str(v, "name"), str(v, "url"),
+                str(v, "kind"), str(v, "feed_id"), str(v, "pubkey")), err, sizeof err) < 0 ||
+            ins(db, sqlite3_mprintf("UPDATE feeds SET category=%Q, enabled=%d WHERE name=%Q",
+                str(v, "category"), json_integer_value(json_object_get(v, "enabled")) ? 1 : 0,
+                str(v, "name")), err, sizeof err) < 0)
+            goto fail_tx;
+    }
+    if (agent_exec(db, "DELETE FROM feeds WHERE name NOT IN (SELECT name FROM keep_feeds);"
+                   " DROP TABLE keep_feeds", err, sizeof err) < 0)
+        goto fail_tx;
     json_array_foreach(json_object_get(d, "feeds"), i, v)
-        if (ins(db, sqlite3_mprintf("INSERT INTO feeds(name, url, kind, feed_id, pubkey, category,"
+        if (ins(db, sqlite3_mprintf("INSERT OR IGNORE INTO feeds(name, url, kind, feed_id, pubkey, category,"
                 " enabled, max_bytes) VALUES (%Q, %Q, %Q, %Q, %Q, %Q, %d, %lld)", str(v, "name"),
                 str(v, "url"), str(v, "kind"), str(v, "feed_id"), str(v, "pubkey"),
                 str(v, "category"), json_integer_value(json_object_get(v, "enabled")) ? 1 : 0,

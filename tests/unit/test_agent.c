@@ -245,6 +245,20 @@ static void test_backup_roundtrip(void **state)
     json_decref(ans);
     free(bad);
     free(text);
+    /* Restoring over a box that holds the same subscription keeps its entries. */
+    assert_int_equal(agent_exec(a, "INSERT INTO feeds(name, url, kind, feed_id, pubkey,"
+                                " max_bytes, last_seq) VALUES ('community', 'file:///f', 'signed',"
+                                " 'community', 'k', 1000, 7); INSERT INTO feed_entries(feed_id,"
+                                " indicator, kind, category, action) VALUES (1, 'evil.test',"
+                                " 'domain', 'malware', 'block')", err, sizeof err), 0);
+    bk = backup_export(a, &st);
+    text = json_dumps(bk, JSON_COMPACT);
+    json_decref(bk);
+    json_decref(backup_restore(a, text, strlen(text), &st));
+    assert_int_equal(st, 200);
+    free(text);
+    assert_int_equal(scalar(a, "SELECT count(*) FROM feed_entries"), 1);
+    assert_int_equal(scalar(a, "SELECT last_seq FROM feeds"), 7);
     agent_db_close(a);
     agent_db_close(b);
 }
