@@ -89,8 +89,13 @@ static void emit_set(struct plan *p, const struct fwset_set *s, int del)
     char what[128];
     snprintf(what, sizeof what, "set %s", s->name);
     if (p->out)
-        fprintf(p->out, "%s set %s (%s, %zu elements)\n", del ? "-" : "+", s->name,
-                fwset_kind_name(s->kind), del ? 0 : s->count);
+    {
+        if (del)
+            fprintf(p->out, "- set %s (stale)\n", s->name);
+        else
+            fprintf(p->out, "+ set %s (%s, %zu elements)\n", s->name, fwset_kind_name(s->kind),
+                    s->count);
+    }
     struct nlmsghdr *nlh = msg(p, del ? NFT_MSG_DELSET : NFT_MSG_NEWSET,
                                del ? 0 : NLM_F_CREATE, 2048, what);
     if (!nlh)

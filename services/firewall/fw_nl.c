@@ -241,9 +241,10 @@ int fw_nl_query(struct fw_nl *nl, struct nlmsghdr *req, fw_nl_cb cb, void *data,
 static int gen_cb(const struct nlmsghdr *nlh, void *data)
 {
     struct nlattr *a;
-    mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+    mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
         if (mnl_attr_get_type(a) == NFTA_GEN_ID)
             *(uint32_t *)data = ntohl(mnl_attr_get_u32(a));
+    }
     return 0;
 }
 

@@ -156,11 +156,12 @@ static void elem_one(struct elem_acc *acc, const struct nlattr *el)
         switch (mnl_attr_get_type(a)) {
         case NFTA_SET_ELEM_KEY: {
             const struct nlattr *d;
-            mnl_attr_for_each_nested(d, a)
+            mnl_attr_for_each_nested(d, a) {
                 if (mnl_attr_get_type(d) == NFTA_DATA_VALUE) {
                     key = mnl_attr_get_payload(d);
                     klen = mnl_attr_get_payload_len(d);
                 }
+            }
             break;
         }
         case NFTA_SET_ELEM_FLAGS:
@@ -192,8 +193,9 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
     mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
         if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
             continue;
-        mnl_attr_for_each_nested(el, a)
+        mnl_attr_for_each_nested(el, a) {
             elem_one(acc, el);
+        }
     }
     return acc->failed ? -1 : 0;
 }
