@@ -45,6 +45,11 @@ struct dnsd_client {
     uint32_t conn, conn_gen;      /* TCP connection index and generation */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    /* UDP on a wildcard listener: the address the query was sent to, so the answer
+     * leaves from it (0 = bound to one address, the kernel picks it right anyway) */
+    int dst_family;
+    uint8_t dst[16];
+    int dst_ifindex;
 };
 
 struct dnsd_listen {
@@ -79,6 +84,7 @@ struct dnsd_opts {
     char upstream_text[64];
     const char *domains_path, *policy_path, *events_path, *control_path, *user;
     int timeout_ms;
+    int allowed_every_ms;         /* period of the per-client allowed counts */
     int tcp_idle_ms;
     int max_tcp;
     size_t cache_entries, cache_bytes;

@@ -3,7 +3,7 @@
  * sendto with MSG_DONTWAIT on an unconnected socket: when the agent is slow (EAGAIN,
  * ENOBUFS), not listening (ECONNREFUSED, ENOENT) or absent, the event is dropped and
  * counted -- the DNS path never waits for it. Blocked queries are sent one by one;
- * allowed queries only as per-client counts every 10 seconds, so a busy office costs
+ * allowed queries only as per-client counts every --allowed-every seconds (10), so a busy office costs
  * the agent a few datagrams, not one per query. */
 #include "dnsd.h"
 
@@ -16,8 +16,6 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
-
-#define ALLOWED_FLUSH_MS 10000
 
 int events_open(struct dnsd *d, char *err, size_t errlen)
 {
@@ -97,7 +95,7 @@ static void send_allowed(const uint8_t addr16[16], uint32_t count, void *ctx)
 
 void events_tick(struct dnsd *d)
 {
-    if (d->now_ms - d->last_allowed_flush_ms < ALLOWED_FLUSH_MS)
+    if (d->now_ms - d->last_allowed_flush_ms < (uint64_t)d->o.allowed_every_ms)
         return;
     d->last_allowed_flush_ms = d->now_ms;
     if (d->ev_fd >= 0)

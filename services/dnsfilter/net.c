@@ -108,6 +108,13 @@ int net_open_listeners(struct dnsd *d, char *err, size_t errlen)
             setsockopt(l->udp_fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
             setsockopt(l->tcp_fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
         }
+        /* on 0.0.0.0 / [::] learn each query's destination to answer from it: a box
+         * with several addresses per net must not answer from the wrong one */
+        if (fam == AF_INET && ((struct sockaddr_in *)&l->addr)->sin_addr.s_addr == htonl(INADDR_ANY))
+            setsockopt(l->udp_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+        if (fam == AF_INET6 &&
+            IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&l->addr)->sin6_addr))
+            setsockopt(l->udp_fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
         setsockopt(l->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         int rcv = 4 << 20;
         setsockopt(l->udp_fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
@@ -147,6 +154,7 @@ static uint8_t out_buf[UDP_BATCH][DNSD_UDP_MAX];
 static struct sockaddr_storage out_addr[UDP_BATCH];
 static struct iovec out_iov[UDP_BATCH];
 static struct mmsghdr out_msgs[UDP_BATCH];
+static uint64_t out_ctrl[UDP_BATCH][16];
 static int out_n, out_fd = -1;
 
 void net_udp_readable(struct dnsd *d, int idx)
@@ -155,13 +163,16 @@ void net_udp_readable(struct dnsd *d, int idx)
     static struct sockaddr_storage addrs[UDP_BATCH];
     static struct iovec iov[UDP_BATCH];
     static struct mmsghdr msgs[UDP_BATCH];
+    static uint64_t ctrl[UDP_BATCH][16];   /* room for one in6_pktinfo cmsg, aligned */
     int fd = d->o.listen[idx].udp_fd;
     for (int round = 0; round < 8; round++) {
         for (int i = 0; i < UDP_BATCH; i++) {
             iov[i].iov_base = bufs[i];
             iov[i].iov_len = sizeof bufs[i];
             msgs[i].msg_hdr = (struct msghdr){ .msg_name = &addrs[i], .msg_namelen = sizeof addrs[i],
-                                               .msg_iov = &iov[i], .msg_iovlen = 1 };
+                                               .msg_iov = &iov[i], .msg_iovlen = 1,
+                                               .msg_control = ctrl[i],
+                                               .msg_controllen = sizeof ctrl[i] };
         }
         int n = recvmmsg(fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
@@ -169,6 +180,21 @@ void net_udp_readable(struct dnsd *d, int idx)
         for (int i = 0; i < n; i++) {
             struct dnsd_client c = { .tcp = 0, .fd = fd, .addrlen = msgs[i].msg_hdr.msg_namelen };
             memcpy(&c.addr, &addrs[i], sizeof c.addr);
+            for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm;
+                 cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
+                if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+                    struct in_pktinfo pi;
+                    memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+                    c.dst_family = AF_INET;
+                    memcpy(c.dst, &pi.ipi_addr, 4);
+                } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+                    struct in6_pktinfo pi;
+                    memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+                    c.dst_family = AF_INET6;
+                    memcpy(c.dst, &pi.ipi6_addr, 16);
+                    c.dst_ifindex = (int)pi.ipi6_ifindex;
+                }
+            }
             filter_query(d, &c, bufs[i], msgs[i].msg_len);
         }
         net_udp_flush(d);
@@ -409,6 +435,29 @@ void net_send(struct dnsd *d, const struct dnsd_client *c, uint8_t *msg, size_t 
     out_msgs[out_n].msg_hdr = (struct msghdr){ .msg_name = &out_addr[out_n],
                                                .msg_namelen = c->addrlen,
                                                .msg_iov = &out_iov[out_n], .msg_iovlen = 1 };
+    if (c->dst_family) {
+        struct msghdr *mh = &out_msgs[out_n].msg_hdr;
+        mh->msg_control = out_ctrl[out_n];
+        mh->msg_controllen = c->dst_family == AF_INET ? CMSG_SPACE(sizeof(struct in_pktinfo))
+                                                      : CMSG_SPACE(sizeof(struct in6_pktinfo));
+        memset(out_ctrl[out_n], 0, sizeof out_ctrl[out_n]);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+        if (c->dst_family == AF_INET) {
+            struct in_pktinfo pi = { 0 };
+            memcpy(&pi.ipi_spec_dst, c->dst, 4);
+            cm->cmsg_level = IPPROTO_IP;
+            cm->cmsg_type = IP_PKTINFO;
+            cm->cmsg_len = CMSG_LEN(sizeof pi);
+            memcpy(CMSG_DATA(cm), &pi, sizeof pi);
+        } else {
+            struct in6_pktinfo pi = { .ipi6_ifindex = (unsigned)c->dst_ifindex };
+            memcpy(&pi.ipi6_addr, c->dst, 16);
+            cm->cmsg_level = IPPROTO_IPV6;
+            cm->cmsg_type = IPV6_PKTINFO;
+            cm->cmsg_len = CMSG_LEN(sizeof pi);
+            memcpy(CMSG_DATA(cm), &pi, sizeof pi);
+        }
+    }
     out_n++;
 }
 

@@ -20,7 +20,7 @@ start_dnsd() {
     office_start dnsd box "$DNSD" -f --listen 192.0.2.1:53 --listen '[fd00:0:0:1::1]:53' \
         --listen 198.51.100.1:53 --listen 203.0.113.1:53 --upstream 127.0.0.1:5335 \
         --domains "$SET" --policy "$POLICY" --control "$OFFICE_RUN/dnsd.ctl" \
-        --events "$OFFICE_RUN/dnsd-events.sock" --ratelimit 1000:2000 --timeout 1000
+        --events "$OFFICE_RUN/dnsd-events.sock" --ratelimit 1000:2000 --timeout 1000 --allowed-every 1
     office_wait_port box udp 192.0.2.1 53
     office_wait_port box tcp 192.0.2.1 53
 }
@@ -200,32 +200,67 @@ q() {   # NODE SERVER NAME [dig args...]
     assert_output 198.18.10.10
 }
 
-@test "a blocked query sends an event to the agent socket" {
-    local sock=$OFFICE_RUN/dnsd-events.sock out=$BATS_TEST_TMPDIR/events
-    python3 - "$sock" "$out" <<'EOF' &
-import os, socket, sys
+# Listens on the events socket in the background until a datagram contains $2 (or
+# SECONDS pass, default 5), writing everything received to $1; sets LISTENER to its pid.
+listen_events() {   # OUTFILE PATTERN [SECONDS]
+    local sock=$OFFICE_RUN/dnsd-events.sock
+    python3 - "$sock" "$1" "$2" "${3:-5}" <<'EOF' &
+import os, socket, sys, time
 try: os.unlink(sys.argv[1])
 except FileNotFoundError: pass
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
-s.settimeout(5)
+s.settimeout(0.5)
+end = time.time() + float(sys.argv[4])
 with open(sys.argv[2], "w") as f:
-    while True:
+    while time.time() < end:
         try:
             m = s.recv(4096).decode()
         except socket.timeout:
-            break
+            continue
         f.write(m)
-        if '"blocked"' in m:
+        f.flush()
+        if sys.argv[3] in m:
             break
 os.unlink(sys.argv[1])
 EOF
-    local listener=$!
-    for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.05; done
+    LISTENER=$!
+    for _ in $(seq 50); do [ -S "$sock" ] && return 0; sleep 0.05; done
+    return 1
+}
+
+@test "a blocked query sends an event to the agent socket" {
+    local out=$BATS_TEST_TMPDIR/events
+    listen_events "$out" '"blocked"'
     q pc 192.0.2.1 malware.test >/dev/null
-    wait "$listener"
+    wait "$LISTENER"
     run cat "$out"
     assert_output --regexp '"type":"blocked".*"client":"192\.0\.2\.10","name":"malware\.test","qtype":"A","category":"malware","list":"test-malware","group":"staff"'
+}
+
+@test "allowed queries are reported as periodic per-client counts" {
+    local out=$BATS_TEST_TMPDIR/events
+    sleep 1.2   # whatever iot asked before has been counted and flushed (every second)
+    listen_events "$out" never 2.5
+    for _ in 1 2 3; do q iot 198.51.100.1 good.test +short >/dev/null; done
+    wait "$LISTENER"
+    run python3 -c '
+import json, sys
+n = sum(e["count"] for e in map(json.loads, open(sys.argv[1]))
+        if e["type"] == "allowed" and e["client"] == "198.51.100.10")
+print(n)' "$out"
+    assert_output 3
+    run cat "$out"
+    assert_output --regexp '"type":"allowed","ts":[0-9]+,"client":"198\.51\.100\.10","count":[123]'
+}
+
+@test "with no agent listening, events are dropped and counted, DNS unaffected" {
+    local before after
+    before=$(stat_of events_dropped)
+    run q pc 192.0.2.1 malware.test
+    assert_output --partial "status: NXDOMAIN"
+    after=$(stat_of events_dropped)
+    [ "$after" -gt "$before" ] || fail "events_dropped stayed at $before"
 }
 
 @test "stats and metrics on the control socket" {
@@ -373,4 +408,66 @@ EOF
     run "$DNSD" -n --listen fd00::1:53
     assert_failure
     assert_output --partial "[ADDR]:PORT"
+}
+
+@test "on a wildcard listener answers leave from the address the client asked" {
+    # a second address on the box's LAN side: without IP_PKTINFO the kernel would answer
+    # from the primary 192.0.2.1 and dig would reject the reply
+    office_exec box ip addr add 192.0.2.53/24 dev "$OFFICE_IF_BOX_LAN"
+    office_exec box ip addr add fd00:0:0:1::53/64 dev "$OFFICE_IF_BOX_LAN" nodad
+    office_start dnsd-any box "$DNSD" -f --listen 0.0.0.0:5302 --listen '[::]:5302' \
+        --domains "$SET" --policy "$POLICY"
+    office_wait_port box udp 0.0.0.0 5302
+    run office_exec pc dig +time=2 +tries=1 -p 5302 @192.0.2.53 good.test +short
+    assert_output 198.18.10.10
+    run office_exec pc dig +time=2 +tries=1 -p 5302 @fd00:0:0:1::53 ads.test
+    assert_output --partial "EDE: 17"
+    refute_output --partial "unexpected source"
+    run office_exec guest dig +time=2 +tries=1 -p 5302 @203.0.113.1 good.test +short
+    assert_output 198.18.10.10
+    office_stop dnsd-any
+    office_exec box ip addr del 192.0.2.53/24 dev "$OFFICE_IF_BOX_LAN"
+    office_exec box ip addr del fd00:0:0:1::53/64 dev "$OFFICE_IF_BOX_LAN"
+}
+
+@test "--user drops root after binding and reload still works" {
+    cp "$SET" "$OFFICE_RUN/user.set"
+    chmod 644 "$OFFICE_RUN/user.set"
+    office_start dnsd-user box "$DNSD" -f --listen 192.0.2.1:5303 --domains "$OFFICE_RUN/user.set" \
+        --user nobody
+    office_wait_port box udp 192.0.2.1 5303
+    local pid
+    pid=$(cut -d' ' -f1 "$OFFICE_RUN/pids/dnsd-user.pid")
+    run ps -o user= -p "$pid"
+    assert_output nobody
+    run office_exec pc dig +time=2 +tries=1 -p 5303 @192.0.2.1 ads.test
+    assert_output --partial "status: NXDOMAIN"
+    kill -HUP "$pid"
+    sleep 0.2
+    run office_exec pc dig +time=2 +tries=1 -p 5303 @192.0.2.1 good.test +short
+    assert_output 198.18.10.10
+    run grep -c "loaded: $OFFICE_RUN/user.set" "$OFFICE_RUN/logs/dnsd-user.log"
+    assert_output 2
+    office_stop dnsd-user
+}
+
+@test "--config reads the dns section; flags override it" {
+    cat >"$BATS_TEST_TMPDIR/otasuke.conf" <<EOF
+dns: {
+    listen = [ "192.0.2.1:5304" ];
+    upstream = "127.0.0.1:5335";
+    domains = "$SET";
+    policy = "$POLICY";
+    rate_limit_qps = 0;
+};
+EOF
+    run "$DNSD" -n --config "$BATS_TEST_TMPDIR/otasuke.conf"
+    assert_success
+    assert_output --partial "1 listen address(es), upstream 127.0.0.1:5335, $SET"
+    run "$DNSD" -n --config "$BATS_TEST_TMPDIR/otasuke.conf" --listen 192.0.2.1:1 --listen 192.0.2.1:2
+    assert_output --partial "2 listen address(es)"
+    echo 'dns: { listen = [ "192.0.2.1:0" ]; };' >"$BATS_TEST_TMPDIR/bad.conf"
+    run "$DNSD" -n --config "$BATS_TEST_TMPDIR/bad.conf"
+    assert_failure
+    assert_output --partial "bad.conf:1: dns.listen[0]"
 }
