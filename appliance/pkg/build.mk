@@ -64,8 +64,12 @@ install-hub: pkg-programs
 	$(call pkg_install_progs,$(PKG_HUB_DAEMONS),$(SBINDIR))
 	install -D -m 0644 appliance/etc/tmpfiles.d/otasuke-hub.conf \
 	    $(DESTDIR)$(TMPFILESDIR)/otasuke-hub.conf
-	@set -e; for f in $(wildcard services/hub/mosquitto/start.sh); do \
-	    install -D -m 0755 $$f $(DESTDIR)/usr/share/otasuke-hub/$${f#services/hub/}; done
+	@set -e; case " $(PROGRAMS) " in *" otasuke-hubd "*) \
+	    for f in $(wildcard services/hub/mosquitto/start.sh); do \
+	        install -D -m 0755 $$f $(DESTDIR)/usr/share/otasuke-hub/$${f#services/hub/}; \
+	        install -D -m 0644 appliance/etc/systemd/otasuke-hub-mqtt.service \
+	            $(DESTDIR)$(UNITDIR)/otasuke-hub-mqtt.service; \
+	    done ;; esac
 	install -D -m 0644 SECURITY.md $(DESTDIR)/usr/share/doc/otasuke-hub/SECURITY.md
 
 # MAKEFLAGS is dropped so variables given to this make (BUILD=..., CC=...) do not leak

@@ -161,6 +161,8 @@ prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
     for u in $(units); do
         local user; user=$(prop "$u" User)
         [ -n "$user" ] && [ "$user" != root ] || fail "$u: no User= or root"
+        # the hub's broker runs as the hub so it reads the files hubd writes for it
+        [ "$(basename "$u")" = otasuke-hub-mqtt.service ] && [ "$user" = otasuke-hub ] && continue
         case " $users " in *" $user "*) fail "$u: user $user shared with another unit" ;; esac
         users="$users $user"
         for s in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
@@ -204,6 +206,7 @@ prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
     check otasuke-agent ""                   "AF_INET AF_INET6 AF_UNIX"
     check otasuke-webd  CAP_NET_BIND_SERVICE "AF_INET AF_INET6 AF_UNIX"
     check otasuke-hubd  ""                   "AF_INET AF_INET6 AF_UNIX"
+    check otasuke-hub-mqtt ""                "AF_INET AF_INET6 AF_UNIX"
     # CAP_NET_ADMIN appears in fwd's unit only
     run grep -l CAP_NET_ADMIN $(units)
     refute_output --regexp 'otasuke-(dnsd|agent|webd|hubd)\.service'
@@ -369,6 +372,32 @@ in_root_net() {
     # kernel refusing it is what matters here
     assert_line fwd-refused-by-kernel
     assert_line no-table
+}
+
+@test "installed hub works as its units' user: broker on loopback 1884, hubd on 8443" {
+    for p in otasuke-hubd otasuke-hub-mqtt; do
+        unit_of $p >/dev/null || skip "$p is not built yet"
+    done
+    run in_root_net "
+        pids=''; trap 'kill \$pids 2>/dev/null; wait' EXIT
+        $(unit_launch otasuke-hub-mqtt ExecStart) >/tmp/mqtt.log 2>&1 & pids=\"\$pids \$!\"
+        for i in \$(seq 50); do ss -ltn | grep -q '127.0.0.1:1884 ' && break; sleep 0.1; done
+        $(unit_launch otasuke-hubd ExecStartPre) >/tmp/hubd-check.log 2>&1 && echo hubd-check-ok
+        $(unit_launch otasuke-hubd ExecStart) >/tmp/hubd.log 2>&1 & pids=\"\$pids \$!\"
+        for i in \$(seq 50); do ss -ltn | grep -q ':8443 ' && break; sleep 0.1; done
+        ss -ltnH | awk '{print \$4}' | sort
+        ps -o user:16=,comm= -p \$(echo \$pids | tr ' ' ,) | sort
+        stat -c '%a %n' /var/lib/otasuke-hub /var/lib/otasuke-hub/feed.key /var/lib/otasuke-hub/pseudonym.key
+        tail -n3 /tmp/mqtt.log /tmp/hubd.log >&2"
+    assert_success
+    assert_line hubd-check-ok
+    assert_line 127.0.0.1:1884
+    assert_line '[::]:8443'
+    assert_line --regexp '^otasuke-hub +mosquitto$'
+    assert_line --regexp '^otasuke-hub +otasuke-hubd$'
+    assert_line '700 /var/lib/otasuke-hub'
+    assert_line '600 /var/lib/otasuke-hub/feed.key'
+    assert_line '600 /var/lib/otasuke-hub/pseudonym.key'
 }
 
 @test "purge deletes the owner's data and config, keeps the users; reinstall works" {
