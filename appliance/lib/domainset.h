@@ -25,7 +25,8 @@
  * example.com, com. An entry with DSET_EXACT matches only its own name; DSET_SUBTREE
  * matches the name and everything below it. Every matching entry contributes; an allow
  * entry anywhere in the chain beats every block entry (allow wins), and the most specific
- * match is reported as "matched". */
+ * match is reported as "matched" — of the kind that decided: with an allow verdict the
+ * most specific allow entry, with a block verdict the most specific block entry. */
 #ifndef OTASUKE_DOMAINSET_H
 #define OTASUKE_DOMAINSET_H
 
@@ -109,7 +110,8 @@ struct dset_match {
     unsigned matched_flags; /* DSET_* flags of that match */
 };
 
-/* Looks up a normalised name (lower case, no trailing dot). Fills m; returns the verdict.
+/* Looks up a normalised name (lower case, no trailing dot; upper case and one trailing
+ * dot are tolerated at the cost of a copy). Fills m; returns the verdict.
  * verdict is DSET_ALLOW_VERDICT if any allow entry matched, DSET_BLOCK if only block
  * entries matched, DSET_NONE otherwise. The caller decides whether the block categories
  * are enabled for this client. Safe to call from many threads; never allocates. */
