@@ -141,6 +141,7 @@ struct fw_stats {
     size_t sets_created, sets_deleted, chains_replaced;
     int rebuilt;             /* whole table re-created */
     int retried;
+    char retry_reason[256];  /* what the first attempt failed on, when retried */
     int trusted;             /* elements taken from the known artifact (generation equal) */
     uint32_t genid;          /* ruleset generation after our commit (0 if unknown) */
     double read_ms, build_ms, commit_ms;

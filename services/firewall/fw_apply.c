@@ -411,6 +411,7 @@ int fw_apply(struct fw_nl *nl, const struct fwset *s, const struct fwset *known,
         if (attempt == 0 && (e == ENOBUFS || e == ENOENT || e == EEXIST || e == EBUSY ||
                              e == EINTR || e == ERESTART)) {
             st->retried = 1;
+            snprintf(st->retry_reason, sizeof st->retry_reason, "%s", err);
             continue;
         }
         break;

@@ -135,6 +135,9 @@ static int apply_file(struct fw_nl *nl, const char *path, struct fw_stats *st, i
         log_error("apply %s: %s (the kernel kept its previous ruleset)", path, err);
         return -1;
     }
+    if (st->retried)
+        log_warn("%s: first attempt failed (%s); re-read the kernel's state and retried",
+                 path, st->retry_reason);
     print_stats(path, st);
     if (json)
         print_json(st);

@@ -304,6 +304,40 @@ teardown_file() { office_teardown; }
     [ ! -e "$STATE/pending" ]
 }
 
+@test "edits to our table behind fwd's back are repaired; a wrong belief is refused by the kernel, mapped to its set and retried" {
+    office_exec box nft delete element inet otasuke blk_test_v4 '{ 198.18.10.66 }'
+    office_exec box nft add set inet otasuke junk '{ type ipv4_addr; }'
+    run office_exec pc curl -s --max-time 5 http://198.18.10.66/
+    assert_line site=malware.test
+    run office_exec box "$FWD" --apply-once "$SET" --state "$STATE"
+    assert_success
+    assert_output --partial '"trusted":0,'        # the generation moved: everything re-read
+    assert_output --partial '"added":1,'
+    assert_output --partial '"sets_deleted":1,'
+    run office_exec box nft -t list sets inet
+    refute_output --partial junk
+    run office_exec pc curl -s --max-time 2 http://198.18.10.66/
+    assert_failure
+    foreign_intact
+
+    # Now make fwd believe the kernel still holds an element it lost: the trusted diff
+    # deletes it, the kernel refuses (ENOENT) naming the set, fwd re-reads and retries.
+    office_exec box nft delete element inet otasuke blk_test_v4 '{ 198.18.10.66 }'
+    echo $(($(cat "$STATE/kernel.gen") + 1)) >"$STATE/kernel.gen"
+    grep -v 198.18.10.66 "$FIX/block.netset" >"$OFFICE_RUN/block2.netset"
+    "$CTL" fw build -o "$OFFICE_RUN/n.set" --zones "$OFFICE_RUN/zones.conf" \
+        --block test="$OFFICE_RUN/block2.netset" >/dev/null
+    run office_exec box "$FWD" --apply-once "$OFFICE_RUN/n.set" --state "$STATE"
+    assert_success
+    assert_output --partial 'first attempt failed (kernel refused set blk_test_v4 elements from #0: No such file or directory)'
+    assert_output --partial '"retried":1,'
+    run office_exec box "$FWD" --full-read --diff "$OFFICE_RUN/n.set" --state "$STATE"
+    assert_line 'writes: 0 (elements read from the kernel)'
+    run office_exec box "$FWD" --apply-once "$SET" --state "$STATE"
+    assert_success
+    assert_output --partial '"added":1,'
+}
+
 @test "kill -9 during a 1M-element apply leaves the old set or the new one, never half" {
     # The new state adds set blk_big_v4 (1M singles, its creation is the batch's first
     # message) and blk_big_v4r holding 198.18.10.20/30 (shop.test), whose elements and the
@@ -322,7 +356,7 @@ with open(sys.argv[1], "w") as f:
         --block test="$FIX/block.netset" --block big="$big" >/dev/null
     office_stop fwd
     local delay outcome has_set reach pid
-    for delay in 0.1 0.3 0.6 4; do
+    for delay in 0.1 0.4 0.8 1.2 1.6 2.2 4; do
         office_exec box nft delete table inet otasuke 2>/dev/null || true
         rm -rf "$STATE"
         office_exec box "$FWD" --apply-once "$SET" --state "$STATE" >/dev/null 2>&1  # the old state
