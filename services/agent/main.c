@@ -48,13 +48,20 @@ static void usage(FILE *out)
             "  --dnsd-pidfile F / --fwd-pidfile F   send SIGHUP there after a compile\n");
 }
 
-static int drop_privileges(const char *user)
+/* The sockets were made as root; hand them to the agent's user and group so webd and
+ * otasukectl in that group can connect (mode 0660). */
+static int drop_privileges(const char *user, const char *const *sockets)
 {
     struct passwd *pw = getpwnam(user);
     if (!pw) {
         log_error("--user %s: no such user", user);
         return -1;
     }
+    for (int i = 0; sockets[i]; i++)
+        if (chown(sockets[i], pw->pw_uid, pw->pw_gid) < 0) {
+            log_error("%s: chown to %s: %s", sockets[i], user, strerror(errno));
+            return -1;
+        }
     if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
         log_error("--user %s: cannot switch: %s", user, strerror(errno));
         return -1;
@@ -141,7 +148,8 @@ int main(int argc, char **argv)
         agentd_api_stop(&ad);
         return 1;
     }
-    if (user && drop_privileges(user) < 0)
+    const char *sockets[] = { ad.socket_path, ad.events_path, NULL };
+    if (user && drop_privileges(user, sockets) < 0)
         return 1;
     ad.db = agent_db_open(ad.db_path, err, sizeof err);
     if (!ad.db) {
