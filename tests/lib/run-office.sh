@@ -81,6 +81,7 @@ else
 fi
 
 # (firewall, agent, web UI, hub: start them here as they land.)
+[ -x "$BIN/otasuke-fwd" ] && start_daemon fwd box "$REPO/services/firewall/office-fwd.sh" "$OFFICE_RUN" "$BIN" && hints+=("Firewall:     sudo tests/lib/office.sh exec box nft -t list ruleset    (otasuke-fwd owns table inet otasuke; DHCP by dnsmasq)")
 
 # ---- tell, then wait ----------------------------------------------------------------
 secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}')
