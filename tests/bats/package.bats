@@ -263,6 +263,17 @@ prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
     done
 }
 
+@test "the unbound fragment is valid together with Debian's unbound configuration" {
+    # Debian's unbound package fetches the root trust anchor at start; give the
+    # throwaway root the published root KSK (20326) so the check can run offline.
+    run in_root "echo '. IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D' \
+                     > /var/lib/unbound/root.key
+                 unbound-checkconf 2>&1; unbound-checkconf -o interface 2>&1"
+    assert_success
+    assert_line --partial "no errors in /etc/unbound/unbound.conf"
+    assert_line 127.0.0.1@5335
+}
+
 @test "running the postinst again changes nothing (idempotent)" {
     local before after
     before=$(in_root "md5sum /etc/passwd /etc/group /etc/shadow")
