@@ -43,6 +43,7 @@ static void usage(FILE *out)
         "  --cache-entries N       answer cache entries (default 10000, 0 = off)\n"
         "  --ratelimit QPS[:BURST] per-client limit (default 200:400, 0 = off)\n"
         "  --max-tcp N             concurrent TCP clients (default 128)\n"
+        "  --tcp-idle SEC          close idle TCP client connections after SEC (default 10)\n"
         "  --allowed-every SEC     period of per-client allowed-query events (default 10)\n"
         "  --log-level LEVEL       error|warn|info|debug\n"
         "  -n                      check flags, set and policy, then exit 0/1\n"
@@ -121,7 +122,7 @@ static int parse_uint(const char *flag, const char *s, long min, long max, long 
 }
 
 enum { O_LISTEN = 256, O_UPSTREAM, O_DOMAINS, O_POLICY, O_EVENTS, O_CONTROL, O_USER, O_CONFIG,
-       O_TIMEOUT, O_CACHE, O_RATE, O_MAXTCP, O_LOGLEVEL, O_HELP, O_ALLOWED };
+       O_TIMEOUT, O_CACHE, O_RATE, O_MAXTCP, O_LOGLEVEL, O_HELP, O_ALLOWED, O_TCPIDLE };
 
 static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl)
 {
@@ -134,6 +135,7 @@ static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl
         { "ratelimit", required_argument, NULL, O_RATE }, { "max-tcp", required_argument, NULL, O_MAXTCP },
         { "log-level", required_argument, NULL, O_LOGLEVEL }, { "help", no_argument, NULL, O_HELP },
         { "allowed-every", required_argument, NULL, O_ALLOWED },
+        { "tcp-idle", required_argument, NULL, O_TCPIDLE },
         { NULL, 0, NULL, 0 },
     };
     struct dnsd_opts *o = &d->o;
@@ -208,6 +210,11 @@ static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl
             if (parse_uint("--allowed-every", optarg, 1, 86400, &v) < 0)
                 return -1;
             o->allowed_every_ms = (int)v * 1000;
+            break;
+        case O_TCPIDLE:
+            if (parse_uint("--tcp-idle", optarg, 1, 3600, &v) < 0)
+                return -1;
+            o->tcp_idle_ms = (int)v * 1000;
             break;
         case O_LOGLEVEL:
             if (log_level_parse(optarg, lvl) < 0) {

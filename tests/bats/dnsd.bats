@@ -20,7 +20,7 @@ start_dnsd() {
     office_start dnsd box "$DNSD" -f --listen 192.0.2.1:53 --listen '[fd00:0:0:1::1]:53' \
         --listen 198.51.100.1:53 --listen 203.0.113.1:53 --upstream 127.0.0.1:5335 \
         --domains "$SET" --policy "$POLICY" --control "$OFFICE_RUN/dnsd.ctl" \
-        --events "$OFFICE_RUN/dnsd-events.sock" --ratelimit 1000:2000 --timeout 1000 --allowed-every 1
+        --events "$OFFICE_RUN/dnsd-events.sock" --ratelimit 1000:2000 --timeout 1000 --allowed-every 1 --tcp-idle 1
     office_wait_port box udp 192.0.2.1 53
     office_wait_port box tcp 192.0.2.1 53
 }
@@ -291,14 +291,94 @@ print(n)' "$out"
     assert_output '"site=good.test"'
 }
 
-@test "a silent upstream times out into SERVFAIL" {
-    office_start dnsd-silent box "$DNSD" -f --listen 192.0.2.1:5300 --upstream 127.0.0.1:5399 \
-        --timeout 300 --domains "$SET"
-    office_wait_port box udp 192.0.2.1 5300
-    # nothing listens on 5399: refused at once; a blackholed port would take 300 ms
-    run office_exec pc dig +time=3 +tries=1 -p 5300 @192.0.2.1 good.test
+# fake_upstream MODE: a misbehaving upstream on box 127.0.0.1:5398 and a dnsd in front
+# of it on 192.0.2.1:5305 (timeout 300 ms, control socket fake.ctl).
+fake_upstream() {
+    office_start fake-up box python3 "$FIX/fake-upstream.py" 127.0.0.1 5398 "$1"
+    office_wait_port box udp 127.0.0.1 5398
+    office_wait_port box tcp 127.0.0.1 5398
+    office_start dnsd-fake box "$DNSD" -f --listen 192.0.2.1:5305 --upstream 127.0.0.1:5398 \
+        --timeout 300 --control "$OFFICE_RUN/fake.ctl"
+    office_wait_port box udp 192.0.2.1 5305
+}
+fake_stop() { office_stop dnsd-fake; office_stop fake-up; }
+fake_stat() {   # FIELD
+    python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"stats\n")
+print(json.loads(s.makefile().read())[sys.argv[2]])' "$OFFICE_RUN/fake.ctl" "$1"
+}
+
+@test "a truncated upstream answer is retried over TCP" {
+    fake_upstream tc
+    run office_exec pc dig +time=2 +tries=1 -p 5305 @192.0.2.1 big.test +short
+    assert_output 192.0.2.99
+    run fake_stat tc_fallbacks
+    assert_output 1
+    run cat "$OFFICE_RUN/logs/fake-up.log"
+    assert_line "udp big.test"
+    assert_line "tcp big.test"
+    fake_stop
+}
+
+@test "a silent upstream times out into SERVFAIL with EDE 22" {
+    fake_upstream silent
+    run office_exec pc dig +time=3 +tries=1 -p 5305 @192.0.2.1 slow.test
     assert_output --partial "status: SERVFAIL"
-    office_stop dnsd-silent
+    assert_output --partial "EDE: 22 (No Reachable Authority): (otasuke: upstream timeout)"
+    run fake_stat timeouts
+    assert_output 1
+    fake_stop
+}
+
+@test "an upstream answer to another question is ignored (then timeout)" {
+    fake_upstream wrongq
+    run office_exec pc dig +time=3 +tries=1 -p 5305 @192.0.2.1 spoof.test
+    assert_output --partial "status: SERVFAIL"
+    refute_output --partial "192.0.2.99"
+    fake_stop
+}
+
+@test "a malformed upstream answer becomes SERVFAIL, counted as an upstream error" {
+    fake_upstream garbage
+    run office_exec pc dig +time=3 +tries=1 -p 5305 @192.0.2.1 junk.test
+    assert_output --partial "status: SERVFAIL"
+    assert_output --partial "malformed upstream answer"
+    run fake_stat upstream_errors
+    assert_output 1
+    fake_stop
+}
+
+@test "an IPv6 upstream works" {
+    office_start dnsd-v6up box "$DNSD" -f --listen 192.0.2.1:5306 --upstream '[::1]:5335'
+    office_wait_port box udp 192.0.2.1 5306
+    run office_exec pc dig +time=2 +tries=1 -p 5306 @192.0.2.1 good.test AAAA +short
+    assert_output fd00:0:0:10::10
+    office_stop dnsd-v6up
+}
+
+@test "TCP: pipelined queries in one segment all get answers; idle connections close" {
+    run office_exec pc python3 - <<'EOF'
+import socket, struct, time
+def query(qid, name):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0\0\1\0\1"
+    return struct.pack(">H", len(q)) + q
+s = socket.create_connection(("192.0.2.1", 53), timeout=3)
+s.sendall(query(1, "good.test") + query(2, "ads.test") + query(3, "shop.test"))
+f = s.makefile("rb")
+got = {}
+for _ in range(3):
+    n = struct.unpack(">H", f.read(2))[0]
+    m = f.read(n)
+    got[struct.unpack(">H", m[:2])[0]] = m[3] & 15
+print(sorted(got.items()))
+time.sleep(2.5)   # --tcp-idle 1: the box closes the connection
+s.settimeout(1)
+print("closed" if s.recv(1) == b"" else "open")
+EOF
+    assert_line "[(1, 0), (2, 3), (3, 3)]"
+    assert_line closed
 }
 
 @test "20 reloads while pc queries at 300 qps: every query answered" {
