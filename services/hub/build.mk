@@ -8,6 +8,14 @@ test_hub_enroll_EXTRA := $(HUB_LIB_SRCS)
 test_hub_body_EXTRA := services/hub/body.c
 fuzz_hub_body_EXTRA := services/hub/body.c
 
+# Fleet simulation (tests/bench/fleet/): N boxes in one process against a real hubd +
+# mosquitto; writes tests/bench/results/fleet.json and fleet.md. FLEET_N=10000 by default.
+FLEETSIM := $(BUILD)/bench/fleetsim
+$(FLEETSIM): tests/bench/fleet/fleetsim.c $(BUILD)/libotasuke.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(call pkg_cflags,libmosquitto libcurl jansson libsodium) -o $@ $< \
+	    $(BUILD)/libotasuke.a $(call pkg_libs,$(LIB_PKGS) libmosquitto libcurl jansson libsodium) -lpthread -lm
+
 .PHONY: bench-fleet
-bench-fleet: all
-	@tests/bench/fleet/run.sh
+bench-fleet: $(BUILD)/libotasuke.a $(BIN)/otasuke-hubd $(FLEETSIM)
+	@BUILD=$(BUILD) tests/bench/fleet/run.sh

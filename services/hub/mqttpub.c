@@ -101,7 +101,7 @@ int hub_mqtt_write_files(struct hub *h, char *err, size_t errlen)
         hub_mqtt_pwhash(pass, hash, sizeof hash) < 0)
         return -1;
     snprintf(path, sizeof path, "%s/passwd", h->mqtt_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());   /* admin and hubd may race */
     struct pwfile p = { open_tmp(tmp, err, errlen), 0 };
     if (!p.f)
         return -1;
@@ -116,7 +116,7 @@ int hub_mqtt_write_files(struct hub *h, char *err, size_t errlen)
     if (finish(p.f, tmp, path, err, errlen) < 0)
         return -1;
     snprintf(path, sizeof path, "%s/acl", h->mqtt_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());   /* admin and hubd may race */
     FILE *f = open_tmp(tmp, err, errlen);
     if (!f)
         return -1;

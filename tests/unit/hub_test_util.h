@@ -1,6 +1,6 @@
 /* Shared set-up for the hub unit tests: a fresh hub in a temp state dir, on SQLite or,
  * when OTASUKE_HUB_TEST_DB names a postgresql:// URI, on an emptied PostgreSQL schema
- * (tests/unit/hub_pg.sh starts a throwaway cluster and runs the tests that way). */
+ * (tests/bats/hub/pg.sh starts a throwaway cluster and runs the tests that way). */
 #ifndef HUB_TEST_UTIL_H
 #define HUB_TEST_UTIL_H
 
