@@ -470,8 +470,16 @@ int accounts_login(sqlite3 *db, const char *username, const char *password,
     }
     sqlite3_finalize(st);
     size_t plen = password ? strlen(password) : 0;
-    int ok = id > 0 && plen <= ACCT_PASS_MAX &&
-             crypto_pwhash_str_verify(hash, password ? password : "", plen) == 0;
+    /* An unknown user costs the same argon2 check as a known one, so the answer time
+     * does not tell which usernames exist. */
+    static char dummy[crypto_pwhash_STRBYTES];
+    if (id == 0 && !dummy[0] &&
+        crypto_pwhash_str(dummy, "otasuke-no-such-user", 20, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        dummy[0] = '\0';
+    int ok = plen <= ACCT_PASS_MAX &&
+             crypto_pwhash_str_verify(id > 0 ? hash : dummy, password ? password : "", plen) == 0 &&
+             id > 0;
     if (!ok) {
         throttle_fail(db, ukey, now);
         throttle_fail(db, akey, now);

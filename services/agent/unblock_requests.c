@@ -12,8 +12,8 @@ int64_t unblock_request_add(sqlite3 *db, const char *domain, const char *name,
                             size_t errlen)
 {
     char norm[260], why[AGENT_ERR];
-    if (!domain || agent_norm_domain(domain, norm, sizeof norm, why, sizeof why) < 0 ||
-        norm[0] == '*') {
+    if (!domain || strchr(domain, '*') ||
+        agent_norm_domain(domain, norm, sizeof norm, why, sizeof why) < 0) {
         snprintf(err, errlen, "domain: '%.80s' is not a domain name", domain ? domain : "");
         return -1;
     }

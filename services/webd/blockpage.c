@@ -51,9 +51,12 @@ static enum MHD_Result info(struct webd *w, struct MHD_Connection *c, const char
             json_t *step;
             json_array_foreach(json_object_get(a, "chain"), i, step) {
                 if (json_is_true(json_object_get(step, "enforced"))) {
+                    if (!json_is_string(json_object_get(step, "action")) ||
+                        strcmp(json_string_value(json_object_get(step, "action")), "block"))
+                        continue;
                     json_object_set(o, "category", json_object_get(step, "category"));
+                    json_object_set(o, "source", json_object_get(step, "source"));
                     json_object_set(o, "list", json_object_get(step, "name"));
-                    json_object_set(o, "action", json_object_get(step, "action"));
                     break;
                 }
             }

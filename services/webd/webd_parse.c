@@ -131,8 +131,8 @@ const char *webd_pick_lang(const char *header)
                     if (end == p + 2 || q < 0 || q > 1)
                         q = 0;
                     p = end;
-                    continue;
                 }
+                continue;   /* p may sit on the terminator now: re-check before moving */
             }
             p++;
         }

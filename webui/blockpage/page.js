@@ -63,11 +63,12 @@ async function main() {
   app.replaceChildren(
     h('div', { class: 'card' },
       h('button', { class: 'lang', type: 'button', onclick: () => { sessionStorage.setItem('otasuke.lang', other); location.reload(); } }, t('lang.switch')),
-      h('div', { class: 'icon', 'aria-hidden': 'true' }, '⛔'),
+      h('img', { class: 'icon', src: '/__otasuke/stop.svg', alt: '', width: 56, height: 56 }),
       h('h1', {}, t('heading')),
       h('p', { class: 'host', id: 'blocked-host' }, info.host),
       h('p', {}, cat ? t('why.category', { category: cat }) : t('why.unknown')),
-      info.list ? h('p', { class: 'list' }, t('why.list', { list: info.list })) : null,
+      info.source === 'rule' ? h('p', { class: 'list' }, t('why.ownerrule'))
+        : info.list ? h('p', { class: 'list' }, t('why.list', { list: info.list })) : null,
       h('p', { class: 'hint' }, t('why.safe')),
       new URLSearchParams(location.search).get('sent') ? h('p', { class: 'sent' }, t('sent')) : form));
 }

@@ -166,7 +166,7 @@ async function filtering(main, ctx) {
       h('label', { class: 'switch' }, h('input', { type: 'checkbox', 'data-safesearch': g.name, checked: !!g.safesearch, disabled: !owner,
         onchange: (ev) => act(msg, () => api('PUT', `/groups/${encodeURIComponent(g.name)}`, { safesearch: ev.target.checked }), 'filter.applied') }),
       h('span', {}, t('filter.safesearch'))),
-      h('label', {}, h('span', {}, t('filter.answer')), h('select', { disabled: !owner, onchange: (ev) =>
+      h('label', { class: 'inline' }, h('span', {}, t('filter.answer')), h('select', { disabled: !owner, onchange: (ev) =>
         act(msg, () => api('PUT', `/groups/${encodeURIComponent(g.name)}`, { answer: ev.target.value }), 'filter.applied') },
         ['nxdomain', 'null', 'blockpage'].map((a) => h('option', { value: a, selected: a === g.answer }, t(`answer.${a}`))))),
       msg));
@@ -193,7 +193,7 @@ async function filtering(main, ctx) {
     h('h3', {}, t('filter.temp')), unForm, rmsg,
     table([
       ['filter.pattern', (r) => r.pattern],
-      ['filter.kind', (r) => t(`kind.${r.kind}`)],
+      ['filter.kind', (r) => (r.category ? `${t(`kind.${r.kind}`)} (${catName(r.category)})` : t(`kind.${r.kind}`))],
       ['filter.scope', (r) => r.group || t('filter.allgroups')],
       ['filter.until', (r) => (r.expires_at ? countdown(r.expires_at) : t('filter.permanent'))],
       ['filter.by', (r) => r.author],
