@@ -157,6 +157,25 @@ teardown_file() { office_teardown; }
     wait_event '"reason":"policy".*"src":"203.0.113.10","dst":"192.0.2.10"'
 }
 
+@test "box services per zone: LAN reaches everything, guest and iot only DNS/DHCP/web, WAN nothing" {
+    office_start boxsvc box python3 -m http.server 8080 --bind 0.0.0.0 --directory "$OFFICE_RUN"
+    office_wait_port box tcp 0.0.0.0 8080
+    run tcp_open pc 192.0.2.1 8080
+    assert_success
+    run tcp_open guest 203.0.113.1 8080
+    assert_failure
+    run tcp_open iot 198.51.100.1 8080
+    assert_failure
+    run tcp_open wan 198.18.0.2 8080
+    assert_failure
+    run office_exec guest dig +short +time=2 +tries=2 @203.0.113.1 good.test A
+    assert_output 198.18.10.10
+    run office_exec wan dig +short +time=1 +tries=1 @198.18.0.2 good.test A
+    refute_output 198.18.10.10
+    office_stop boxsvc
+    wait_event '"reason":"policy".*"src":"198.18.0.1","dst":"198.18.0.2","proto":6,"dport":8080'
+}
+
 @test "pc's DNS to the wan resolver is answered by the box (udp, tcp, IPv6)" {
     # without interception 198.18.8.8 answers "wan-resolver"; the box's unbound asks the
     # authoritative server, which says "authoritative"
@@ -218,6 +237,25 @@ teardown_file() { office_teardown; }
     run office_exec iot curl -s --max-time 5 http://198.18.10.10/
     assert_line site=good.test
     office_stop blockpage
+}
+
+@test "IoT in allowlist-only mode reaches just the allowed addresses on the internet" {
+    printf '198.18.10.10\nfd00:0:0:10::10\n' >"$OFFICE_RUN/allow.netset"
+    zones "$OFFICE_RUN/zones-a.conf" 'doh = ["198.18.8.8", "fd00:0:0:8::8"];' 'iot_allowlist_only = true;'
+    build "$SET" "$OFFICE_RUN/zones-a.conf" --allow "$OFFICE_RUN/allow.netset"
+    kill -HUP "$(fwd_pid)"
+    wait_elem 1 allow_v4 198.18.10.10
+    run office_exec iot curl -s --max-time 5 http://198.18.10.10/
+    assert_line site=good.test
+    run office_exec iot curl -s --max-time 2 http://198.18.10.20/
+    assert_failure
+    run office_exec pc curl -s --max-time 5 http://198.18.10.20/   # only IoT is restricted
+    assert_line site=shop.test
+    build "$SET" "$OFFICE_RUN/zones.conf"
+    kill -HUP "$(fwd_pid)"
+    wait_elem 0 allow_v4 198.18.10.10
+    run office_exec iot curl -s --max-time 5 http://198.18.10.20/
+    assert_line site=shop.test
 }
 
 @test "a no-op reconcile sends zero write messages (trusted and full read-back)" {
