@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     struct dset *set;
     struct dset_match m;
     double t0, t1, t2, t3, c0, c1, c2, c3;
-    long file_before, file_open, file_after, rss_after;
+    long file_before, file_open, file_after, rss_after, hwm;
 
     if (argc < 3) {
         fprintf(stderr, "usage: dsetbench SET QUERIES...\n");
@@ -85,17 +85,18 @@ int main(int argc, char **argv)
     t3 = now();
     file_after = status_kb("RssFile:");
     rss_after = status_kb("VmRSS:");
+    hwm = status_kb("VmHWM:");
     printf("{\"names\":%llu,\"open_ms\":%.2f,\"open_cpu_ms\":%.2f,\"lookup_bytes\":%zu,"
            "\"lookup_bytes_per_name\":%.2f,\"set_resident_kb_after_open\":%ld,"
            "\"set_resident_kb_after_lookups\":%ld,\"set_resident_bytes_per_name\":%.2f,"
-           "\"process_rss_kb\":%ld,\"queries\":%zu,\"blocked\":%zu,\"allowed\":%zu,"
+           "\"process_rss_kb\":%ld,\"process_peak_rss_kb\":%ld,\"queries\":%zu,\"blocked\":%zu,\"allowed\":%zu,"
            "\"none\":%zu,\"ns_per_lookup\":%.1f,\"cpu_ns_per_lookup\":%.1f}\n",
            (unsigned long long)dset_name_count(set), (t1 - t0) * 1e3, (c1 - c0) * 1e3,
            dset_lookup_bytes(set),
            (double)dset_lookup_bytes(set) / (double)dset_name_count(set),
            file_open - file_before, file_after - file_before,
            (double)(file_after - file_before) * 1024.0 / (double)dset_name_count(set),
-           rss_after, nq, verdicts[DSET_BLOCK], verdicts[DSET_ALLOW_VERDICT],
+           rss_after, hwm, nq, verdicts[DSET_BLOCK], verdicts[DSET_ALLOW_VERDICT],
            verdicts[DSET_NONE], (t3 - t2) * 1e9 / (double)(nq ? nq : 1),
            (c3 - c2) * 1e9 / (double)(nq ? nq : 1));
     dset_close(set);
