@@ -100,6 +100,13 @@ int accounts_meta_set(sqlite3 *db, const char *key, const char *value, char *err
 /* Returns a malloc'd value or NULL. */
 char *accounts_meta_get(sqlite3 *db, const char *key);
 
+/* webstats.c: counts one dnsd event (type "blocked" with its category, or "allowed"
+ * with a count) into the hour of now. */
+void webstats_note(const char *type, const char *category, int64_t count, int64_t now);
+/* {hours: 24 x {start, queries, blocks} oldest first, top_categories: [{category, count}]}
+ * over the last 24 hours; new reference. */
+json_t *webstats_json(int64_t now);
+
 /* api_auth.c: serves /v1/auth/..., /v1/accounts..., /v1/unblock-requests..., /v1/webd on the
  * agent socket. Returns 1 when the path was one of these (call answered), else 0. */
 struct api_call;

@@ -227,6 +227,9 @@ int api_auth_route(struct api_call *c)
         fields = post ? (seg[1] ? decide_fields : request_fields) : NULL;
     } else if (!strcmp(seg[0], "webd")) {
         fields = post ? webd_fields : NULL;
+    } else if (!strcmp(seg[0], "stats") && !seg[1] && !strcmp(c->method, "GET")) {
+        c->out = webstats_json(time(NULL));
+        return 1;
     } else {
         return 0;
     }

@@ -6,6 +6,7 @@
  * Blocked malware / phishing / C2 lookups and blocklist drops count against the device
  * that made them (likelihood); policy drops count as scans. Unknown types are ignored so
  * a newer daemon never breaks an older agent; malformed events are counted and dropped. */
+#include "accounts.h"
 #include "agentd.h"
 #include "config.h"
 #include "log.h"
@@ -44,6 +45,8 @@ int agentd_event_apply(sqlite3 *db, const struct ota_config *cfg, const char *ms
         return -1;
     }
     const char *type = str(o, "type");
+    webstats_note(type, str(o, "category"), json_integer_value(json_object_get(o, "count")),
+                  now);   /* dashboard counts: webstats.c */
     int rc = 0;
     char e2[AGENT_ERR] = "";
     if (!type) {

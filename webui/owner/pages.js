@@ -63,7 +63,7 @@ function chart(hours) {
     const q = ((x.queries || 0) / max) * (H - P * 2), b = ((x.blocks || 0) / max) * (H - P * 2);
     el('rect', { x: P + i * bw + 2, y: H - P - q, width: bw - 4, height: q, class: 'bar-q' });
     el('rect', { x: P + i * bw + 2, y: H - P - b, width: bw - 4, height: b, class: 'bar-b' });
-    if (i % 6 === 0) el('text', { x: P + i * bw, y: H - 10, class: 'tick' }).textContent = x.label || '';
+    if (i % 6 === 0) el('text', { x: P + i * bw, y: H - 10, class: 'tick' }).textContent = `${new Date(x.start * 1000).getHours()}:00`;
   });
   el('text', { x: P, y: 16, class: 'tick' }).textContent = String(max);
   return svg;
@@ -93,14 +93,15 @@ async function dashboard(main) {
     h('div', { class: 'big' }, t(ok ? 'dash.protected' : 'dash.attention')),
     h('p', {}, t(ok ? 'dash.protected.sub' : (st.stale_feeds ? 'dash.stale.sub' : 'dash.degraded.sub'))),
     h('button', { type: 'button', class: 'help', id: 'call-help', onclick: helpDialog }, t('dash.help'))));
-  const hours = stats && Array.isArray(stats.hours) ? stats.hours : null;
+  const hours = stats && Array.isArray(stats.hours) && stats.hours.some((x) => x.queries) ? stats.hours : null;
   main.append(h('section', { class: 'card' }, h('h2', {}, t('dash.chart')),
-    hours ? chart(hours) : h('p', { class: 'empty' }, t('dash.nostats')),
+    hours ? chart(hours) : h('p', { class: 'empty' }, t(nostats)),
     h('p', { class: 'legend' }, h('span', { class: 'sw q' }), t('dash.queries'), ' ', h('span', { class: 'sw b' }), t('dash.blocks'))));
   const top = stats && Array.isArray(stats.top_categories) ? stats.top_categories : null;
+  const nostats = stats ? 'dash.noqueries' : 'dash.nostats';
   main.append(h('div', { class: 'grid' },
     h('section', { class: 'card' }, h('h2', {}, t('dash.topcats')),
-      top && top.length ? h('ol', {}, top.map((c) => h('li', {}, `${catName(c.category)}: ${c.count}`))) : h('p', { class: 'empty' }, t('dash.nostats'))),
+      top && top.length ? h('ol', { id: 'top-categories' }, top.map((c) => h('li', {}, `${catName(c.category)}: ${c.count}`))) : h('p', { class: 'empty' }, t(nostats))),
     h('section', { class: 'card' }, h('h2', {}, t('dash.feeds')),
       st.feeds.length ? h('ul', {}, st.feeds.map((f) => h('li', { class: f.age_seconds === null || f.age_seconds > 86400 ? 'stale' : '' },
         `${f.name}: ${t('dash.updated', { ago: ago(f.age_seconds) })}`))) : h('p', { class: 'empty' }, t('dash.nofeeds'))),
@@ -299,7 +300,7 @@ async function delegation(main, ctx) {
         } }, t('del.revoke')) : '')],
       ], grants, 'del.nogrants')),
     h('section', { class: 'card' }, h('h2', {}, t('del.audit')),
-      table([['audit.when', (a) => when(a.at)], ['audit.who', (a) => a.who], ['audit.what', (a) => a.what],
+      table([['audit.when', (a) => when(a.at)], ['audit.who', (a) => a.who], ['audit.what', (a) => (has(`verb.${a.what}`) ? t(`verb.${a.what}`) : a.what)],
         ['audit.result', (a) => (a.result === 'ok' ? t('audit.ok') : t('audit.refused'))], ['audit.reason', (a) => a.reason || '']], audit, 'common.none')));
 }
 

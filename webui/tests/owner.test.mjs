@@ -269,6 +269,9 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
       await ready(p);
       const html = await p.evaluate(() => document.documentElement.lang);
       assert.equal(html, lang);
+      // dnsd's events reached the agent: the dashboard draws the 24 h chart and ranks Ads.
+      assert.equal(await p.locator('svg.chart').count(), 1);
+      assert.match(await p.textContent('#top-categories'), lang === 'ja' ? /広告: \d+/ : /Ads: \d+/);
       for (const [name, hash] of PAGES) {
         await p.goto(`${URL0}/${hash}`);
         await ready(p);

@@ -91,11 +91,12 @@ export class Office {
   async startBox() {
     const st = this.st;
     await this.start('agent', 'box', join(BIN, 'otasuke-agent'), '-f', '--db', join(st, 'agent.db'), '--state-dir', st,
-      '--socket', this.sock, '--dnsd-control', join(st, 'dnsd.ctl'));
+      '--socket', this.sock, '--dnsd-control', join(st, 'dnsd.ctl'), '--events', join(st, 'events.sock'));
     await this.waitFor('agent socket', async () => (await this.agent('GET', '/v1/status')).status === 200);
     await this.waitFor('first compile', async () => existsSync(join(st, 'domains.set')) && existsSync(join(st, 'policy.set')));
     await this.start('dnsd', 'box', join(BIN, 'otasuke-dnsd'), '-f', '--listen', `${BOX}:53`, '--upstream', '127.0.0.1:5335',
-      '--domains', join(st, 'domains.set'), '--policy', join(st, 'policy.set'), '--control', join(st, 'dnsd.ctl'));
+      '--domains', join(st, 'domains.set'), '--policy', join(st, 'policy.set'), '--control', join(st, 'dnsd.ctl'),
+      '--events', join(st, 'events.sock'), '--allowed-every', '1');
     await this.waitFor('dnsd answering', async () => (await this.dig('good.test')) === '198.18.10.10');
     await this.start('webd', 'box', join(BIN, 'otasuke-webd'), '-f', '--listen', `${BOX}:443`, '--blockpage-listen', `${BOX}:80`,
       '--agent', this.sock, '--ui', join(REPO, process.env.BUILD || 'build', 'webui'), '--cert', join(st, 'webd.crt'),
