@@ -57,6 +57,8 @@ def main():
         "nft_f_interval": ni, "nft_f_hash": nh,
         "speedup_vs_interval": round(ni["wall_s"] / fwd_1m["wall_s"], 2),
         "speedup_vs_hash": round(nh["wall_s"] / fwd_1m["wall_s"], 2),
+        "speedup_cpu_vs_interval": round((ni["user_s"] + ni["sys_s"]) / (fwd_1m["user_s"] + fwd_1m["sys_s"]), 2),
+        "speedup_cpu_vs_hash": round((nh["user_s"] + nh["sys_s"]) / (fwd_1m["user_s"] + fwd_1m["sys_s"]), 2),
         "leaner_vs_interval": round(ni["rss_mb"] / fwd_1m["rss_mb"], 2),
         "leaner_vs_hash": round(nh["rss_mb"] / fwd_1m["rss_mb"], 2),
         "targets": TARGETS,
@@ -101,10 +103,17 @@ def main():
         "|---|---|---|",
         "| 1M IPv4 ≤ 2 s (stretch 1.5) | %.2f s | %s |" % (fwd_1m["wall_s"], ok(res["pass"]["apply_1m"])),
         "| fwd peak RSS ≤ 48 MB (stretch 32) | %.1f MB | %s |" % (fwd_1m["rss_mb"], ok(res["pass"]["rss"])),
-        "| ≥ 4× faster than nft -f interval | %.1f× | %s |" % (res["speedup_vs_interval"], ok(res["pass"]["speedup_vs_interval"])),
+        "| ≥ 4× faster than nft -f interval | %.1f× wall (%.1f× in CPU time, user+sys) | %s |" % (
+            res["speedup_vs_interval"], res["speedup_cpu_vs_interval"], ok(res["pass"]["speedup_vs_interval"])),
         "| ≥ 12× leaner than nft -f interval | %.1f× | %s |" % (res["leaner_vs_interval"], ok(res["pass"]["leaner_vs_interval"])),
         "| 10k delta ≤ 50 ms (stretch 20) | %.1f ms | %s |" % (delta_ms, ok(res["pass"]["delta"])),
         "| no-op reconcile: 0 writes | %d / %d | %s |" % (noop["fwd"]["writes"], runs["fwd_noop_full"]["fwd"]["writes"], ok(res["pass"]["noop_writes"])),
+        "",
+        "Also: %.1f× faster (wall) and %.1f× leaner than nft -f into a plain hash set. "
+        "A no-op reconcile trusts the last committed artifact while the ruleset generation is "
+        "unchanged; with --full-read it dumps every element back, which the kernel does in "
+        "quadratic time for big sets (each dump round re-walks the set to its resume point)." % (
+            res["speedup_vs_hash"], res["leaner_vs_hash"]),
         "",
     ]
     with open(out_md, "w") as f:
