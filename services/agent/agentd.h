@@ -62,6 +62,9 @@ int agentd_next_wake_ms(struct agentd *ad, int64_t now);
 /* compile.c: builds domains.set, policy.set and fw.set in the state dir and signals the
  * daemons. Returns 0 or -1 with err (the old artifacts stay in place). */
 int agentd_compile(struct agentd *ad, int64_t now, char *err, size_t errlen);
+/* Replaces the zone_networks table with the networks of cfg's zones that name a group
+ * (cfg NULL: empties it). Returns 0 or -1 with err. */
+int agentd_zones_sync(sqlite3 *db, const struct ota_config *cfg, char *err, size_t errlen);
 /* Hash of everything time-dependent in the policy at now (active schedules, live rules,
  * live grants, live feed entries count): when it changes, a compile is due. */
 uint64_t agentd_policy_signature(sqlite3 *db, int64_t now);

@@ -172,7 +172,7 @@ static json_t *names_json(sqlite3 *db, const char *sql, int64_t now, int64_t gid
     return a;
 }
 
-static json_t *policy_doc(sqlite3 *db, const struct ota_config *cfg, int64_t now)
+static json_t *policy_doc(sqlite3 *db, int64_t now)
 {
     json_t *groups = json_array(), *clients = json_array();
     sqlite3_stmt *st;
@@ -213,18 +213,16 @@ static json_t *policy_doc(sqlite3 *db, const struct ota_config *cfg, int64_t now
                                   (const char *)sqlite3_column_text(st, 1)));
         sqlite3_finalize(st);
     }
-    /* Zone networks from otasuke.conf map to their group unless the owner said otherwise
-     * (the owner's networks and devices come first: policyset picks the longest prefix). */
-    for (int i = 0; cfg && i < cfg->n_zones; i++) {
-        const struct cfg_zone *zn = &cfg->zones[i];
-        if (!zn->group[0] || agent_group_id(db, zn->group) < 0)
-            continue;
-        for (int a = 0; a < zn->n_addresses; a++) {
-            char net[80];
-            if (zone_network(zn->addresses[a], net, sizeof net) == 0)
-                json_array_append_new(clients, json_pack("{s:s, s:s}", "match", net, "group",
-                                                         zn->group));
-        }
+    /* Zone networks (otasuke.conf, see agentd_zones_sync) after the owner's: policyset
+     * picks the longest prefix, and the owner's device entries are /32 and /128. */
+    if (sqlite3_prepare_v2(db, "SELECT z.cidr, z.group_name FROM zone_networks z JOIN groups g"
+                           " ON g.name=z.group_name WHERE z.cidr NOT IN (SELECT cidr FROM"
+                           " group_networks)", -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(clients, json_pack("{s:s, s:s}", "match",
+                                  (const char *)sqlite3_column_text(st, 0), "group",
+                                  (const char *)sqlite3_column_text(st, 1)));
+        sqlite3_finalize(st);
     }
     char dflt[64] = "staff";
     if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key='default_group'", -1, &st,
@@ -363,7 +361,7 @@ int agentd_compile(struct agentd *ad, int64_t now, char *err, size_t errlen)
         snprintf(err, errlen, "domains.set: %s", e2);
         goto out;
     }
-    json_t *doc = policy_doc(ad->db, ad->cfg, now);
+    json_t *doc = policy_doc(ad->db, now);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (!text || policy_write_json(ppath, text, strlen(text), e2, sizeof e2) < 0) {
@@ -416,4 +414,28 @@ uint64_t agentd_policy_signature(sqlite3 *db, int64_t now)
         sqlite3_finalize(st);
     }
     return h;
+}
+
+int agentd_zones_sync(sqlite3 *db, const struct ota_config *cfg, char *err, size_t errlen)
+{
+    if (agent_tx_begin(db, err, errlen) < 0)
+        return -1;
+    int rc = agent_exec(db, "DELETE FROM zone_networks", err, errlen);
+    for (int i = 0; rc == 0 && cfg && i < cfg->n_zones; i++) {
+        const struct cfg_zone *zn = &cfg->zones[i];
+        for (int a = 0; rc == 0 && zn->group[0] && a < zn->n_addresses; a++) {
+            char net[80];
+            if (zone_network(zn->addresses[a], net, sizeof net) < 0)
+                continue;
+            char *q = sqlite3_mprintf("INSERT OR REPLACE INTO zone_networks VALUES (%Q, %Q)", net,
+                                      zn->group);
+            rc = agent_exec(db, q, err, errlen);
+            sqlite3_free(q);
+        }
+    }
+    if (rc < 0 || agent_tx_commit(db, err, errlen) < 0) {
+        agent_tx_rollback(db);
+        return -1;
+    }
+    return 0;
 }

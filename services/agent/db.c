@@ -65,6 +65,9 @@ static const char *const migrations[] = {
     "INSERT INTO group_categories SELECT g.id, c.column1 FROM groups g,"
     "  (VALUES ('malware'), ('phishing'), ('c2')) c;"
     "INSERT INTO settings VALUES ('default_group', 'staff');",
+    /* 2: networks of the box's zones (otasuke.conf), replaced at every start; the owner's
+     * group_networks and devices take precedence */
+    "CREATE TABLE zone_networks(cidr TEXT PRIMARY KEY, group_name TEXT NOT NULL);",
 };
 
 static void seterr_db(sqlite3 *db, char *err, size_t errlen, const char *what)

@@ -86,9 +86,10 @@ int agent_device_seen(sqlite3 *db, const char *mac, const char *ip, const char *
     const char *sql = exists
         ? "UPDATE devices SET last_seen=?2, ipv4=COALESCE(?3, ipv4), ipv6=COALESCE(?4, ipv6),"
           " hostname=COALESCE(?5, hostname) WHERE mac=?1"
-        : "INSERT INTO devices(mac, first_seen, last_seen, ipv4, ipv6, hostname, vendor,"
-          " group_id) VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, (SELECT g.id FROM settings s JOIN"
-          " groups g ON g.name=s.value WHERE s.key='default_group'))";
+        /* No group of its own: the network it is on (zone, owner's networks) decides
+         * until the owner puts it in one. */
+        : "INSERT INTO devices(mac, first_seen, last_seen, ipv4, ipv6, hostname, vendor)"
+          " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6)";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "database: %s", sqlite3_errmsg(db));
         return -1;

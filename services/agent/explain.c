@@ -35,8 +35,11 @@ static int64_t client_group(sqlite3 *db, const char *client, char *out, size_t o
         char why[96];
         int fam = iplist_parse_entry(client, &c4, &c6, why, sizeof why);
         int best = -1;
-        if (fam && sqlite3_prepare_v2(db, "SELECT g.id, g.name, n.cidr FROM group_networks n"
-                                      " JOIN groups g ON g.id=n.group_id", -1, &st, NULL) == SQLITE_OK) {
+        /* Longest prefix over the owner's networks and the zones', like policy.set. */
+        if (fam && sqlite3_prepare_v2(db, "SELECT g.id, g.name, n.cidr, 1 FROM group_networks n"
+                                      " JOIN groups g ON g.id=n.group_id UNION ALL SELECT g.id,"
+                                      " g.name, z.cidr, 0 FROM zone_networks z JOIN groups g ON"
+                                      " g.name=z.group_name", -1, &st, NULL) == SQLITE_OK) {
             while (sqlite3_step(st) == SQLITE_ROW) {
                 const char *cidr = (const char *)sqlite3_column_text(st, 2);
                 int f = iplist_parse_entry(cidr, &n4, &n6, why, sizeof why);
@@ -48,6 +51,7 @@ static int64_t client_group(sqlite3 *db, const char *client, char *out, size_t o
                 /* Longest prefix = smallest range: compare by prefix length text. */
                 const char *slash = strchr(cidr, '/');
                 int bits = slash ? atoi(slash + 1) : (f == 4 ? 32 : 128);
+                /* Same prefix: the owner's entry (listed first) wins, as in compile. */
                 if (in && bits > best) {
                     best = bits;
                     gid = sqlite3_column_int64(st, 0);

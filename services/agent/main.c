@@ -157,6 +157,12 @@ int main(int argc, char **argv)
         agentd_api_stop(&ad);
         return 1;
     }
+    if (agentd_zones_sync(ad.db, ad.cfg, err, sizeof err) < 0) {
+        log_error("%s", err);
+        agent_db_close(ad.db);
+        agentd_api_stop(&ad);
+        return 1;
+    }
     if (check) {
         printf("otasuke-agent: %s: schema version %d, state dir %s: ok\n", ad.db_path,
                agent_db_version(ad.db), ad.state_dir);

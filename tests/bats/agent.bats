@@ -33,7 +33,8 @@ zones = (
 EOF
     start_agent
     for _ in $(seq 100); do [ -s "$ST/domains.set" ] && [ -s "$ST/fw.set" ] && break; sleep 0.1; done
-    office_start dnsd box "$BIN/otasuke-dnsd" -f --listen 192.0.2.1:53 --upstream 127.0.0.1:5335 \
+    office_start dnsd box "$BIN/otasuke-dnsd" -f --listen 192.0.2.1:53 --listen 203.0.113.1:53 \
+        --upstream 127.0.0.1:5335 \
         --domains "$ST/domains.set" --policy "$ST/policy.set" --control "$ST/dnsd.ctl" \
         --events "$ST/events.sock"
     if [ -x "$BIN/otasuke-fwd" ]; then
@@ -56,12 +57,13 @@ start_agent() {
     return 1
 }
 
-# pc's answer for NAME: "NXDOMAIN" or the addresses.
-answer() {
+# pc's answer for NAME: "NXDOMAIN" or the addresses. answer_at NODE SERVER NAME: another's.
+answer() { answer_at pc 192.0.2.1 "$1"; }
+answer_at() {
     local out
-    out=$(office_exec pc dig +time=2 +tries=1 @192.0.2.1 "$1" A) || { echo "dig failed"; return 0; }
+    out=$(office_exec "$1" dig +time=2 +tries=1 "@$2" "$3" A) || { echo "dig failed"; return 0; }
     if grep -q 'status: NXDOMAIN' <<<"$out"; then echo NXDOMAIN; else
-        office_exec pc dig +short +time=2 +tries=1 @192.0.2.1 "$1" A; fi
+        office_exec "$1" dig +short +time=2 +tries=1 "@$2" "$3" A; fi
 }
 
 # wait_answer NAME WANT [SECONDS=10]: until pc's answer for NAME is WANT.
@@ -227,6 +229,26 @@ http_code() { office_exec pc curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" ||
     run "$CTL" status --json
     assert_output --partial '"status": "ok"'
     [ "$(sha256sum < "$ST/domains.set")" != "$before" ]
+}
+
+@test "groups follow the office's zones: a social rule blocks shop.test for guests only" {
+    run "$CTL" policy group guests --categories malware,phishing,c2,social
+    assert_success
+    run "$CTL" policy block shop.test --category social
+    assert_success
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [ "$(answer_at guest 203.0.113.1 shop.test)" = NXDOMAIN ] && break
+        sleep 0.1
+    done
+    assert_equal "$(answer_at guest 203.0.113.1 shop.test)" NXDOMAIN
+    assert_equal "$(answer shop.test)" 198.18.10.20
+    run "$CTL" explain shop.test --client 203.0.113.10 --json
+    assert_output --partial '"group": "guests"'
+    assert_output --partial '"decision": "block"'
+    run "$CTL" explain shop.test --client 192.0.2.10 --json
+    assert_output --partial '"group": "staff"'
+    assert_output --partial '"decision": "none"'
 }
 
 @test "bad API bodies are refused with the field named" {

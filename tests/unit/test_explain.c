@@ -1,5 +1,7 @@
 /* explain: decision and chain over feeds, owner rules, delegate rules, groups. */
 #include "../../services/agent/agent.h"
+#include "../../services/agent/agentd.h"
+#include "config.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -157,6 +159,32 @@ static void test_ip(void **state)
     json_decref(r);
 }
 
+static void test_zone_networks(void **state)
+{
+    sqlite3 *db = *state;
+    static struct ota_config cfg;
+    const char *text = "zones = ( { name = \"iot\"; interface = \"eth3\"; addresses = "
+                       "[ \"198.51.100.1/24\" ]; group = \"iot\"; } );";
+    assert_int_equal(cfg_load_string(&cfg, text, "test.conf", err, sizeof err), 0);
+    assert_int_equal(agentd_zones_sync(db, &cfg, err, sizeof err), 0);
+    json_t *r = ex(db, "good.test", "198.51.100.10");
+    assert_string_equal(json_string_value(json_object_get(r, "group")), "iot");
+    json_decref(r);
+    /* Longest prefix decides, as in policy.set: a narrower owner network wins. */
+    json_t *nets = json_pack("[s]", "198.51.100.0/25");
+    assert_int_equal(agent_group_set(db, AGENT_OWNER, "guests", NULL, NULL, -1, nets, 0, err,
+                                     sizeof err), 0);
+    json_decref(nets);
+    r = ex(db, "good.test", "198.51.100.10");
+    assert_string_equal(json_string_value(json_object_get(r, "group")), "guests");
+    json_decref(r);
+    /* Without a config the zone networks go. */
+    assert_int_equal(agentd_zones_sync(db, NULL, err, sizeof err), 0);
+    r = ex(db, "good.test", "198.51.100.200");
+    assert_string_equal(json_string_value(json_object_get(r, "group")), "staff");
+    json_decref(r);
+}
+
 static void test_bad_query(void **state)
 {
     sqlite3 *db = *state;
@@ -172,6 +200,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_owner_allow_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner_block_and_temporary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_networks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_query, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
