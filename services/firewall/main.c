@@ -6,7 +6,8 @@
  *   otasuke-fwd -n --set FILE               check the artifact and exit 0/1
  *   otasuke-fwd [-f] --set FILE [--state DIR] [--events SOCK] [--leases FILE]
  *               [--confirm-timeout S]       daemon: reconcile, SIGHUP re-reads FILE,
- *                                           rolls back unconfirmed changes, events */
+ *                                           rolls back unconfirmed changes, events;
+ *                                           SIGUSR1 logs the event counters */
 #include "fw.h"
 #include "fw_state.h"
 #include "log.h"
@@ -291,6 +292,14 @@ static int run_daemon(struct fw_nl *nl, const struct opts *o)
                 if (si.ssi_signo == SIGHUP) {
                     log_info("reload: %s", o->set);
                     apply_with_state(nl, o, o->set, 0);
+                }
+                if (si.ssi_signo == SIGUSR1) {
+                    unsigned long sent = 0, dropped = 0;
+                    if (ev)
+                        fw_events_counts(ev, &sent, &dropped);
+                    long deadline = fw_state_pending(o->state);
+                    log_info("stats: events sent=%lu dropped=%lu; %s", sent, dropped,
+                             deadline ? "a change is pending confirmation" : "nothing pending");
                 }
             }
         }
