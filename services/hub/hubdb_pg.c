@@ -30,7 +30,23 @@ static void pg_close(void *h)
 static long pg_exec(void *h, const char *sql, int nparams, const char *const *params,
                     hubdb_row_fn fn, void *ctx, char *err, size_t errlen)
 {
-    PGresult *r = PQexecParams(h, sql, nparams, NULL, params, NULL, NULL, 0);
+    /* A parameter the statement never mentions has no type to infer, and PostgreSQL
+     * refuses the whole statement; callers share one parameter array across related
+     * statements, so give the unmentioned ones type text. */
+    Oid types[32] = { 0 };
+    if (nparams > 32) {
+        if (err)
+            snprintf(err, errlen, "postgresql: more than 32 parameters");
+        return -1;
+    }
+    for (int i = 0; i < nparams; i++)
+        types[i] = 25;   /* TEXTOID */
+    for (const char *p = strchr(sql, '$'); p; p = strchr(p + 1, '$')) {
+        int n = atoi(p + 1);
+        if (n >= 1 && n <= nparams)
+            types[n - 1] = 0;
+    }
+    PGresult *r = PQexecParams(h, sql, nparams, types, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         if (err) {

@@ -149,12 +149,16 @@ wait_broker_user() {
     refute_output --partial same-org.example.test
 }
 
+sql() { if [ -n "${HUB_DB:-}" ]; then psql -At "$HUB_DB" -c "$1"; else sqlite3 "$HS/hub.db" "$1"; fi; }
+
 @test "contributions never carry box or client identities" {
-    run sqlite3 "$HS/hub.db" "SELECT * FROM contributions"
-    [ -z "${HUB_DB:-}" ] || skip "PostgreSQL run: checked by the unit tests"
+    run sql "SELECT * FROM contributions"
+    assert_success
+    assert_output --partial phish.example.test
     refute_output --partial 192.0.2.
     refute_output --partial 198.18.0.2
-    run sqlite3 "$HS/hub.db" "SELECT COUNT(DISTINCT org_pseud) FROM contributions WHERE indicator='phish.example.test'"
+    refute_output --regexp '\|(c1|c2|c3|org[0-9])\|'
+    run sql "SELECT COUNT(DISTINCT org_pseud) FROM contributions WHERE indicator='phish.example.test'"
     assert_output 3
 }
 
