@@ -251,6 +251,25 @@ http_code() { office_exec pc curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" ||
     assert_output --partial '"decision": "none"'
 }
 
+@test "a schedule blocks a category for staff only inside its window" {
+    # The social rule from the test above; staff do not block social outside schedules.
+    assert_equal "$(answer shop.test)" 198.18.10.20
+    local day start end
+    day=$(date +%a | tr 'A-Z' 'a-z' | cut -c1-3)
+    start=$(date -d '-1 min' +%H:%M) end=$(date -d '+3 min' +%H:%M)
+    run "$CTL" policy schedule staff social "$day" "$start" "$end"
+    assert_success
+    wait_answer shop.test NXDOMAIN
+    run "$CTL" explain shop.test --client 192.0.2.10 --json
+    assert_output --partial '"social"'
+    run "$CTL" policy schedule staff social "$day" 25:00 "$end"
+    assert_failure
+    assert_output --partial "start"
+    run "$CTL" policy rm-schedule 1
+    assert_success
+    wait_answer shop.test 198.18.10.20
+}
+
 @test "bad API bodies are refused with the field named" {
     run curl -s --unix-socket "$ST/agent.sock" -X POST http://agent/v1/rules \
         -d '{"pattern":"x.test","kind":"block","colour":"red"}'
