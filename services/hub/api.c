@@ -202,7 +202,7 @@ struct fleet_ctx { json_t *arr; long long now, online, cur; };
 static int fleet_row(int n, const char *const *v, void *ctx)
 {
     struct fleet_ctx *f = ctx;
-    if (n < 10)
+    if (n < 11)
         return 1;
     long long hb = v[7] ? atoll(v[7]) : 0;
     long long seq = v[4] ? atoll(v[4]) : 0;
@@ -219,6 +219,11 @@ static int fleet_row(int n, const char *const *v, void *ctx)
                           "revoked", v[9] != NULL);
     if (o && v[7])
         json_object_set_new(o, "last_heartbeat", json_integer(hb));
+    /* Age of the feed the box holds: how long ago its seq was published (null when the
+     * box has not reported a seq yet). */
+    if (o)
+        json_object_set_new(o, "feed_age", v[10] && seq > 0
+                            ? json_integer(f->now - atoll(v[10])) : json_null());
     if (o)
         json_array_append_new(f->arr, o);
     return 0;
@@ -264,15 +269,16 @@ static enum MHD_Result h_fleet(struct hub *h, struct MHD_Connection *c)
     snprintf(lims, sizeof lims, "%ld", lim);
     snprintf(sql, sizeof sql,
              "SELECT b.id, o.name, b.name, b.version, b.feed_seq, b.counters, "
-             "b.open_incidents, b.last_heartbeat, b.enrolled, b.revoked FROM boxes b JOIN orgs "
-             "o ON o.id = b.org_id WHERE ($1 = '' OR o.name = $1) %s ORDER BY %s %s, b.id "
+             "b.open_incidents, b.last_heartbeat, b.enrolled, b.revoked, l.at FROM boxes b "
+             "JOIN orgs o ON o.id = b.org_id LEFT JOIN feed_log l ON l.feed = $4 AND "
+             "l.seq = b.feed_seq WHERE ($1 = '' OR o.name = $1) %s ORDER BY %s %s, b.id "
              "LIMIT $3",
              !online ? "AND CAST($2 AS TEXT) = CAST($2 AS TEXT)" : online[0] == '1'
                  ? "AND b.last_heartbeat >= $2 AND b.revoked IS NULL"
                  : "AND (b.last_heartbeat IS NULL OR b.last_heartbeat < $2)",
              col, order && strcmp(order, "desc") == 0 ? "DESC" : "ASC");
-    const char *p[] = { org ? org : "", since, lims };
-    if (hubdb_exec(h->db, sql, 3, p, fleet_row, &f, err, sizeof err) < 0) {
+    const char *p[] = { org ? org : "", since, lims, h->o.feed_id };
+    if (hubdb_exec(h->db, sql, 4, p, fleet_row, &f, err, sizeof err) < 0) {
         json_decref(f.arr);
         log_error("fleet: %s", err);
         return send_err(c, 500, "storage error; see the hub log");

@@ -65,6 +65,10 @@ static int txn_bump(struct txn *t, char *err, size_t errlen)
                      "WHERE feed = $1 RETURNING seq", 2, p, t->seq, sizeof t->seq,
                      err, errlen) != 1)
         return -1;
+    const char *pl[] = { t->h->o.feed_id, t->seq, now };
+    if (hubdb_exec(t->h->db, "INSERT INTO feed_log (feed, seq, at) VALUES ($1, $2, $3)", 3, pl,
+                   NULL, NULL, err, errlen) < 0)
+        return -1;
     t->changed = 1;
     return 0;
 }

@@ -45,6 +45,10 @@ static const char *const migrations[] = {
     "  added BIGINT NOT NULL, note TEXT, PRIMARY KEY (indicator, kind));"
     "CREATE TABLE audit (id @ID@, at BIGINT NOT NULL, actor TEXT NOT NULL,"
     "  action TEXT NOT NULL, detail TEXT NOT NULL);",
+    /* 2: when each seq was published, so the fleet view can say how old a box's feed is */
+    "CREATE TABLE feed_log (feed TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL,"
+    "  PRIMARY KEY (feed, seq));"
+    "INSERT INTO feed_log (feed, seq, at) SELECT feed, seq, updated FROM feed_state;",
 };
 
 static char *subst_id(const char *sql, const char *idtype)

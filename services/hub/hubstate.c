@@ -171,7 +171,9 @@ int hub_open(struct hub *h, const struct hub_opts *o, char *err, size_t errlen)
     snprintf(now, sizeof now, "%lld", hub_now());
     p[1] = now;
     if (hubdb_exec(h->db, "INSERT INTO feed_state (feed, seq, updated) VALUES ($1, 1, $2) "
-                   "ON CONFLICT (feed) DO NOTHING", 2, p, NULL, NULL, err, errlen) < 0) {
+                   "ON CONFLICT (feed) DO NOTHING", 2, p, NULL, NULL, err, errlen) < 0 ||
+        hubdb_exec(h->db, "INSERT INTO feed_log (feed, seq, at) VALUES ($1, 1, $2) "
+                   "ON CONFLICT (feed, seq) DO NOTHING", 2, p, NULL, NULL, err, errlen) < 0) {
         hub_close(h);
         return -1;
     }

@@ -234,12 +234,14 @@ sql() { if [ -n "${HUB_DB:-}" ]; then psql -At "$HUB_DB" -c "$1"; else sqlite3 "
 
 @test "fleet view: heartbeat fields, online filter, sort, and operator-only access" {
     enrol f1 org3
+    box f1 sync >/dev/null
     run office_exec box "$BIN/otasukectl" hub heartbeat --version 9.9.9 --state "$BATS_FILE_TMPDIR/box-f1"
     assert_success
     run office_exec box curl -s --cacert "$HS/tls/cert.pem" -H "Authorization: Bearer $OPTOKEN" \
         "$URL/v1/fleet?online=1&sort=name&order=desc"
     assert_success
     echo "$output" | jq -e '.boxes | map(select(.name=="f1" and .version=="9.9.9" and .online)) | length == 1'
+    echo "$output" | jq -e '.boxes[] | select(.name=="f1") | (.feed_age | type) == "number" and .feed_age >= 0 and .feed_behind == 0'
     echo "$output" | jq -e '.boxes | all(.online)'
     echo "$output" | jq -e '[.boxes[].name] == ([.boxes[].name] | sort | reverse)'
     run office_exec box curl -s --cacert "$HS/tls/cert.pem" -H "Authorization: Bearer $OPTOKEN" \
