@@ -108,7 +108,7 @@ struct dnsd {
     struct pending *pend;
     uint32_t *id_map;             /* upstream id -> pending index + 1 */
     uint32_t free_head;           /* free list of pending slots */
-    unsigned n_pending, max_pending;
+    unsigned n_pending, max_pending, pend_unused;
     uint32_t tq_head, tq_tail;    /* timeout FIFO (index + 1, 0 = none) */
     uint64_t rng[4];
     /* events (events.c) */
