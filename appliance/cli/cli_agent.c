@@ -205,7 +205,10 @@ int cli_status(int argc, char **argv)
     argc = cli_online_opts(&o, argc, argv);
     if (argc != 0)
         return cli_usage("otasukectl status [--json] [--socket PATH]");
-    return cli_call(&o, "GET", "/v1/status", NULL, print_status);
+    int rc = cli_call(&o, "GET", "/v1/status", NULL, print_status);
+    if (rc == 0 && !o.json)
+        cli_webd_fingerprint(&o);   /* cli_setup.c */
+    return rc;
 }
 
 /* ---- explain ---- */

@@ -18,6 +18,9 @@ int cli_online_opts(struct cli_online *o, int argc, char **argv);
 int cli_call(const struct cli_online *o, const char *method, const char *path, json_t *body,
              void (*print)(json_t *answer));
 
+/* cli_setup.c: prints webd's certificate fingerprint line (as reported to the agent). */
+void cli_webd_fingerprint(const struct cli_online *o);
+
 /* Generic human rendering: arrays of objects as aligned columns, objects as key: value. */
 void cli_print_human(json_t *v);
 

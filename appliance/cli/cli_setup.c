@@ -29,6 +29,11 @@ static void print_webd(json_t *a)
     printf("web UI certificate SHA-256: %s\n", fp ? fp : "(otasuke-webd has not started yet)");
 }
 
+void cli_webd_fingerprint(const struct cli_online *o)
+{
+    cli_call(o, "GET", "/v1/webd", NULL, print_webd);
+}
+
 int cli_setup_code(int argc, char **argv)
 {
     struct cli_online o;
@@ -37,6 +42,6 @@ int cli_setup_code(int argc, char **argv)
         return cli_usage("otasukectl setup-code [--json] [--socket PATH]");
     int rc = cli_call(&o, "POST", "/v1/auth/setup-code", NULL, print_code);
     if (rc == 0 && !o.json)
-        cli_call(&o, "GET", "/v1/webd", NULL, print_webd);
+        cli_webd_fingerprint(&o);
     return rc;
 }

@@ -68,6 +68,8 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
     const out = await office.ctl('setup-code');
     code = /setup code: (\S+)/.exec(out)[1];
     assert.match(out, /certificate SHA-256: ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+    const fp = /SHA-256: (\S+)/.exec(out)[1];
+    assert.ok((await office.ctl('status')).includes(fp), 'otasukectl status shows the fingerprint');
     await page.goto(`${URL0}/`);
     await page.waitForSelector('#setup-form');
     await page.screenshot({ path: join(SHOTS, 'setup-ja.png') });
