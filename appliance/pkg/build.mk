@@ -30,7 +30,8 @@ pkg_saved_goal := $(.DEFAULT_GOAL)
 # PROGRAMS is complete only once every fragment is read, so the program list is
 # expanded in the recipe (recursive make), not as prerequisites.
 pkg-programs:
-	@$(MAKE) --no-print-directory $(addprefix $(BIN)/,$(PROGRAMS))
+	@$(MAKE) --no-print-directory $(addprefix $(BIN)/,$(PROGRAMS)) \
+	    $(if $(filter otasuke-webd,$(PROGRAMS)),webui)
 	@for p in $(filter-out $(PKG_SHIPPED),$(PROGRAMS)); do \
 	    echo "package: $$p is built but not packaged (add it to appliance/pkg/build.mk)"; done
 
@@ -59,6 +60,11 @@ install-box: pkg-programs
 	install -D -m 0644 appliance/etc/tmpfiles.d/otasuke.conf \
 	    $(DESTDIR)$(TMPFILESDIR)/otasuke.conf
 	install -D -m 0644 SECURITY.md $(DESTDIR)/usr/share/doc/otasuke/SECURITY.md
+	@set -e; case " $(PROGRAMS) " in *" otasuke-webd "*) \
+	    mkdir -p $(DESTDIR)/usr/share/otasuke/webui; \
+	    cp -R --no-preserve=mode,ownership $(BUILD)/webui/. $(DESTDIR)/usr/share/otasuke/webui/; \
+	    find $(DESTDIR)/usr/share/otasuke/webui -type d -exec chmod 0755 {} +; \
+	    find $(DESTDIR)/usr/share/otasuke/webui -type f -exec chmod 0644 {} +; ;; esac
 
 install-hub: pkg-programs
 	$(call pkg_install_progs,$(PKG_HUB_DAEMONS),$(SBINDIR))

@@ -343,6 +343,14 @@ in_root_net() {
         done
         dig +time=2 +tries=1 @127.0.0.1 good.test | grep -o 'status: [A-Z]*' || true
         nft list table inet otasuke >/dev/null 2>&1 && echo fwd-table-ok
+        if [ -x /usr/sbin/otasuke-webd ]; then
+            $(unit_launch otasuke-webd ExecStart 2>/dev/null) >/tmp/webd.log 2>&1 & pids=\"\$pids \$!\"
+            for i in \$(seq 100); do ss -ltn | grep -q ':443 ' && break; sleep 0.1; done
+            for url in https://127.0.0.1/ 'https://[::1]/' http://127.0.0.1/ 'http://[::1]/'; do
+                echo \"\$url \$(curl -ks -o /dev/null -w '%{http_code}' \"\$url\" || true)\"
+            done
+            stat -c '%a %U %n' /var/lib/otasuke/web/key.pem
+        fi
         ps -o user:16=,comm= -p \$(echo \$pids | tr ' ' ,) | sort
         tail -n3 /tmp/agent.log /tmp/dnsd.log /tmp/fwd.log >&2"
     assert_success
@@ -356,6 +364,16 @@ in_root_net() {
     assert_line --regexp '^otasuke +otasuke-agent$'
     assert_line --regexp '^otasuke-dns +otasuke-dnsd$'
     assert_line --regexp '^otasuke-fw +otasuke-fwd$'
+    if unit_of otasuke-webd >/dev/null; then
+        # webd made its TLS key at first start, readable by itself only, and serves
+        # the owner UI on 443 and the block page on 80 with CAP_NET_BIND_SERVICE
+        assert_line --regexp '^otasuke-web +otasuke-webd$'
+        assert_line --regexp '^https://127\.0\.0\.1/ [1-5][0-9][0-9]$'
+        assert_line --regexp '^https://\[::1\]/ [1-5][0-9][0-9]$'
+        assert_line --regexp '^http://127\.0\.0\.1/ [1-5][0-9][0-9]$'
+        assert_line --regexp '^http://\[::1\]/ [1-5][0-9][0-9]$'
+        assert_line --regexp '^600 otasuke-web /var/lib/otasuke/web/key.pem$'
+    fi
 }
 
 @test "without its capability, dnsd cannot bind :53 and fwd cannot touch nftables" {
