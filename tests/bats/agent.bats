@@ -8,9 +8,11 @@ load helpers
 
 BIN=$OTASUKE_REPO/build/bin
 CTL=$BIN/otasukectl
+# OTASUKE_AGENT_BIN runs another agent build here, e.g. one with AddressSanitizer.
+AGENT=${OTASUKE_AGENT_BIN:-$BIN/otasuke-agent}
 
 setup_file() {
-    [ -x "$BIN/otasuke-agent" ] && [ -x "$BIN/otasuke-dnsd" ] ||
+    [ -x "$AGENT" ] && [ -x "$BIN/otasuke-dnsd" ] ||
         skip "build otasuke-agent and otasuke-dnsd first (make)"
     office_setup --dns=none
     export ST=$OFFICE_RUN/agent WWW=$OFFICE_RUN/agent-www
@@ -48,7 +50,7 @@ EOF
 teardown_file() { office_teardown; }
 
 start_agent() {
-    office_start agent box "$BIN/otasuke-agent" -f --db "$ST/agent.db" --state-dir "$ST" \
+    office_start agent box "$AGENT" -f --db "$ST/agent.db" --state-dir "$ST" \
         --socket "$ST/agent.sock" --dnsd-control "$ST/dnsd.ctl" --config "$ST/otasuke.conf" \
         --events "$ST/events.sock" --fwd-pidfile "$OFFICE_RUN/pids/fwd.pid"
     for _ in $(seq 100); do [ -S "$ST/agent.sock" ] && "$CTL" status >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -219,7 +221,7 @@ http_code() { office_exec pc curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" ||
     assert_equal "$(answer malware.test)" NXDOMAIN
     run sqlite3 "$ST/agent.db" "PRAGMA integrity_check"
     assert_output ok
-    run "$BIN/otasuke-agent" -n --db "$ST/agent.db" --state-dir "$ST"
+    run "$AGENT" -n --db "$ST/agent.db" --state-dir "$ST"
     assert_success
     office_stop agent || true
     start_agent
