@@ -90,6 +90,12 @@ int hubclient_sync(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int *
 int hubclient_notify(struct hubclient *hc, const char *payload, size_t len,
                      hubclient_apply_fn fn, void *ctx, int *updated, char *err, size_t errlen);
 
+/* Splits a notification payload: "seq N\n" and, optionally, a signature line and a
+ * document. Pointers go into payload (sig/doc NULL when absent). Returns 0 or -1 when
+ * it is not a notification. Exposed for the fuzzer. */
+int hubclient_notify_parse(const char *payload, size_t len, unsigned long long *seq,
+                           const char **sig, size_t *siglen, const char **doc, size_t *doclen);
+
 /* Subscribes to the feed topic and syncs on every notification (and once at start)
  * until max_seconds pass or stop_after updates were applied (0 = no limit).
  * Returns the number of updates applied, or -1 with err. */

@@ -129,45 +129,62 @@ int hubclient_sync(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int *
     return rc;
 }
 
+int hubclient_notify_parse(const char *payload, size_t len, unsigned long long *seq,
+                           const char **sig, size_t *siglen, const char **doc, size_t *doclen)
+{
+    *sig = *doc = NULL;
+    *siglen = *doclen = 0;
+    const char *nl = memchr(payload, '\n', len);
+    size_t fl = nl ? (size_t)(nl - payload) : len;
+    char first[40];
+    if (fl < 5 || fl >= sizeof first)
+        return -1;
+    memcpy(first, payload, fl);
+    first[fl] = '\0';
+    char *end;
+    if (strncmp(first, "seq ", 4) != 0 || first[4] < '1' || first[4] > '9')
+        return -1;
+    errno = 0;
+    *seq = strtoull(first + 4, &end, 10);
+    if (errno || *end)
+        return -1;
+    if (!nl || (size_t)(nl + 1 - payload) >= len)
+        return 0;
+    /* Inline: the signature line, then the document. */
+    const char *s = nl + 1;
+    size_t rest = len - (size_t)(s - payload);
+    const char *snl = memchr(s, '\n', rest);
+    if (!snl || (size_t)(snl + 1 - s) >= rest)
+        return -1;
+    *sig = s;
+    *siglen = (size_t)(snl + 1 - s);
+    *doc = snl + 1;
+    *doclen = rest - *siglen;
+    return 0;
+}
+
 int hubclient_notify(struct hubclient *hc, const char *payload, size_t len,
                      hubclient_apply_fn fn, void *ctx, int *updated, char *err, size_t errlen)
 {
     if (updated)
         *updated = 0;
-    const char *nl = memchr(payload, '\n', len);
-    unsigned long long seq = 0;
-    char first[40];
-    size_t fl = nl ? (size_t)(nl - payload) : len;
-    if (fl == 0 || fl >= sizeof first) {
-        snprintf(err, errlen, "notification is not 'seq N'");
-        return -1;
-    }
-    memcpy(first, payload, fl);
-    first[fl] = '\0';
-    char *end;
-    if (strncmp(first, "seq ", 4) != 0 || (seq = strtoull(first + 4, &end, 10)) == 0 || *end) {
-        snprintf(err, errlen, "notification is not 'seq N'");
+    unsigned long long seq;
+    const char *sig, *doc;
+    size_t siglen, dl;
+    if (hubclient_notify_parse(payload, len, &seq, &sig, &siglen, &doc, &dl) < 0) {
+        snprintf(err, errlen, "notification is not 'seq N' [+ signature + delta]");
         return -1;
     }
     if (seq <= hc->seq)
         return FEED_OK;
-    if (nl && (size_t)(nl + 1 - payload) < len) {
-        /* Inline: signature line, then the document. Verified like a fetched one; when
-         * it does not fit our seq, HTTPS decides. */
-        const char *s = nl + 1;
-        size_t rest = len - (size_t)(s - payload);
-        const char *snl = memchr(s, '\n', rest);
-        if (snl) {
-            size_t siglen = (size_t)(snl + 1 - s);
-            const char *doc = snl + 1;
-            size_t dl = rest - siglen;
-            struct feed_manifest m;
-            char e2[200];
-            struct feed_expect x = { hc->feed_id, hc->feed_pk, hc->seq, (int64_t)time(NULL), 0 };
-            if (feed_verify(doc, dl, s, siglen, &x, &m, e2, sizeof e2) == FEED_OK &&
-                m.type == FEED_DELTA && m.base == hc->seq)
-                return verify_apply(hc, doc, dl, s, siglen, fn, ctx, updated, err, errlen);
-        }
+    if (doc) {
+        /* Verified like a fetched one; when it does not fit our seq, HTTPS decides. */
+        struct feed_manifest m;
+        char e2[200];
+        struct feed_expect x = { hc->feed_id, hc->feed_pk, hc->seq, (int64_t)time(NULL), 0 };
+        if (feed_verify(doc, dl, sig, siglen, &x, &m, e2, sizeof e2) == FEED_OK &&
+            m.type == FEED_DELTA && m.base == hc->seq)
+            return verify_apply(hc, doc, dl, sig, siglen, fn, ctx, updated, err, errlen);
     }
     return hubclient_sync(hc, fn, ctx, updated, err, errlen);
 }
