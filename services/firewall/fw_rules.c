@@ -290,7 +290,7 @@ static void quarantine_rules(struct ctx *c, struct fw_chain *ch, int to_chain)
 {
     for (size_t i = 0; i < c->s->n_sets; i++) {
         const struct fwset_set *q = &c->s->sets[i];
-        if (q->kind != FWSET_KIND_QUARANTINE || q->etype == FWSET_E_V4R || q->etype == FWSET_E_V6R)
+        if (q->kind != FWSET_KIND_QUARANTINE)
             continue;
         char what[96];
         snprintf(what, sizeof what, "quarantined @%s", q->name);
@@ -477,7 +477,7 @@ int fw_rules_build(const struct fwset *s, struct fw_ruleset *rs, char *err, size
     struct fw_chain *nat_in = chain(&c, "nat_in", 0, 0, 0, "nat", 0);
     for (size_t i = 0; i < s->n_sets; i++) {
         const struct fwset_set *q = &s->sets[i];
-        if (q->kind != FWSET_KIND_QUARANTINE || q->etype == FWSET_E_V4R || q->etype == FWSET_E_V6R)
+        if (q->kind != FWSET_KIND_QUARANTINE)
             continue;
         b = begin(nat_in, "quarantined web to the block page");
         in_set(&b, q, 1);

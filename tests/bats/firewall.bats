@@ -209,9 +209,9 @@ teardown_file() { office_teardown; }
     mac=$(office_exec iot cat "/sys/class/net/$OFFICE_IF_IOT/address")
     mkdir -p "$OFFICE_RUN/blockpage"
     echo "otasuke block page" >"$OFFICE_RUN/blockpage/index.html"
-    office_start blockpage box python3 -m http.server 80 --bind 198.51.100.1 \
+    office_start blockpage box python3 -m http.server 80 --bind :: \
         --directory "$OFFICE_RUN/blockpage"
-    office_wait_port box tcp 198.51.100.1 80
+    office_wait_port box tcp :: 80
     run office_exec iot curl -s --max-time 5 http://198.18.10.10/
     assert_line site=good.test
     zones "$OFFICE_RUN/zones-q.conf" 'doh = ["198.18.8.8"];' "quarantine = [\"$mac\"];"
@@ -229,11 +229,25 @@ teardown_file() { office_teardown; }
     run office_exec iot dig +short +time=2 +tries=2 @198.51.100.1 good.test A
     assert_output 198.18.10.10
     wait_event '"reason":"quarantine","set":"quar_mac"'
+    # by address (IPv4 and IPv6) works the same way, here for the guest
+    zones "$OFFICE_RUN/zones-q.conf" 'doh = ["198.18.8.8"];' 'quarantine = ["203.0.113.10", "fd00:0:0:2::10"];'
+    build "$SET" "$OFFICE_RUN/zones-q.conf"
+    kill -HUP "$(fwd_pid)"
+    wait_elem 1 quar_v4 203.0.113.10
+    wait_elem 0 quar_mac "$mac"
+    run office_exec guest curl -s --max-time 5 http://198.18.10.10/
+    assert_output 'otasuke block page'
+    run office_exec guest curl -s --max-time 3 -g 'http://[fd00:0:0:10::10]/'
+    assert_output 'otasuke block page'
+    run office_exec guest ping -c 1 -W 1 198.18.10.10
+    assert_failure
+    run office_exec iot curl -s --max-time 5 http://198.18.10.10/
+    assert_line site=good.test
     # released: back to normal
     zones "$OFFICE_RUN/zones.conf" 'doh = ["198.18.8.8", "fd00:0:0:8::8"];'
     build "$SET" "$OFFICE_RUN/zones.conf"
     kill -HUP "$(fwd_pid)"
-    wait_elem 0 quar_mac "$mac"
+    wait_elem 0 quar_v4 203.0.113.10
     run office_exec iot curl -s --max-time 5 http://198.18.10.10/
     assert_line site=good.test
     office_stop blockpage

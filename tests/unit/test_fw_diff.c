@@ -164,6 +164,26 @@ static void test_rule_hashes(void **state)
     assert_non_null(chain(&a, "pre_nat"));
     assert_non_null(chain(&a, "post_nat"));
     assert_int_equal(chain(&a, "post_nat")->nrules, 1); /* masquerade on the one wan */
+    assert_int_equal(chain(&a, "nat_in")->nrules, 2);   /* DNS udp + tcp, no quarantine */
+
+    /* quarantine by MAC, by address and by network: every kind is matched */
+    struct fwset q;
+    struct fw_ruleset rq;
+    struct iplist ql;
+    iplist_init(&ql);
+    assert_int_equal(iplist_parse(&ql, "198.51.100.10\n198.51.100.64/26\n", 31, err, sizeof err), 0);
+    iplist_normalize(&ql);
+    sample(&q, "lan0");
+    snprintf(q.opts.ifname[FWSET_ZONE_IOT][0], FWSET_IFNAMSIZ, "iot0");
+    static const uint8_t mac[1][6] = { { 2, 0, 0, 0, 0, 1 } };
+    assert_int_equal(fwset_add_iplist(&q, "quar", FWSET_KIND_QUARANTINE, &ql, 0, err, sizeof err), 0);
+    assert_int_equal(fwset_add_macs(&q, "quar_mac", FWSET_KIND_QUARANTINE, mac, 1, err, sizeof err), 0);
+    assert_int_equal(fw_rules_build(&q, &rq, err, sizeof err), 0);
+    assert_int_equal(chain(&rq, "nat_in")->nrules, 2 + 5);  /* block page for 5 sets */
+    assert_int_equal(chain(&rq, "in_iot")->nrules, 5 + 5 + 2); /* 5 jumps, 5 services, log+drop */
+    fw_rules_free(&rq);
+    fwset_free(&q);
+    iplist_free(&ql);
 
     /* an interface change alters exactly the chains that name it */
     fwset_free(&s);
