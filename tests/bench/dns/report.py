@@ -50,9 +50,11 @@ def aggregate(raw):
             d["load_s"] = r["load_s"]
             d["rss_after_load_kb"] = r["rss_kb"]
             d["hwm_after_load_kb"] = r["hwm_kb"]
+            d["rss_after_load_anon_file_kb"] = [r.get("rss_anon_kb"), r.get("rss_file_kb")]
         elif k == "rss_end":
             d["rss_end_kb"] = r["rss_kb"]
             d["hwm_end_kb"] = r["hwm_kb"]
+            d["rss_end_anon_file_kb"] = [r.get("rss_anon_kb"), r.get("rss_file_kb")]
         elif k == "qps":
             d["qps"].setdefault(r["query"], []).append(r)
         elif k == "latency":
@@ -83,6 +85,7 @@ def aggregate(raw):
         for q, runs in list(d["qps"].items()):
             d["qps"][q] = {"median": med(x["qps"] for x in runs),
                            "spread": spread(x["qps"] for x in runs),
+                           "rounds_qps": [x["qps"] for x in runs],
                            "lost": sum(x["lost"] for x in runs),
                            "rounds": len(runs),
                            "rcodes_last": runs[-1].get("rcodes", {}),
@@ -103,6 +106,20 @@ def mb(kb):
 
 def fmt(x, spec="{:.1f}", none="–"):
     return none if x is None else spec.format(x)
+
+
+def qps_cell(q):
+    """Median with the min..max over rounds, in thousands: '43.9k (43.6–45.2)'."""
+    if q.get("median") is None:
+        return "–"
+    lo, hi = q.get("spread") or (None, None)
+    rng = f" ({lo / 1000:.1f}–{hi / 1000:.1f})" if lo is not None else ""
+    return f"{q['median'] / 1000:.1f}k{rng}"
+
+
+def best(d, q):
+    sp = d.get("qps", {}).get(q, {}).get("spread")
+    return sp[1] if sp else None
 
 
 def ratio(a, b):
@@ -167,7 +184,8 @@ def markdown(res):
              f"percentiles from dnsload at a fixed {s['latency_qps']} qps. unbound "
              f"{s['unbound']} (1 thread), dnsmasq {s['dnsmasq']}. {s['nproc']} cores, "
              f"load average {s['loadavg_start']} → {s['loadavg_end']} (the machine is "
-             f"shared: treat qps as ±20%).\n")
+             f"shared: qps show median (min–max) over the rounds; compare peers within this "
+             f"run only).\n")
     L.append("| peer | load (s) | RSS after load (MB) | RSS end / peak (MB) | qps allowed | "
              "qps blocked | allowed p50 / p99 (µs) | blocked p50 / p99 (µs) | reload (s) | "
              "lost in reload | p99 steady → reload (µs) |")
@@ -191,7 +209,7 @@ def markdown(res):
             rel, lost, p99 = "n/a", "n/a", "n/a"
         L.append(f"| {p} | {d['load_s']:.2f} | {fmt(mb(d.get('rss_after_load_kb')))} | "
                  f"{fmt(mb(d.get('rss_end_kb')))} / {fmt(mb(d.get('hwm_end_kb')))} | "
-                 f"{fmt(qa.get('median'), '{:,.0f}')} | {fmt(qb.get('median'), '{:,.0f}')} | "
+                 f"{qps_cell(qa)} | {qps_cell(qb)} | "
                  f"{fmt(la.get('p50_us'), '{:.0f}')} / {fmt(la.get('p99_us'), '{:.0f}')} | "
                  f"{fmt(lb.get('p50_us'), '{:.0f}')} / {fmt(lb.get('p99_us'), '{:.0f}')} | "
                  f"{rel} | {lost} | {p99} |")
@@ -209,11 +227,19 @@ def markdown(res):
     d = peers.get(DNSD, {})
     if "load_s" in d:
         sb = d.get("set_build", {})
-        L.append(f"\n`otasukectl set build` of the 1M list: {fmt(sb.get('seconds'), '{:.2f}')} s, "
+        af = d.get("rss_end_anon_file_kb") or [None, None]
+        if af[0] is not None:
+            L.append(f"\ndnsd RSS at the end of the rounds: {mb(af[0]):.1f} MB anonymous + "
+                     f"{mb(af[1]):.1f} MB file-backed (pages of the mmap'd set that lookups "
+                     f"touched: {m['blocked_queries']:,} random blocked names touch nearly "
+                     f"every page of the lookup table; the names section stays on disk).")
+        L.append(f"\n`otasukectl set build` of the {m['total']:,}-name list: {fmt(sb.get('seconds'), '{:.2f}')} s, "
                  f"peak RSS {fmt(mb(sb.get('max_rss_kb')))} MB, set file "
                  f"{fmt((sb.get('set_bytes') or 0) / 1048576.0)} MB; dnsd load "
                  f"(start → first blocked answer) {d['load_s']:.3f} s.")
-        L.append("\n| dnsd+unbound vs | RSS | qps allowed | qps blocked |")
+        L.append("\nRatios of medians; in brackets the ratio of the best rounds (background "
+                 "load only ever lowers qps, so best-vs-best is the less noisy comparison).\n")
+        L.append("| dnsd+unbound vs | RSS | qps allowed | qps blocked |")
         L.append("|---|---:|---:|---:|")
         for p in PEERS[:-1]:
             o = peers.get(p)
@@ -224,8 +250,10 @@ def markdown(res):
                         o["qps"].get("allowed", {}).get("median"))
             r_b = ratio(d["qps"].get("blocked", {}).get("median"),
                         o["qps"].get("blocked", {}).get("median"))
-            L.append(f"| {p} | {fmt(r_rss, '{:.3f}x')} | {fmt(r_a, '{:.2f}x')} | "
-                     f"{fmt(r_b, '{:.2f}x')} |")
+            b_a = ratio(best(d, "allowed"), best(o, "allowed"))
+            b_b = ratio(best(d, "blocked"), best(o, "blocked"))
+            L.append(f"| {p} | {fmt(r_rss, '{:.3f}x')} | {fmt(r_a, '{:.2f}x')} "
+                     f"({fmt(b_a, '{:.2f}x')}) | {fmt(r_b, '{:.2f}x')} ({fmt(b_b, '{:.2f}x')}) |")
     L.append("\n| target (issue 4) | measured | result |")
     L.append("|---|---|---|")
     for t in res["targets"]:

@@ -7,8 +7,8 @@
 #
 # Environment (all optional):
 #   BUILD=build                 where the binaries are (build/bin, build/bench/dnsload)
-#   BENCH_DNS_SECONDS=5         length of each dnsperf run
-#   BENCH_DNS_REPEATS=3         rounds; every round measures every peer, medians reported
+#   BENCH_DNS_SECONDS=3         length of each dnsperf run
+#   BENCH_DNS_REPEATS=5         rounds; every round measures every peer, medians reported
 #   BENCH_DNS_CLIENTS=4         dnsperf -c; BENCH_DNS_OUTSTANDING=100 (dnsperf -q)
 #   BENCH_DNS_LAT_QPS=2000      fixed rate of the latency and reload runs (dnsload)
 #   BENCH_DNS_PORT=55300        first of six UDP ports on 127.0.53.1-6
@@ -30,8 +30,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$PWD
 BUILD=${BUILD:-build}
-SECONDS_RUN=${BENCH_DNS_SECONDS:-5}
-REPEATS=${BENCH_DNS_REPEATS:-3}
+SECONDS_RUN=${BENCH_DNS_SECONDS:-3}
+REPEATS=${BENCH_DNS_REPEATS:-5}
 CLIENTS=${BENCH_DNS_CLIENTS:-4}
 OUTSTANDING=${BENCH_DNS_OUTSTANDING:-100}
 LAT_QPS=${BENCH_DNS_LAT_QPS:-2000}
@@ -158,7 +158,8 @@ start_timed() {  # name addr port probe-name rcode cmd...
 }
 
 rss() {  # pid → "rss_kb":N,"hwm_kb":N
-    awk '/^VmRSS:/{r=$2} /^VmHWM:/{h=$2} END{printf "\"rss_kb\":%d,\"hwm_kb\":%d", r, h}' \
+    awk '/^VmRSS:/{r=$2} /^VmHWM:/{h=$2} /^RssAnon:/{a=$2} /^RssFile:/{f=$2}
+         END{printf "\"rss_kb\":%d,\"hwm_kb\":%d,\"rss_anon_kb\":%d,\"rss_file_kb\":%d", r, h, a, f}' \
         "/proc/$1/status"
 }
 
@@ -256,7 +257,7 @@ for rep in $(seq 1 "$REPEATS"); do
         for q in allowed blocked; do
             dnsperf_run "${PEERS[$i]}" "${ADDR[$i]}" "${PRT[$i]}" "$PREP/q-$q.txt" $q "$rep"
             lat=$("$DNSLOAD" -s "${ADDR[$i]}" -p "${PRT[$i]}" -d "$PREP/q-$q.txt" \
-                      -r "$LAT_QPS" -l 3 -t 5)
+                      -r "$LAT_QPS" -l 2 -t 2)
             raw "{\"peer\":\"${PEERS[$i]}\",\"kind\":\"latency\",\"query\":\"$q\",\"rep\":$rep,\"r\":$lat}"
         done
     done
@@ -272,7 +273,7 @@ reload_run() {  # peer addr port command
     note "reload under load: $1"
     local r
     r=$("$DNSLOAD" -s "$2" -p "$3" -d "$RUN/q-mixed.txt" -r "$LAT_QPS" -l 6 -t 5 \
-            --reload-at 3 --reload-cmd "$4" --probe "$PROBE" --window-min 1 --after 2 --max 120)
+            --reload-at 3 --reload-cmd "$4" --probe "$PROBE" --window-min 1 --after 2 --max 180)
     raw "{\"peer\":\"$1\",\"kind\":\"reload\",\"r\":$r,$(rss "${PID[$1]}")}"
 }
 cp "$PREP/block.reload.rpz" "$RUN/rpz.zone.new"
