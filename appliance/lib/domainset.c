@@ -4,6 +4,7 @@
  * 1-4 probes into one flat array, no allocation, no locks, nothing but the slot and
  * record sections touched, so a 1M-name set costs dnsd ~11.5 MB resident. */
 #include "domainset.h"
+#include "errbuf.h"
 #include "domainset_format.h"
 
 #include <errno.h>
@@ -65,18 +66,6 @@ int dset_category_parse(const char *name)
     return -1;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Checks everything a lookup or iteration will rely on; fills set from base/len. */
 /* CRC-32C of [from, len) read with pread, so those pages enter the page cache but never
  * this process's resident set. Returns 0, or -1 on a read error. */
@@ -115,26 +104,26 @@ static int verify(struct dset *set, const char *what, int fd, char *err, size_t 
     uint64_t prev_end = sizeof *h;
 
     if (set->len < sizeof *h) {
-        seterr(err, errlen, "%s: %zu bytes, too short for a domain set header (truncated "
+        errbuf_set(err, errlen, "%s: %zu bytes, too short for a domain set header (truncated "
                "or not a set file; rebuild it with 'otasukectl set build')", what, set->len);
         return -1;
     }
     if (memcmp(h->magic, DSET_MAGIC, 8) != 0) {
-        seterr(err, errlen, "%s: not a domain set (bad magic; expected %s)", what, DSET_MAGIC);
+        errbuf_set(err, errlen, "%s: not a domain set (bad magic; expected %s)", what, DSET_MAGIC);
         return -1;
     }
     if (h->version != DSET_VERSION) {
-        seterr(err, errlen, "%s: format version %u, this build reads version %u (rebuild "
+        errbuf_set(err, errlen, "%s: format version %u, this build reads version %u (rebuild "
                "the set with this otasukectl)", what, h->version, DSET_VERSION);
         return -1;
     }
     if (h->header_size != sizeof *h) {
-        seterr(err, errlen, "%s: header size %u, expected %zu (damaged)", what,
+        errbuf_set(err, errlen, "%s: header size %u, expected %zu (damaged)", what,
                h->header_size, sizeof *h);
         return -1;
     }
     if (h->file_size != set->len) {
-        seterr(err, errlen, "%s: header says %llu bytes but there are %zu (%s; rebuild or "
+        errbuf_set(err, errlen, "%s: header says %llu bytes but there are %zu (%s; rebuild or "
                "copy it again)", what, (unsigned long long)h->file_size, set->len,
                h->file_size > set->len ? "truncated" : "trailing garbage");
         return -1;
@@ -142,7 +131,7 @@ static int verify(struct dset *set, const char *what, int fd, char *err, size_t 
     if (h->lists > DSET_MAX_LISTS || h->records > DSET_MAX_RECORDS ||
         h->names > UINT32_MAX || h->slots > (UINT64_MAX >> 4) ||
         (h->names && h->slots < h->names) || (h->names && !h->records)) {
-        seterr(err, errlen, "%s: impossible counts in header (damaged)", what);
+        errbuf_set(err, errlen, "%s: impossible counts in header (damaged)", what);
         return -1;
     }
     {
@@ -152,7 +141,7 @@ static int verify(struct dset *set, const char *what, int fd, char *err, size_t 
             uint64_t off = h->sec[s].offset, size = h->sec[s].size;
             if (off % 8 || off < prev_end || off > set->len || size > set->len - off ||
                 (s != DSET_SEC_NAMES && size != count[s] * elem[s])) {
-                seterr(err, errlen, "%s: %s section out of bounds or wrong size (damaged)",
+                errbuf_set(err, errlen, "%s: %s section out of bounds or wrong size (damaged)",
                        what, secname[s]);
                 return -1;
             }
@@ -168,14 +157,14 @@ static int verify(struct dset *set, const char *what, int fd, char *err, size_t 
             uint64_t cold = h->sec[DSET_SEC_NAMES].offset;
             crc = dset_crc32c(crc, set->base + sizeof *h, cold - sizeof *h);
             if (crc_by_read(fd, cold, set->len, &crc) < 0) {
-                seterr(err, errlen, "%s: read error while checking: %s", what, strerror(errno));
+                errbuf_set(err, errlen, "%s: read error while checking: %s", what, strerror(errno));
                 return -1;
             }
         } else {
             crc = dset_crc32c(crc, set->base + sizeof *h, set->len - sizeof *h);
         }
         if (crc != h->checksum) {
-            seterr(err, errlen, "%s: checksum mismatch (file damaged?); keep the previous "
+            errbuf_set(err, errlen, "%s: checksum mismatch (file damaged?); keep the previous "
                    "set and rebuild this one", what);
             return -1;
         }
@@ -193,21 +182,21 @@ static int verify(struct dset *set, const char *what, int fd, char *err, size_t 
     set->namerec = (const void *)(set->base + h->sec[DSET_SEC_NAMEREC].offset);
     set->build_time = h->build_time;
     if (h->min_labels > h->max_labels || h->max_labels > DSET_NAME_MAX / 2 + 1) {
-        seterr(err, errlen, "%s: impossible label counts in header (damaged)", what);
+        errbuf_set(err, errlen, "%s: impossible label counts in header (damaged)", what);
         return -1;
     }
     set->min_labels = h->min_labels ? h->min_labels : 1;
     set->max_labels = h->max_labels ? h->max_labels : DSET_NAME_MAX / 2 + 1;
     memcpy(set->key, h->key, 16);
     if (set->names_size && set->names[set->names_size - 1] != 0) {
-        seterr(err, errlen, "%s: names section not terminated (damaged)", what);
+        errbuf_set(err, errlen, "%s: names section not terminated (damaged)", what);
         return -1;
     }
     for (unsigned i = 0; i < set->nlists; i++) {
         const struct dset_file_list *l = &set->lists[i];
         if (!memchr(l->label, 0, sizeof l->label) || l->is_allow > 1 ||
             (!l->is_allow && !dset_category_name(l->category))) {
-            seterr(err, errlen, "%s: list %u has a bad label or category (damaged)", what, i);
+            errbuf_set(err, errlen, "%s: list %u has a bad label or category (damaged)", what, i);
             return -1;
         }
         if (l->is_allow)
@@ -224,12 +213,12 @@ struct dset *dset_open_buffer(const void *buf, size_t len, const char *what,
     struct dset *set;
 
     if ((uintptr_t)buf % 8) {
-        seterr(err, errlen, "%s: buffer not 8-byte aligned", what);
+        errbuf_set(err, errlen, "%s: buffer not 8-byte aligned", what);
         return NULL;
     }
     set = calloc(1, sizeof *set);
     if (!set) {
-        seterr(err, errlen, "%s: out of memory", what);
+        errbuf_set(err, errlen, "%s: out of memory", what);
         return NULL;
     }
     set->base = buf;
@@ -250,23 +239,23 @@ struct dset *dset_open(const char *path, char *err, size_t errlen)
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        seterr(err, errlen, "%s: not a regular file", path);
+        errbuf_set(err, errlen, "%s: not a regular file", path);
         close(fd);
         return NULL;
     }
     if ((size_t)st.st_size < sizeof(struct dset_file_header)) {
-        seterr(err, errlen, "%s: %lld bytes, too short for a domain set header (truncated "
+        errbuf_set(err, errlen, "%s: %lld bytes, too short for a domain set header (truncated "
                "or not a set file)", path, (long long)st.st_size);
         close(fd);
         return NULL;
     }
     map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
-        seterr(err, errlen, "%s: mmap: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: mmap: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }
@@ -274,7 +263,7 @@ struct dset *dset_open(const char *path, char *err, size_t errlen)
     if (!set) {
         munmap(map, (size_t)st.st_size);
         close(fd);
-        seterr(err, errlen, "%s: out of memory", path);
+        errbuf_set(err, errlen, "%s: out of memory", path);
         return NULL;
     }
     set->base = map;

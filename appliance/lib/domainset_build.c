@@ -7,6 +7,8 @@
  * in a small map of their own: real builds have a few hundred. */
 #include "domainset.h"
 #include "domainset_format.h"
+#include "atomicfile.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,18 +56,6 @@ struct dset_builder {
     uint32_t min_labels, max_labels;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 struct dset_builder *dset_builder_new(void)
 {
     struct dset_builder *b;
@@ -112,11 +102,11 @@ static int add_list_raw(struct dset_builder *b, const char *label, int category,
     size_t n = strlen(label);
 
     if (b->nlists >= DSET_MAX_LISTS) {
-        seterr(err, errlen, "too many lists in one set (at most %d)", DSET_MAX_LISTS);
+        errbuf_set(err, errlen, "too many lists in one set (at most %d)", DSET_MAX_LISTS);
         return -1;
     }
     if (n == 0 || n > DSET_LABEL_MAX) {
-        seterr(err, errlen, "list label '%.60s' must be 1..%d characters", label, DSET_LABEL_MAX);
+        errbuf_set(err, errlen, "list label '%.60s' must be 1..%d characters", label, DSET_LABEL_MAX);
         return -1;
     }
     l = &b->lists[b->nlists];
@@ -131,11 +121,11 @@ int dset_builder_add_list(struct dset_builder *b, const char *label, int categor
                           int is_allow, char *err, size_t errlen)
 {
     if (!label) {
-        seterr(err, errlen, "list label missing");
+        errbuf_set(err, errlen, "list label missing");
         return -1;
     }
     if (!is_allow && !dset_category_name(category)) {
-        seterr(err, errlen, "list '%s': unknown category number %d", label, category);
+        errbuf_set(err, errlen, "list '%s': unknown category number %d", label, category);
         return -1;
     }
     return add_list_raw(b, label, category, is_allow, err, errlen);
@@ -222,11 +212,11 @@ int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size
     const struct blist *l;
 
     if (list_id < 0 || (unsigned)list_id >= b->nlists) {
-        seterr(err, errlen, "no list with id %d", list_id);
+        errbuf_set(err, errlen, "no list with id %d", list_id);
         return -1;
     }
     if (len == 0 || len > DSET_NAME_MAX || memchr(name, 0, len)) {
-        seterr(err, errlen, "bad name length %zu", len);
+        errbuf_set(err, errlen, "bad name length %zu", len);
         return -1;
     }
     if (!(flags & (DSET_EXACT | DSET_SUBTREE)))
@@ -273,7 +263,7 @@ int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size
         while (cap < b->arena_len + len + 1)
             cap *= 2;
         if (cap > UINT32_MAX) {
-            seterr(err, errlen, "names exceed 4 GB");
+            errbuf_set(err, errlen, "names exceed 4 GB");
             return -1;
         }
         a = realloc(b->arena, cap);
@@ -291,7 +281,7 @@ int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size
         b->ent_cap = cap;
     }
     if (b->nent >= UINT32_MAX - 1) {
-        seterr(err, errlen, "too many names");
+        errbuf_set(err, errlen, "too many names");
         return -1;
     }
     {
@@ -312,10 +302,10 @@ int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size
         goto oom;
     return 0;
 full:
-    seterr(err, errlen, "more than %u distinct list combinations (or out of memory)", DSET_MAX_RECORDS);
+    errbuf_set(err, errlen, "more than %u distinct list combinations (or out of memory)", DSET_MAX_RECORDS);
     return -1;
 oom:
-    seterr(err, errlen, "out of memory after %zu names", b->nent);
+    errbuf_set(err, errlen, "out of memory after %zu names", b->nent);
     return -1;
 }
 
@@ -376,26 +366,6 @@ static void w_pad8(struct wbuf *w)
         w_put(w, zero, 8 - (w->off & 7));
 }
 
-static int fsync_dir_of(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    int fd, rc;
-
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int dset_builder_write(struct dset_builder *b, const char *path,
                        struct dset_build_stats *stats, char *err, size_t errlen)
 {
@@ -404,8 +374,8 @@ int dset_builder_write(struct dset_builder *b, const char *path,
     struct dset_file_header hdr;
     struct dset_file_list lists[DSET_MAX_LISTS];
     struct wbuf *w = NULL;
-    char tmp[PATH_MAX] = "";
-    int fd = -1, rc = -1;
+    struct atomic_file out_file = { .fd = -1 };
+    int committed = 0, rc = -1;
 
     /* load <= 0.7, rounded to whole cache lines of slots */
     nslots = ((uint64_t)b->nent * 10 + 6) / 7;
@@ -416,7 +386,7 @@ int dset_builder_write(struct dset_builder *b, const char *path,
     nameidx = malloc(nslots * sizeof *nameidx);
     namerec = malloc((b->nent ? b->nent : 1) * sizeof *namerec);
     if (!slots || !nameidx || !namerec) {
-        seterr(err, errlen, "%s: out of memory for %zu names", path, b->nent);
+        errbuf_set(err, errlen, "%s: out of memory for %zu names", path, b->nent);
         goto out;
     }
     memset(nameidx, 0xff, nslots * sizeof *nameidx);
@@ -438,7 +408,7 @@ int dset_builder_write(struct dset_builder *b, const char *path,
                 long r = rec_intern(b, o->lists_exact | b->rec[e->rec].lists_exact,
                                     o->lists_subtree | b->rec[e->rec].lists_subtree);
                 if (r < 0) {
-                    seterr(err, errlen, "%s: too many distinct list combinations", path);
+                    errbuf_set(err, errlen, "%s: too many distinct list combinations", path);
                     goto out;
                 }
                 slots[j] = e->h48 << 16 | (uint64_t)r;
@@ -488,21 +458,14 @@ int dset_builder_write(struct dset_builder *b, const char *path,
         hdr.file_size = off;
     }
 
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-        seterr(err, errlen, "%s: path too long", path);
+    if (atomic_open(&out_file, path, 0644, err, errlen) < 0)
         goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        goto out;
-    }
     w = malloc(sizeof *w);
     if (!w) {
-        seterr(err, errlen, "%s: out of memory", path);
+        errbuf_set(err, errlen, "%s: out of memory", path);
         goto out;
     }
-    w->fd = fd;
+    w->fd = out_file.fd;
     /* the checksum covers the header too (with its checksum field zero): a flipped
      * bit in the key or a section offset must not pass either */
     w->crc = dset_crc32c(0, &hdr, sizeof hdr);
@@ -511,8 +474,8 @@ int dset_builder_write(struct dset_builder *b, const char *path,
     w->failed = 0;
     {
         /* the header is written last (pwrite) once the checksum is known */
-        if (lseek(fd, sizeof hdr, SEEK_SET) < 0) {
-            seterr(err, errlen, "%s: seek: %s", tmp, strerror(errno));
+        if (lseek(out_file.fd, sizeof hdr, SEEK_SET) < 0) {
+            errbuf_set(err, errlen, "%s: seek: %s", out_file.tmp, strerror(errno));
             goto out;
         }
         w->off = sizeof hdr;
@@ -531,36 +494,21 @@ int dset_builder_write(struct dset_builder *b, const char *path,
         w_flush(w);
     }
     if (w->failed) {
-        seterr(err, errlen, "%s: write failed: %s", tmp, strerror(w->failed));
+        errbuf_set(err, errlen, "%s: write failed: %s", out_file.tmp, strerror(w->failed));
         goto out;
     }
     if (w->off != hdr.file_size) {
-        seterr(err, errlen, "%s: internal size mismatch", tmp);
+        errbuf_set(err, errlen, "%s: internal size mismatch", out_file.tmp);
         goto out;
     }
     hdr.checksum = w->crc;
-    if (pwrite(fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) {
-        seterr(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+    if (pwrite(out_file.fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) {
+        errbuf_set(err, errlen, "%s: write failed: %s", out_file.tmp, strerror(errno));
         goto out;
     }
-    if (fsync(fd) < 0) {
-        seterr(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
+    committed = 1; /* from here on atomic_commit cleans up after itself */
+    if (atomic_commit(&out_file, err, errlen) < 0)
         goto out;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        seterr(err, errlen, "%s: close: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) < 0) {
-        seterr(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-        goto out;
-    }
-    if (fsync_dir_of(path) < 0) {
-        seterr(err, errlen, "%s: fsync of directory: %s", path, strerror(errno));
-        goto out;
-    }
     if (stats) {
         stats->names = b->nent;
         stats->slots = nslots;
@@ -570,12 +518,8 @@ int dset_builder_write(struct dset_builder *b, const char *path,
     }
     rc = 0;
 out:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    } else if (rc < 0 && tmp[0]) {
-        unlink(tmp);
-    }
+    if (!committed)
+        atomic_abort(&out_file);
     free(w);
     free(slots);
     free(nameidx);

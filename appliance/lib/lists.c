@@ -1,6 +1,7 @@
 /* List parsing core: chunk -> lines, format detection, whole-file verdicts.
  * The per-format line handlers are in lists_formats.c. */
 #include "lists_internal.h"
+#include "errbuf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,18 +31,6 @@ int list_format_parse(const char *name)
     if (strcmp(name, "domains") == 0)
         return LIST_FMT_PLAIN;
     return -1;
-}
-
-static void setmsg(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void setmsg(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 void list_problem(struct list_parser *p, int kind, const char *fmt, ...)
@@ -227,7 +216,7 @@ static int head_verdict(struct list_parser *p)
         size_t line = 1;
         for (const char *q = h; q < nul; q++)
             line += *q == '\n';
-        setmsg(p->fail_msg, sizeof p->fail_msg, "binary data (NUL byte at line %zu, "
+        errbuf_set(p->fail_msg, sizeof p->fail_msg, "binary data (NUL byte at line %zu, "
                "offset %zu), not a text list", line, (size_t)(nul - h));
         return -1;
     }
@@ -237,7 +226,7 @@ static int head_verdict(struct list_parser *p)
             ctrl++;
     }
     if (ctrl > 0 && ctrl * 100 > n) {
-        setmsg(p->fail_msg, sizeof p->fail_msg, "binary data (%zu control bytes in the "
+        errbuf_set(p->fail_msg, sizeof p->fail_msg, "binary data (%zu control bytes in the "
                "first %zu), not a text list", ctrl, n);
         return -1;
     }
@@ -254,7 +243,7 @@ static int head_verdict(struct list_parser *p)
                 (rest >= 5 && strncasecmp(h + i, "<html", 5) == 0) ||
                 (rest >= 5 && strncasecmp(h + i, "<head", 5) == 0) ||
                 (rest >= 5 && strncasecmp(h + i, "<?xml", 5) == 0)) {
-                setmsg(p->fail_msg, sizeof p->fail_msg, "an HTML/XML page, not a list "
+                errbuf_set(p->fail_msg, sizeof p->fail_msg, "an HTML/XML page, not a list "
                        "(an error page from the download server?)");
                 return -1;
             }
@@ -326,7 +315,7 @@ static int split(struct list_parser *p, const char *buf, size_t len)
     }
     if (p->aborted) {
         p->failed = 1;
-        setmsg(p->fail_msg, sizeof p->fail_msg, "line %llu: stopped by the consumer",
+        errbuf_set(p->fail_msg, sizeof p->fail_msg, "line %llu: stopped by the consumer",
                (unsigned long long)p->st.lines);
         return -1;
     }
@@ -354,7 +343,7 @@ int list_parser_feed(struct list_parser *p, const void *buf, size_t len, char *e
     const char *b = buf;
 
     if (p->failed) {
-        setmsg(err, errlen, "%s", p->fail_msg);
+        errbuf_set(err, errlen, "%s", p->fail_msg);
         return -1;
     }
     if (!p->detected) {
@@ -368,12 +357,12 @@ int list_parser_feed(struct list_parser *p, const void *buf, size_t len, char *e
         if (p->head_len < LIST_HEAD_MAX)
             return 0;
         if (detect_and_drain(p) < 0) {
-            setmsg(err, errlen, "%s", p->fail_msg);
+            errbuf_set(err, errlen, "%s", p->fail_msg);
             return -1;
         }
     }
     if (split(p, b, len) < 0) {
-        setmsg(err, errlen, "%s", p->fail_msg);
+        errbuf_set(err, errlen, "%s", p->fail_msg);
         return -1;
     }
     return 0;
@@ -389,19 +378,19 @@ int list_parser_finish(struct list_parser *p, struct list_stats *st, char *err, 
         do_line(p);  /* last line without newline */
     if (!p->failed && p->aborted) {
         p->failed = 1;
-        setmsg(p->fail_msg, sizeof p->fail_msg, "line %llu: stopped by the consumer",
+        errbuf_set(p->fail_msg, sizeof p->fail_msg, "line %llu: stopped by the consumer",
                (unsigned long long)p->st.lines);
     }
     if (!p->failed && p->st.entries == 0 && p->st.rejected > 0) {
         p->failed = 1;
-        setmsg(p->fail_msg, sizeof p->fail_msg, "not a %s list: no valid entry, %llu bad "
+        errbuf_set(p->fail_msg, sizeof p->fail_msg, "not a %s list: no valid entry, %llu bad "
                "lines (first at line %llu: %s)", list_format_name(p->st.format),
                (unsigned long long)p->st.rejected,
                (unsigned long long)(p->st.nerrors ? p->st.errors[0].line : 0),
                p->st.nerrors ? p->st.errors[0].reason : "?");
     }
     if (p->failed) {
-        setmsg(err, errlen, "%s", p->fail_msg);
+        errbuf_set(err, errlen, "%s", p->fail_msg);
         rc = -1;
     }
     if (st)
@@ -419,7 +408,7 @@ int list_parse_buffer(const void *buf, size_t len, const struct list_opts *opts,
     int rc;
 
     if (!p) {
-        setmsg(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         if (st)
             memset(st, 0, sizeof *st);
         return -1;
@@ -439,7 +428,7 @@ int list_parse_fd(int fd, const struct list_opts *opts, list_entry_fn fn, void *
     int rc = 0;
 
     if (!p || !buf) {
-        setmsg(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         list_parser_free(p);
         free(buf);
         if (st)
@@ -451,7 +440,7 @@ int list_parse_fd(int fd, const struct list_opts *opts, list_entry_fn fn, void *
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            setmsg(err, errlen, "read error after line %llu: %s",
+            errbuf_set(err, errlen, "read error after line %llu: %s",
                    (unsigned long long)p->st.lines, strerror(errno));
             rc = -1;
             break;
@@ -481,7 +470,7 @@ int list_parse_file(FILE *f, const struct list_opts *opts, list_entry_fn fn, voi
     size_t n;
 
     if (!p || !buf) {
-        setmsg(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         list_parser_free(p);
         free(buf);
         if (st)
@@ -494,7 +483,7 @@ int list_parse_file(FILE *f, const struct list_opts *opts, list_entry_fn fn, voi
             break;
         }
     if (rc == 0 && ferror(f)) {
-        setmsg(err, errlen, "read error after line %llu", (unsigned long long)p->st.lines);
+        errbuf_set(err, errlen, "read error after line %llu", (unsigned long long)p->st.lines);
         rc = -1;
     }
     if (rc == 0)
@@ -513,7 +502,7 @@ int list_parse_path(const char *path, const struct list_opts *opts, list_entry_f
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 
     if (fd < 0) {
-        setmsg(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         if (st)
             memset(st, 0, sizeof *st);
         return -1;
@@ -521,6 +510,6 @@ int list_parse_path(const char *path, const struct list_opts *opts, list_entry_f
     rc = list_parse_fd(fd, opts, fn, ctx, st, why, sizeof why);
     close(fd);
     if (rc < 0)
-        setmsg(err, errlen, "%s: %s", path, why);
+        errbuf_set(err, errlen, "%s: %s", path, why);
     return rc;
 }
