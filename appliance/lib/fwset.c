@@ -439,13 +439,83 @@ int fwset_write(const struct fwset *s, const char *path, char *err, size_t errle
     return 0;
 }
 
-int fwset_open(struct fwset *s, const char *path, char *err, size_t errlen)
+int fwset_parse(struct fwset *s, const void *buf, size_t len, const char *name,
+                char *err, size_t errlen)
 {
     fwset_init(s);
     if (sodium_init() < 0) {
         snprintf(err, errlen, "libsodium failed to initialise");
         return -1;
     }
+    if (len < sizeof(struct fwset_hdr) + sizeof(struct fwset_opts)) {
+        snprintf(err, errlen, "%s: too short (%zu bytes) for a fw.set; rebuild it with "
+                 "'otasukectl fw build'", name, len);
+        return -1;
+    }
+    const struct fwset_hdr *h = buf;
+    const uint8_t *body = (const uint8_t *)buf + sizeof *h;
+    if (memcmp(h->magic, FWSET_MAGIC, 8) != 0) {
+        snprintf(err, errlen, "%s: not a fw.set (bad magic)", name);
+        return -1;
+    }
+    if (h->bom != FWSET_BOM) {
+        snprintf(err, errlen, "%s: built on a machine with another byte order", name);
+        return -1;
+    }
+    if (h->version != FWSET_VERSION || h->hdr_len != sizeof *h) {
+        snprintf(err, errlen, "%s: format version %u, this program reads %d; rebuild it",
+                 name, h->version, FWSET_VERSION);
+        return -1;
+    }
+    if (h->body_len != len - sizeof *h) {
+        snprintf(err, errlen, "%s: truncated or padded: body %llu bytes, file has %zu",
+                 name, (unsigned long long)h->body_len, len - sizeof *h);
+        return -1;
+    }
+    if (h->n_sets > FWSET_MAX_SETS ||
+        sizeof(struct fwset_opts) + h->n_sets * sizeof(struct fwset_desc) > h->body_len) {
+        snprintf(err, errlen, "%s: set count %u does not fit the file", name, h->n_sets);
+        return -1;
+    }
+    uint8_t hash[32];
+    crypto_generichash(hash, sizeof hash, body, h->body_len, NULL, 0);
+    if (sodium_memcmp(hash, h->hash, sizeof hash) != 0) {
+        snprintf(err, errlen, "%s: checksum mismatch (corrupt or partly written file)", name);
+        return -1;
+    }
+    memcpy(&s->opts, body, sizeof s->opts);
+    const struct fwset_desc *d = (const void *)(body + sizeof(struct fwset_opts));
+    size_t min_off = sizeof(struct fwset_opts) + h->n_sets * sizeof *d;
+    for (uint32_t i = 0; i < h->n_sets; i++) {
+        struct fwset_set *t = &s->sets[i];
+        size_t es = fwset_elem_size(d[i].etype);
+        if (!es || d[i].offset % 8 || d[i].offset < min_off || d[i].offset > h->body_len ||
+            d[i].count > (h->body_len - d[i].offset) / es) {
+            snprintf(err, errlen, "%s: set %u has a bad type, offset or count", name, i);
+            memset(s, 0, sizeof *s);
+            return -1;
+        }
+        memcpy(t->name, d[i].name, FWSET_NAME_MAX);
+        t->name[FWSET_NAME_MAX - 1] = '\0';
+        t->kind = d[i].kind;
+        t->etype = d[i].etype;
+        t->timeout = d[i].timeout;
+        t->elems = body + d[i].offset;
+        t->count = (size_t)d[i].count;
+    }
+    s->n_sets = h->n_sets;
+    char why[256];
+    if (fwset_validate(s, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", name, why);
+        memset(s, 0, sizeof *s);
+        return -1;
+    }
+    return 0;
+}
+
+int fwset_open(struct fwset *s, const char *path, char *err, size_t errlen)
+{
+    fwset_init(s);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -459,10 +529,8 @@ int fwset_open(struct fwset *s, const char *path, char *err, size_t errlen)
     }
     size_t len = (size_t)st.st_size;
     if (len < sizeof(struct fwset_hdr) + sizeof(struct fwset_opts)) {
-        snprintf(err, errlen, "%s: too short (%zu bytes) for a fw.set; rebuild it with "
-                 "'otasukectl fw build'", path, len);
-        close(fd);
-        return -1;
+        close(fd); /* fwset_parse says why, without mapping an empty file */
+        return fwset_parse(s, "", len, path, err, errlen);
     }
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
@@ -470,66 +538,11 @@ int fwset_open(struct fwset *s, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: mmap failed: %s", path, strerror(errno));
         return -1;
     }
+    if (fwset_parse(s, map, len, path, err, errlen) < 0) {
+        munmap(map, len);
+        return -1;
+    }
     s->map = map;
     s->maplen = len;
-    const struct fwset_hdr *h = map;
-    const uint8_t *body = (const uint8_t *)map + sizeof *h;
-    if (memcmp(h->magic, FWSET_MAGIC, 8) != 0) {
-        snprintf(err, errlen, "%s: not a fw.set (bad magic)", path);
-        goto fail;
-    }
-    if (h->bom != FWSET_BOM) {
-        snprintf(err, errlen, "%s: built on a machine with another byte order", path);
-        goto fail;
-    }
-    if (h->version != FWSET_VERSION || h->hdr_len != sizeof *h) {
-        snprintf(err, errlen, "%s: format version %u, this program reads %d; rebuild it",
-                 path, h->version, FWSET_VERSION);
-        goto fail;
-    }
-    if (h->body_len != len - sizeof *h) {
-        snprintf(err, errlen, "%s: truncated or padded: body %llu bytes, file has %zu",
-                 path, (unsigned long long)h->body_len, len - sizeof *h);
-        goto fail;
-    }
-    if (h->n_sets > FWSET_MAX_SETS ||
-        sizeof(struct fwset_opts) + h->n_sets * sizeof(struct fwset_desc) > h->body_len) {
-        snprintf(err, errlen, "%s: set count %u does not fit the file", path, h->n_sets);
-        goto fail;
-    }
-    uint8_t hash[32];
-    crypto_generichash(hash, sizeof hash, body, h->body_len, NULL, 0);
-    if (sodium_memcmp(hash, h->hash, sizeof hash) != 0) {
-        snprintf(err, errlen, "%s: checksum mismatch (corrupt or partly written file)", path);
-        goto fail;
-    }
-    memcpy(&s->opts, body, sizeof s->opts);
-    const struct fwset_desc *d = (const void *)(body + sizeof(struct fwset_opts));
-    size_t min_off = sizeof(struct fwset_opts) + h->n_sets * sizeof *d;
-    for (uint32_t i = 0; i < h->n_sets; i++) {
-        struct fwset_set *t = &s->sets[i];
-        size_t es = fwset_elem_size(d[i].etype);
-        if (!es || d[i].offset % 8 || d[i].offset < min_off || d[i].offset > h->body_len ||
-            d[i].count > (h->body_len - d[i].offset) / es) {
-            snprintf(err, errlen, "%s: set %u has a bad type, offset or count", path, i);
-            goto fail;
-        }
-        memcpy(t->name, d[i].name, FWSET_NAME_MAX);
-        t->name[FWSET_NAME_MAX - 1] = '\0';
-        t->kind = d[i].kind;
-        t->etype = d[i].etype;
-        t->timeout = d[i].timeout;
-        t->elems = body + d[i].offset;
-        t->count = (size_t)d[i].count;
-    }
-    s->n_sets = h->n_sets;
-    char why[256];
-    if (fwset_validate(s, why, sizeof why) < 0) {
-        snprintf(err, errlen, "%s: %s", path, why);
-        goto fail;
-    }
     return 0;
-fail:
-    fwset_free(s);
-    return -1;
 }

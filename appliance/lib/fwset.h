@@ -105,6 +105,11 @@ int fwset_write(const struct fwset *s, const char *path, char *err, size_t errle
  * On success *s points into the mapping until fwset_free. Returns 0 or -1 + err. */
 int fwset_open(struct fwset *s, const char *path, char *err, size_t errlen);
 
+/* The same checks on a buffer (name is for messages). *s points into buf, which the
+ * caller keeps alive; fwset_free on it releases nothing. Returns 0 or -1 + err. */
+int fwset_parse(struct fwset *s, const void *buf, size_t len, const char *name,
+                char *err, size_t errlen);
+
 /* Finds a set by name; NULL if absent. */
 const struct fwset_set *fwset_find(const struct fwset *s, const char *name);
 
