@@ -8,3 +8,4 @@ bench-fw: $(BIN)/otasuke-fwd $(BIN)/otasukectl
 	@tests/bench/fw/run.sh
 
 test_fw_diff_EXTRA := services/firewall/fw_diff.c services/firewall/fw_rules.c
+test_fw_state_EXTRA := services/firewall/fw_state.c
