@@ -54,6 +54,17 @@ static void usage(FILE *out)
         "  --user NAME        drop to this user after binding\n", APICLIENT_SOCKET_DEFAULT);
 }
 
+/* The key stays in memory for libmicrohttpd; wipe it when we are done. */
+static int finish(struct webd *w, int rc)
+{
+    if (w->key_pem)
+        explicit_bzero(w->key_pem, strlen(w->key_pem));
+    free(w->key_pem);
+    free(w->cert_pem);
+    w->key_pem = w->cert_pem = NULL;
+    return rc;
+}
+
 static int parse_listen(const char *s, struct sockaddr_storage *ss, char *host, size_t hl,
                         int *port)
 {
@@ -125,10 +136,10 @@ static struct MHD_Daemon *start(struct webd *w, const struct sockaddr_storage *s
 static int report(struct webd *w, const char *listen_desc)
 {
     char err[256];
-    json_t *out = NULL;
-    long st = apiclient_json(w->agent_socket, "POST", "/v1/webd",
-                             json_pack("{s:s, s:s}", "fingerprint", w->fingerprint, "listen",
-                                       listen_desc), &out, err, sizeof err);
+    json_t *out = NULL, *body = json_pack("{s:s, s:s}", "fingerprint", w->fingerprint,
+                                          "listen", listen_desc);
+    long st = apiclient_json(w->agent_socket, "POST", "/v1/webd", body, &out, err, sizeof err);
+    json_decref(body);
     json_decref(out);
     return st == 200 ? 0 : -1;
 }
@@ -202,6 +213,7 @@ int main(int argc, char **argv)
     if (!np)
         plain[np++] = "0.0.0.0:80";
     struct sockaddr_storage hs[MAX_LISTEN], ps[MAX_LISTEN];
+    static char san_buf[MAX_LISTEN][128];
     char host[128], desc[1200] = "";
     for (int i = 0; i < nh + np; i++) {
         int port;
@@ -214,8 +226,10 @@ int main(int argc, char **argv)
         if (i == 0)
             webd_https_port = port;
         if (i < nh) {
-            if (strcmp(host, "0.0.0.0") && strcmp(host, "::") && ns < MAX_LISTEN * 2)
-                sans[ns++] = strdup(host);
+            if (strcmp(host, "0.0.0.0") && strcmp(host, "::") && ns < MAX_LISTEN * 2) {
+                snprintf(san_buf[i], sizeof san_buf[i], "%s", host);
+                sans[ns++] = san_buf[i];
+            }
             snprintf(desc + strlen(desc), sizeof desc - strlen(desc), "%shttps://%s%s%s:%d",
                      i ? " " : "", strchr(host, ':') ? "[" : "", host,
                      strchr(host, ':') ? "]" : "", port);
@@ -242,16 +256,16 @@ int main(int argc, char **argv)
         struct stat sc;
         if (stat(cert, &sc) == 0 && webd_tls_load(&w, cert, key, sans, err, sizeof err) < 0) {
             log_error("%s", err);
-            return 1;
+            return finish(&w, 1);
         }
         printf("otasuke-webd: options, UI %s%s%s: ok\n", w.ui_dir,
                w.fingerprint[0] ? ", certificate SHA-256 " : " (certificate will be generated)",
                w.fingerprint);
-        return 0;
+        return finish(&w, 0);
     }
     if (webd_tls_load(&w, cert, key, sans, err, sizeof err) < 0) {
         log_error("%s", err);
-        return 1;
+        return finish(&w, 1);
     }
     printf("otasuke-webd: certificate SHA-256 %s\n", w.fingerprint);
     fflush(stdout);
@@ -265,7 +279,7 @@ int main(int argc, char **argv)
                       i < nh ? "" : "blockpage-", i < nh ? https[i] : plain[i - nh]);
             while (nd--)
                 MHD_stop_daemon(d[nd]);
-            return 1;
+            return finish(&w, 1);
         }
         nd++;
     }
@@ -274,7 +288,9 @@ int main(int argc, char **argv)
         if (!pw || initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
             setuid(pw->pw_uid) < 0) {
             log_error("--user %s: cannot switch: %s", user, pw ? strerror(errno) : "no such user");
-            return 1;
+            for (int i = 0; i < nd; i++)
+                MHD_stop_daemon(d[i]);
+            return finish(&w, 1);
         }
     }
     struct sigaction sa;
@@ -297,5 +313,6 @@ int main(int argc, char **argv)
     log_info("stopping");
     for (int i = 0; i < nd; i++)
         MHD_stop_daemon(d[i]);
-    return 0;
+    curl_global_cleanup();
+    return finish(&w, 0);
 }

@@ -62,7 +62,19 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
     }
   });
 
-  after(async () => { await office.down(); });
+  after(async () => {
+    // Stop the daemons first so a sanitizer build reports leaks into their logs.
+    let bad = '';
+    if (office.id) {
+      for (const n of ['webd', 'agent']) {
+        await office.stop(n).catch(() => {});
+        const log = office.log(n);
+        if (/ERROR: (Address|Leak)Sanitizer|runtime error:/.test(log)) bad += `# ${n} log:\n${log}\n`;
+      }
+    }
+    await office.down();
+    assert.equal(bad, '', 'sanitizer reports in the daemons\' logs');
+  });
 
   test('a wrong setup code is refused, the right one creates the owner', async () => {
     const out = await office.ctl('setup-code');

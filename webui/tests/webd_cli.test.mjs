@@ -8,13 +8,13 @@ import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, statSync, chmodSync, existsSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { REPO } from './lib/office.mjs';
 
 const run = promisify(execFile);
 const BUILD = process.env.BUILD || 'build';
-const WEBD = join(REPO, BUILD, 'bin/otasuke-webd');
-const UI = join(REPO, BUILD, 'webui');
+const WEBD = resolve(REPO, BUILD, 'bin/otasuke-webd');
+const UI = resolve(REPO, BUILD, 'webui');
 const skip = !existsSync(WEBD) || !existsSync(join(UI, 'owner/index.html')) ? 'build otasuke-webd and the UI first (make)' : false;
 const dir = mkdtempSync(join(tmpdir(), 'otasuke-webd-test-'));
 const HTTPS = 20000 + (process.pid % 20000), HTTP = HTTPS + 1;

@@ -11,10 +11,10 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const BIN = join(REPO, process.env.BUILD || 'build', 'bin');
+const BIN = resolve(REPO, process.env.BUILD || 'build', 'bin');
 const OFFICE = join(REPO, 'tests/lib/office.sh');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-export const SHOTS = join(REPO, process.env.BUILD || 'build', 'screenshots');
+export const SHOTS = resolve(REPO, process.env.BUILD || 'build', 'screenshots');
 export const BOX = '192.0.2.1';
 
 // Why the browser tests cannot run here, or null.
@@ -24,7 +24,7 @@ export function skipReason() {
     if (!existsSync(join(BIN, b))) return `build ${b} first (make)`;
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} missing (make deps installs chromium)`;
   if (!existsSync(join(REPO, 'webui/node_modules/playwright-core'))) return 'playwright-core missing (make deps)';
-  if (!existsSync(join(REPO, process.env.BUILD || 'build', 'webui/owner/index.html'))) return 'build the UI first (make webui)';
+  if (!existsSync(resolve(REPO, process.env.BUILD || 'build', 'webui/owner/index.html'))) return 'build the UI first (make webui)';
   return null;
 }
 
@@ -50,6 +50,10 @@ export class Office {
 
   async start(name, node, ...cmd) {
     await run(OFFICE, ['start', name, node, ...cmd], { env: this.env });
+  }
+
+  async stop(name) {
+    await run(OFFICE, ['stop', name], { env: this.env });
   }
 
   log(name) {
@@ -99,7 +103,7 @@ export class Office {
       '--events', join(st, 'events.sock'), '--allowed-every', '1');
     await this.waitFor('dnsd answering', async () => (await this.dig('good.test')) === '198.18.10.10');
     await this.start('webd', 'box', join(BIN, 'otasuke-webd'), '-f', '--listen', `${BOX}:443`, '--blockpage-listen', `${BOX}:80`,
-      '--agent', this.sock, '--ui', join(REPO, process.env.BUILD || 'build', 'webui'), '--cert', join(st, 'webd.crt'),
+      '--agent', this.sock, '--ui', resolve(REPO, process.env.BUILD || 'build', 'webui'), '--cert', join(st, 'webd.crt'),
       '--key', join(st, 'webd.key'));
     await this.waitFor('webd answering', async () => (await this.exec('pc', 'curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}',
       `https://${BOX}/api/auth/state`)) === '200');
