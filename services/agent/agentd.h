@@ -8,6 +8,7 @@
 
 struct MHD_Daemon;
 struct ota_config;
+struct feed_job;
 
 struct agentd_counters {
     uint64_t api_requests, api_errors;
@@ -25,6 +26,8 @@ struct agentd {
     int listen_fd;
     const char *events_path;
     const struct ota_config *cfg;  /* --config: zones for fw.set and client groups; NULL */
+    struct feed_job *job;    /* the feed download running on the worker, or NULL */
+    int job_pipe[2];         /* the worker writes a byte to [1] when done; -1 if none */
     int events_fd;           /* -1 without --events */
     struct MHD_Daemon *mhd;
     int dirty;               /* policy changed since the last compile */
@@ -85,8 +88,13 @@ int agentd_feed_refresh(struct agentd *ad, int64_t feed_id, int64_t now, char *e
  * entries in one transaction. Same returns as agentd_feed_refresh. */
 int agentd_feed_apply(sqlite3 *db, int64_t feed_id, const char *doc, size_t len,
                       const char *sig, size_t siglen, int64_t now, char *err, size_t errlen);
-/* Refreshes every enabled feed whose next_try has come. Returns how many applied. */
+/* Starts the download of the most overdue feed on the worker thread (one at a time;
+ * feeds_due_now makes every feed due). Returns 1 if something was applied in place
+ * (no worker available), else 0. */
 int agentd_feeds_due(struct agentd *ad, int64_t now);
+/* Called when job_pipe[0] is readable: joins the worker and applies its download.
+ * Returns like agentd_feed_refresh. */
+int agentd_feeds_job_done(struct agentd *ad, int64_t now);
 /* Seconds until the next feed is due (>= 0), or -1 when none. */
 int64_t agentd_feeds_next(sqlite3 *db, int64_t now);
 

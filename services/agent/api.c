@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 struct req {
@@ -183,6 +184,11 @@ void agentd_api_poll(struct agentd *ad, int timeout_ms)
         if (ad->events_fd > max)
             max = ad->events_fd;
     }
+    if (ad->job_pipe[0] >= 0) {
+        FD_SET(ad->job_pipe[0], &rs);
+        if (ad->job_pipe[0] > max)
+            max = ad->job_pipe[0];
+    }
     MHD_UNSIGNED_LONG_LONG mt;
     if (MHD_get_timeout(ad->mhd, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)timeout_ms)
         timeout_ms = (int)mt;
@@ -191,6 +197,8 @@ void agentd_api_poll(struct agentd *ad, int timeout_ms)
         log_warn("select: %s", strerror(errno));
     if (ad->events_fd >= 0 && FD_ISSET(ad->events_fd, &rs))
         agentd_events_read(ad);
+    if (ad->job_pipe[0] >= 0 && FD_ISSET(ad->job_pipe[0], &rs))
+        agentd_feeds_job_done(ad, time(NULL));
     MHD_run_from_select(ad->mhd, &rs, &ws, &es);
 }
 

@@ -3,21 +3,21 @@
  * verify before parsing, apply in one transaction, back off with jitter on failure.
  * A refused or failed fetch never touches the entries: the last good state protects. */
 #include "agentd.h"
+#include "feeds_fetch.h"
 #include "domainset.h"
 #include "feed.h"
 #include "lists.h"
 #include "log.h"
 
-#include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define FEED_INTERVAL      300    /* seconds between polls of a healthy feed */
 #define FEED_BACKOFF_MAX   3600
-#define FEED_FETCH_TIMEOUT 30
 
 static int valid_name(const char *s)
 {
@@ -115,113 +115,6 @@ int agentd_feed_delete(sqlite3 *db, const char *who, const char *name, char *err
         return -1;
     }
     return 0;
-}
-
-/* ---- fetching ---- */
-
-struct buf {
-    char *data;
-    size_t len, cap, max;
-    int over;
-    char etag[256];
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    struct buf *b = ud;
-    size_t add = sz * n;
-    if (b->len + add > b->max) {
-        b->over = 1;
-        return 0;   /* aborts the transfer: we never hold more than the limit */
-    }
-    if (b->len + add + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + add + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d)
-            return 0;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *ud)
-{
-    struct buf *b = ud;
-    size_t len = sz * n;
-    if (len > 5 && strncasecmp(p, "etag:", 5) == 0) {
-        size_t off = 5;
-        while (off < len && (p[off] == ' ' || p[off] == '\t'))
-            off++;
-        size_t end = len;
-        while (end > off && (p[end - 1] == '\r' || p[end - 1] == '\n' || p[end - 1] == ' '))
-            end--;
-        if (end - off < sizeof b->etag) {
-            memcpy(b->etag, p + off, end - off);
-            b->etag[end - off] = '\0';
-        }
-    }
-    return len;
-}
-
-/* GETs url into b (limit b->max). Returns the HTTP status (200 for file://), 304 when
- * the ETag matched, or -1 with err. */
-static long fetch(const char *url, const char *etag, struct buf *b, char *err, size_t errlen)
-{
-    static int curl_ready;
-    if (!curl_ready) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        curl_ready = 1;
-    }
-    CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(err, errlen, "%s: curl init failed", url);
-        return -1;
-    }
-    struct curl_slist *hdrs = NULL;
-    if (etag && *etag) {
-        char h[300];
-        snprintf(h, sizeof h, "If-None-Match: %s", etag);
-        hdrs = curl_slist_append(hdrs, h);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FEED_FETCH_TIMEOUT);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "otasuke-agent/1");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (hdrs)
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    CURLcode rc = curl_easy_perform(c);
-    long status = -1;
-    if (rc == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        if (strncmp(url, "file:", 5) == 0)
-            status = 200;
-        if (status != 200 && status != 304) {
-            snprintf(err, errlen, "%s: HTTP status %ld", url, status);
-            status = -1;
-        }
-    } else if (b->over || rc == CURLE_FILESIZE_EXCEEDED) {
-        snprintf(err, errlen, "%s: larger than the limit of %zu bytes", url, b->max);
-        status = -2;
-    } else {
-        snprintf(err, errlen, "%s: %s", url, curl_easy_strerror(rc));
-    }
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
-    return status;
 }
 
 /* ---- applying ---- */
@@ -457,39 +350,51 @@ int agentd_feed_apply(sqlite3 *db, int64_t id, const char *doc, size_t len, cons
     return 1;
 }
 
-int agentd_feed_refresh(struct agentd *ad, int64_t id, int64_t now, char *err, size_t errlen)
+static struct feed_job *job_prepare(sqlite3 *db, int64_t id, char *err, size_t errlen)
 {
     struct feed_row r;
-    if (load_row(ad->db, id, &r) < 0) {
+    if (load_row(db, id, &r) < 0) {
         snprintf(err, errlen, "feed %lld: not found", (long long)id);
-        return -1;
+        return NULL;
     }
-    struct buf doc = { .max = (size_t)r.max_bytes }, sig = { .max = 4096 };
-    ad->n.feed_fetches++;
-    long st = fetch(r.url, r.etag, &doc, err, errlen);
+    struct feed_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    j->id = id;
+    j->notify_fd = -1;
+    snprintf(j->url, sizeof j->url, "%s", r.url);
+    snprintf(j->etag, sizeof j->etag, "%s", r.etag);
+    j->is_signed = strcmp(r.kind, "signed") == 0;
+    j->doc.max = (size_t)r.max_bytes;
+    j->sig.max = 4096;
+    return j;
+}
+
+/* Applies a finished download in the main thread. Same returns as agentd_feed_refresh. */
+static int job_finish(struct agentd *ad, struct feed_job *j, int64_t now, char *err,
+                      size_t errlen)
+{
     int rc;
-    if (st == 304) {
+    ad->n.feed_fetches++;
+    if (j->status == 304) {
         ad->n.feed_not_modified++;
-        record(ad->db, id, now, 1, NULL, NULL);
+        record(ad->db, j->id, now, 1, NULL, NULL);
         rc = 0;
-    } else if (st < 0) {
+    } else if (j->status < 0) {
         ad->n.feed_errors++;
-        record(ad->db, id, now, 0, st == -2 ? "oversized" : "fetch", err);
+        snprintf(err, errlen, "%s", j->err);
+        record(ad->db, j->id, now, 0, j->status == -2 ? "oversized" : "fetch", j->err);
         rc = -1;
     } else {
-        if (strcmp(r.kind, "signed") == 0) {
-            char sigurl[1200], e2[AGENT_ERR];
-            snprintf(sigurl, sizeof sigurl, "%s.sig", r.url);
-            if (fetch(sigurl, NULL, &sig, e2, sizeof e2) < 0)
-                sig.len = 0;   /* feed_verify reports "unsigned" */
-        }
-        /* The new ETag is stored with the applied content only: a refused document must
-         * be fetched again, not skipped as "not modified". */
-        char *q = NULL;
-        rc = agentd_feed_apply(ad->db, id, doc.data ? doc.data : "", doc.len,
-                               sig.data, sig.len, now, err, errlen);
-        if (rc > 0 && doc.etag[0]) {
-            q = sqlite3_mprintf("UPDATE feeds SET etag=%Q WHERE id=%lld", doc.etag, (long long)id);
+        rc = agentd_feed_apply(ad->db, j->id, j->doc.data ? j->doc.data : "", j->doc.len,
+                               j->sig.data, j->sig.len, now, err, errlen);
+        /* The new ETag is stored with applied content only: a refused document must be
+         * fetched again, not skipped as "not modified". */
+        if (rc > 0 && j->doc.etag[0]) {
+            char *q = sqlite3_mprintf("UPDATE feeds SET etag=%Q WHERE id=%lld", j->doc.etag,
+                                      (long long)j->id);
             sqlite3_exec(ad->db, q, NULL, NULL, NULL);
             sqlite3_free(q);
         }
@@ -498,34 +403,71 @@ int agentd_feed_refresh(struct agentd *ad, int64_t id, int64_t now, char *err, s
         else if (rc > 0)
             ad->dirty = 1;
     }
-    free(doc.data);
-    free(sig.data);
+    return rc;
+}
+
+int agentd_feed_refresh(struct agentd *ad, int64_t id, int64_t now, char *err, size_t errlen)
+{
+    struct feed_job *j = job_prepare(ad->db, id, err, errlen);
+    if (!j)
+        return -1;
+    feed_job_run(j);
+    int rc = job_finish(ad, j, now, err, errlen);
+    feed_job_free(j);
     return rc;
 }
 
 int agentd_feeds_due(struct agentd *ad, int64_t now)
 {
+    char err[AGENT_ERR];
+    if (ad->job)
+        return 0;   /* one download at a time; the next starts when it is applied */
+    if (ad->feeds_due_now) {
+        sqlite3_exec(ad->db, "UPDATE feeds SET next_try=0 WHERE enabled=1", NULL, NULL, NULL);
+        ad->feeds_due_now = 0;
+    }
     sqlite3_stmt *st;
-    int64_t ids[256];
-    int n = 0, applied = 0;
-    if (sqlite3_prepare_v2(ad->db, "SELECT id FROM feeds WHERE enabled=1 AND (next_try<=? OR ?)"
-                           " ORDER BY next_try LIMIT 256", -1, &st, NULL) != SQLITE_OK)
+    int64_t id = 0;
+    if (sqlite3_prepare_v2(ad->db, "SELECT id FROM feeds WHERE enabled=1 AND next_try<=?"
+                           " ORDER BY next_try, id LIMIT 1", -1, &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int(st, 2, ad->feeds_due_now);
-    while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
-        ids[n++] = sqlite3_column_int64(st, 0);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    ad->feeds_due_now = 0;
-    for (int i = 0; i < n; i++) {
-        char err[AGENT_ERR];
-        int rc = agentd_feed_refresh(ad, ids[i], now, err, sizeof err);
+    if (!id)
+        return 0;
+    struct feed_job *j = job_prepare(ad->db, id, err, sizeof err);
+    if (!j)
+        return 0;
+    j->notify_fd = ad->job_pipe[1];
+    if (ad->job_pipe[1] < 0 || feed_job_start(j) < 0) {
+        /* No worker: fetch here, the API waits this once. */
+        feed_job_run(j);
+        int rc = job_finish(ad, j, now, err, sizeof err);
         if (rc < 0)
             log_warn("%s", err);
-        else if (rc > 0)
-            applied++;
+        feed_job_free(j);
+        return rc > 0;
     }
-    return applied;
+    ad->job = j;
+    return 0;
+}
+
+int agentd_feeds_job_done(struct agentd *ad, int64_t now)
+{
+    char b, err[AGENT_ERR];
+    while (read(ad->job_pipe[0], &b, 1) == 1)
+        ;
+    if (!ad->job)
+        return 0;
+    pthread_join(ad->job->thread, NULL);
+    int rc = job_finish(ad, ad->job, now, err, sizeof err);
+    if (rc < 0)
+        log_warn("%s", err);
+    feed_job_free(ad->job);
+    ad->job = NULL;
+    return rc;
 }
 
 int64_t agentd_feeds_next(sqlite3 *db, int64_t now)

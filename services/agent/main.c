@@ -4,10 +4,12 @@
  * policy dirty again — exactly one more compile, never two. */
 #include "agent.h"
 #include "agentd.h"
+#include "feeds_fetch.h"
 #include "config.h"
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -142,6 +144,9 @@ int main(int argc, char **argv)
         log_warn("running as root: pass --user to run unprivileged");
     /* The socket is created before dropping privileges (it may live in /run). */
     ad.events_fd = -1;
+    feeds_fetch_init();
+    if (pipe2(ad.job_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        ad.job_pipe[0] = ad.job_pipe[1] = -1;   /* downloads then run in the main loop */
     if (!check && (agentd_api_start(&ad, err, sizeof err) < 0 ||
                    agentd_events_open(&ad, err, sizeof err) < 0)) {
         log_error("%s", err);
@@ -191,6 +196,10 @@ int main(int argc, char **argv)
         agentd_api_poll(&ad, agentd_next_wake_ms(&ad, time(NULL)));
     }
     log_info("stopping");
+    if (ad.job) {   /* bounded by the download timeout */
+        pthread_join(ad.job->thread, NULL);
+        feed_job_free(ad.job);
+    }
     agentd_events_close(&ad);
     agentd_api_stop(&ad);
     agent_db_close(ad.db);

@@ -40,7 +40,11 @@ void agentd_tick(struct agentd *ad, int64_t now)
 
 int agentd_next_wake_ms(struct agentd *ad, int64_t now)
 {
-    if (ad->dirty || ad->feeds_due_now)
+    if (ad->dirty)
+        return 0;
+    if (ad->job)
+        return 1000;   /* a download runs; its pipe wakes the loop when it is done */
+    if (ad->feeds_due_now)
         return 0;
     int64_t next = agentd_feeds_next(ad->db, now);
     return next == 0 ? 0 : 1000;
