@@ -89,6 +89,16 @@ void control_accept(struct dnsd *d)
     X(tcp_accepted, "TCP connections accepted") \
     X(tcp_refused, "TCP connections refused (limit)")
 
+void control_reply(struct dnsd *d, int slot, const char *msg)
+{
+    if (slot < 0 || slot >= NCTL || d->ctl_conn_fd[slot] < 0)
+        return;
+    if (write(d->ctl_conn_fd[slot], msg, strlen(msg)) < 0)
+        log_debug("control: write failed: %s", strerror(errno));
+    close(d->ctl_conn_fd[slot]);
+    d->ctl_conn_fd[slot] = -1;
+}
+
 size_t control_stats_json(const struct dnsd *d, char *buf, size_t len)
 {
     size_t o = 0;
@@ -166,11 +176,10 @@ void control_event(struct dnsd *d, int slot)
     } else if (strcmp(buf, "metrics") == 0) {
         olen = control_metrics(d, out, sizeof out);
     } else if (strcmp(buf, "reload") == 0) {
-        char err[512];
-        if (dnsd_reload(d, err, sizeof err) == 0)
-            olen = (size_t)snprintf(out, sizeof out, "ok\n");
-        else
-            olen = (size_t)snprintf(out, sizeof out, "error: %s\n", err);
+        /* answered by control_reply when the load finishes; stop reading meanwhile */
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+        reload_request(d, slot);
+        return;
     } else {
         olen = (size_t)snprintf(out, sizeof out, "error: unknown command \"%.40s\" "
                                 "(expected reload, stats or metrics)\n", buf);

@@ -4,7 +4,9 @@
  * takes the other core, a query costs a few microseconds here (parse, one hash walk,
  * cache copy), and with one thread the set/policy swap on reload happens between two
  * events, so no query ever sees half a reload and no lock sits on the hot path.
- * Every socket is non-blocking; nothing in the loop waits for anything but epoll. */
+ * Every socket is non-blocking; nothing in the loop waits for anything but epoll.
+ * The one other thread loads new artifacts on reload (reload.c) and never touches
+ * the loop's state; the loop swaps them in. */
 #ifndef OTASUKE_DNSD_H
 #define OTASUKE_DNSD_H
 
@@ -27,7 +29,7 @@
 /* epoll tags: type in the high 32 bits, index in the low */
 enum dnsd_ev {
     EV_UDP = 1, EV_TCP_LISTEN, EV_TCP_CONN, EV_UPSTREAM, EV_UPSTREAM_TCP,
-    EV_CONTROL_LISTEN, EV_CONTROL_CONN, EV_SIGNAL,
+    EV_CONTROL_LISTEN, EV_CONTROL_CONN, EV_SIGNAL, EV_RELOAD,
 };
 #define EV_TAG(type, idx) ((uint64_t)(type) << 32 | (uint32_t)(idx))
 
@@ -121,12 +123,23 @@ struct dnsd {
     size_t ctl_len[8];
     uint64_t started_ms;
     int running;
+    int reload_efd;
     uint64_t now_ms;              /* monotonic, refreshed once per loop turn */
     uint64_t now_s;
 };
 
 /* main.c */
+/* Loads set and policy on the calling thread and swaps them in (start-up, -n). */
 int dnsd_reload(struct dnsd *d, char *err, size_t errlen);
+/* Puts a loaded set (may be NULL) and policy in place and frees the old ones. */
+void dnsd_swap(struct dnsd *d, struct dset *set, struct policy_set *ps);
+
+/* reload.c: loads on a helper thread, swaps on the loop */
+int reload_init(struct dnsd *d, char *err, size_t errlen);
+/* Starts (or queues) a reload; ctl_slot >= 0 is a control connection to answer. */
+void reload_request(struct dnsd *d, int ctl_slot);
+void reload_done(struct dnsd *d);
+void reload_shutdown(void);
 uint64_t dnsd_clock_ms(void);
 
 /* net.c: listeners, UDP receive, TCP clients */
@@ -180,6 +193,9 @@ int control_open(struct dnsd *d, char *err, size_t errlen);
 void control_accept(struct dnsd *d);
 void control_event(struct dnsd *d, int slot);
 /* Writes counters as JSON / Prometheus text into buf. Returns length. */
+/* Writes msg ("ok\n" or an error) to a control connection waiting for a reload and
+ * closes it. */
+void control_reply(struct dnsd *d, int slot, const char *msg);
 size_t control_stats_json(const struct dnsd *d, char *buf, size_t len);
 size_t control_metrics(const struct dnsd *d, char *buf, size_t len);
 

@@ -64,7 +64,18 @@ int dnsd_reload(struct dnsd *d, char *err, size_t errlen)
     ps = d->o.policy_path ? policy_load(d->o.policy_path, err, errlen) : policy_default(err, errlen);
     if (!ps)
         goto fail;
-    /* single thread: no query is between the two stores */
+    dnsd_swap(d, set, ps);
+    return 0;
+fail:
+    if (set)
+        dset_close(set);
+    d->st.reloads_failed++;
+    return -1;
+}
+
+void dnsd_swap(struct dnsd *d, struct dset *set, struct policy_set *ps)
+{
+    /* called between two events: no query sees half of it */
     struct dset *old_set = d->set;
     struct policy_set *old_ps = d->policy;
     d->set = set;
@@ -77,12 +88,6 @@ int dnsd_reload(struct dnsd *d, char *err, size_t errlen)
              d->o.domains_path ? d->o.domains_path : "no domain set",
              (unsigned long long)(set ? dset_name_count(set) : 0),
              d->o.policy_path ? d->o.policy_path : "default policy", policy_group_count(ps));
-    return 0;
-fail:
-    if (set)
-        dset_close(set);
-    d->st.reloads_failed++;
-    return -1;
 }
 
 static int add_listen(struct dnsd_opts *o, const char *s, char *err, size_t errlen)
@@ -294,9 +299,7 @@ static void handle_signals(struct dnsd *d)
     struct signalfd_siginfo si;
     while (read(d->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-            char err[512];
-            if (dnsd_reload(d, err, sizeof err) < 0)
-                log_error("reload refused, keeping the loaded set and policy: %s", err);
+            reload_request(d, -1);
         } else {
             log_info("signal %u: stopping", si.ssi_signo);
             d->running = 0;
@@ -316,6 +319,7 @@ static void dispatch(struct dnsd *d, uint64_t tag, uint32_t events)
     case EV_CONTROL_LISTEN: control_accept(d); break;
     case EV_CONTROL_CONN: control_event(d, (int)idx); break;
     case EV_SIGNAL: handle_signals(d); break;
+    case EV_RELOAD: reload_done(d); break;
     default: break;
     }
 }
@@ -367,7 +371,8 @@ int main(int argc, char **argv)
     if (!d->cache || !d->rl)
         fatal("out of memory for cache / rate limiter");
     if (net_open_listeners(d, err, sizeof err) < 0 || up_init(d, err, sizeof err) < 0 ||
-        events_open(d, err, sizeof err) < 0 || control_open(d, err, sizeof err) < 0)
+        events_open(d, err, sizeof err) < 0 || control_open(d, err, sizeof err) < 0 ||
+        reload_init(d, err, sizeof err) < 0)
         fatal("%s", err);
     if (d->o.user && drop_privileges(d->o.user, err, sizeof err) < 0)
         fatal("%s", err);
@@ -393,6 +398,7 @@ int main(int argc, char **argv)
         }
         events_tick(d);
     }
+    reload_shutdown();
     if (d->o.control_path)
         unlink(d->o.control_path);
     dcache_free(d->cache);

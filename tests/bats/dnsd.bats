@@ -551,3 +551,15 @@ EOF
     assert_failure
     assert_output --partial "bad.conf:1: dns.listen[0]"
 }
+
+@test "reload requests arriving together are all answered (loads are folded)" {
+    local i
+    for i in 1 2 3 4 5 6; do ctl reload >"$BATS_TEST_TMPDIR/r$i" & done
+    wait
+    for i in 1 2 3 4 5 6; do
+        run cat "$BATS_TEST_TMPDIR/r$i"
+        assert_output ok
+    done
+    run q pc 192.0.2.1 ads.test
+    assert_output --partial "EDE: 17"
+}
