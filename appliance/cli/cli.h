@@ -21,6 +21,7 @@ int cli_backup(int argc, char **argv);
 int cli_delegate(int argc, char **argv);
 int cli_device(int argc, char **argv);
 int cli_explain(int argc, char **argv);
+int cli_factory_reset(int argc, char **argv);
 int cli_feed(int argc, char **argv);
 int cli_fw(int argc, char **argv);
 int cli_hub(int argc, char **argv);

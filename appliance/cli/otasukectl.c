@@ -11,6 +11,7 @@ static const struct cli_group groups[] = {
     { "delegate", "delegates, grants and signed delegated changes (agent)", cli_delegate },
     { "device", "device inventory: list by risk, label, importance, group (agent)", cli_device },
     { "explain", "why a domain or IP is blocked or allowed, and by whom (agent)", cli_explain },
+    { "factory-reset", "delete every owner datum and key; back to first boot (root)", cli_factory_reset },
     { "feed", "feed keys, build/sign/verify feeds; subscriptions (agent)", cli_feed },
     { "fw", "build and inspect the firewall artifact fw.set", cli_fw },
     { "hub", "enrol with a hub; feed sync, status, contributions", cli_hub },

@@ -55,6 +55,11 @@ install-box: pkg-programs
 	$(call pkg_install_progs,$(PKG_BOX_DAEMONS),$(SBINDIR))
 	$(call pkg_install_progs,$(PKG_BOX_TOOLS),$(BINDIR))
 	install -D -m 0644 appliance/etc/otasuke.conf $(DESTDIR)/etc/otasuke/otasuke.conf
+	# the shipped config, put back by `otasukectl factory-reset`
+	install -D -m 0644 appliance/etc/otasuke.conf $(DESTDIR)/usr/share/otasuke/otasuke.conf
+	@set -e; case " $(PROGRAMS) " in *" otasukectl "*) \
+	    install -D -m 0644 appliance/etc/systemd/otasuke-factory-reset.service \
+	        $(DESTDIR)$(UNITDIR)/otasuke-factory-reset.service ;; esac
 	install -D -m 0644 appliance/etc/unbound/otasuke.conf \
 	    $(DESTDIR)/etc/unbound/unbound.conf.d/otasuke.conf
 	install -D -m 0644 appliance/etc/tmpfiles.d/otasuke.conf \

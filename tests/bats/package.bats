@@ -46,8 +46,9 @@ in_root() {
 }
 
 # The daemons' units shipped by either package, one path per line; all_units adds
-# the helpers (NAME-reload.path / NAME-reload.service).
-units() { ls "$BATS_FILE_TMPDIR"/units/*/lib/systemd/system/*.service | grep -v -- '-reload\.service$'; }
+# the helpers (NAME-reload.path / NAME-reload.service, otasuke-factory-reset.service).
+units() { ls "$BATS_FILE_TMPDIR"/units/*/lib/systemd/system/*.service |
+          grep -v -e '-reload\.service$' -e '/otasuke-factory-reset\.service$'; }
 all_units() { ls "$BATS_FILE_TMPDIR"/units/*/lib/systemd/system/*; }
 helpers() { ls "$BATS_FILE_TMPDIR"/units/*/lib/systemd/system/*-reload.service 2>/dev/null; }
 unit_of() { ls "$BATS_FILE_TMPDIR"/units/*/lib/systemd/system/"$1".service 2>/dev/null; }
@@ -190,6 +191,18 @@ prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
     done
 }
 
+@test "the boot-time factory reset runs only when asked, without network, with file capabilities only" {
+    local u
+    u=$(unit_of otasuke-factory-reset) || skip "otasukectl is not built yet"
+    [ "$(prop "$u" ConditionKernelCommandLine)" = otasuke.factory_reset=1 ] || fail "no boot condition"
+    [ "$(prop "$u" ExecStart)" = "/usr/bin/otasukectl factory-reset --yes --no-services" ] ||
+        fail "ExecStart=$(prop "$u" ExecStart)"
+    [ "$(prop "$u" CapabilityBoundingSet)" = "CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_CHOWN" ] ||
+        fail "CapabilityBoundingSet=$(prop "$u" CapabilityBoundingSet)"
+    grep -qx PrivateNetwork=yes "$u" || fail "network not private"
+    grep -q '^Before=otasuke-agent.service' "$u" || fail "not ordered before the agent"
+}
+
 @test "capabilities and address families are exactly what each daemon needs" {
     local u
     check() {   # name caps families
@@ -214,7 +227,7 @@ prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
 
 @test "systemd-analyze exposure is at most 2.5 for every unit but fwd (fwd at most 3.0)" {
     local u score name
-    for u in $(units) $(helpers); do
+    for u in $(units) $(helpers) $(unit_of otasuke-factory-reset); do
         name=$(basename "$u")
         run systemd-analyze security --offline=true "$u"
         score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' <<<"$output")
@@ -354,9 +367,10 @@ in_root_net() {
         ps -o user:16=,comm= -p \$(echo \$pids | tr ' ' ,) | sort
         tail -n3 /tmp/agent.log /tmp/dnsd.log /tmp/fwd.log >&2"
     assert_success
-    assert_line "640 otasuke:otasuke /var/lib/otasuke/domains.set"
-    assert_line "640 otasuke:otasuke /var/lib/otasuke/policy.set"
-    assert_line "640 otasuke:otasuke /var/lib/otasuke/fw.set"
+    # group otasuke reads them (0640, or 0644 inside the 0750 directory), nobody else writes
+    assert_line --regexp '^64[04] otasuke:otasuke /var/lib/otasuke/domains\.set$'
+    assert_line --regexp '^64[04] otasuke:otasuke /var/lib/otasuke/policy\.set$'
+    assert_line --regexp '^64[04] otasuke:otasuke /var/lib/otasuke/fw\.set$'
     assert_line dnsd-check-ok
     assert_line fwd-check-ok
     assert_line --regexp '^status: (NOERROR|NXDOMAIN|SERVFAIL)$'  # dnsd answered on :53
@@ -374,6 +388,42 @@ in_root_net() {
         assert_line --regexp '^http://\[::1\]/ [1-5][0-9][0-9]$'
         assert_line --regexp '^600 otasuke-web /var/lib/otasuke/web/key.pem$'
     fi
+}
+
+@test "factory reset deletes every owner datum and key; the box starts again as new" {
+    unit_of otasuke-agent >/dev/null || skip "otasuke-agent is not built yet"
+    # runs after the daemons test above: agent.db, artifacts, fwd state, webd's key exist
+    run in_root_net "
+        pids=''; trap 'kill \$pids 2>/dev/null; wait' EXIT
+        ls /var/lib/otasuke/agent.db >/dev/null
+        old_key=\$(cat /var/lib/otasuke/web/key.pem 2>/dev/null | sha256sum)
+        echo '# owner edit' >> /etc/otasuke/otasuke.conf
+        otasukectl factory-reset </dev/null >/dev/null 2>&1 || echo unconfirmed-status=\$?
+        [ -e /var/lib/otasuke/agent.db ] && echo kept-when-unconfirmed
+        otasukectl factory-reset --yes --no-services
+        find /var/lib/otasuke /run/otasuke -mindepth 1 -printf 'left %p %m %u\\n' | sort
+        cmp -s /etc/otasuke/otasuke.conf /usr/share/otasuke/otasuke.conf && echo config-restored
+        $(unit_launch otasuke-agent ExecStart) >/tmp/agent2.log 2>&1 & pids=\"\$pids \$!\"
+        for i in \$(seq 100); do [ -e /var/lib/otasuke/fw.set ] && break; sleep 0.1; done
+        [ -e /var/lib/otasuke/agent.db ] && echo agent-started-fresh
+        if [ -x /usr/sbin/otasuke-webd ]; then
+            $(unit_launch otasuke-webd ExecStart 2>/dev/null) >/tmp/webd2.log 2>&1 & pids=\"\$pids \$!\"
+            for i in \$(seq 100); do [ -s /var/lib/otasuke/web/key.pem ] && break; sleep 0.1; done
+            sleep 0.2
+            [ \"\$(sha256sum < /var/lib/otasuke/web/key.pem)\" != \"\$old_key\" ] && echo new-tls-key
+        fi"
+    assert_success
+    assert_line unconfirmed-status=2
+    assert_line kept-when-unconfirmed
+    assert_line --regexp '^\{"deleted":[1-9][0-9]*,"failed":0,'
+    # only the empty directories tmpfiles makes again, with their owners and modes
+    assert_line 'left /var/lib/otasuke/fw 700 otasuke-fw'
+    assert_line 'left /var/lib/otasuke/web 700 otasuke-web'
+    refute_line --regexp '^left /var/lib/otasuke/.*(db|set|pem|key)'
+    refute_line --regexp '^left /run/otasuke/'
+    assert_line config-restored
+    assert_line agent-started-fresh
+    if unit_of otasuke-webd >/dev/null; then assert_line new-tls-key; fi
 }
 
 @test "without its capability, dnsd cannot bind :53 and fwd cannot touch nftables" {
