@@ -24,7 +24,10 @@ static const char *const acct_schema =
     "CREATE TABLE IF NOT EXISTS unblock_requests(id INTEGER PRIMARY KEY, domain TEXT NOT"
     "  NULL, name TEXT, reason TEXT, client TEXT, created INTEGER NOT NULL, status TEXT NOT"
     "  NULL DEFAULT 'pending' CHECK(status IN ('pending','approved','declined')),"
-    "  decided_at INTEGER, decided_by TEXT, minutes INTEGER, rule_id INTEGER);";
+    "  decided_at INTEGER, decided_by TEXT, minutes INTEGER, rule_id INTEGER);"
+    "CREATE TABLE IF NOT EXISTS help_requests(id INTEGER PRIMARY KEY, created INTEGER NOT NULL,"
+    "  who TEXT, note TEXT, status TEXT NOT NULL DEFAULT 'open' CHECK(status IN ('open',"
+    "  'closed')), closed_at INTEGER, closed_by TEXT);";
 
 int accounts_migrate(sqlite3 *db, char *err, size_t errlen)
 {

@@ -94,6 +94,14 @@ json_t *unblock_request_list(sqlite3 *db, const char *status, char *err, size_t 
 int unblock_request_decide(sqlite3 *db, int64_t id, int approve, int64_t minutes,
                            const char *who, int64_t now, char *err, size_t errlen);
 
+/* "Call for help" self-reports: add (who = the signed-in user, note may be empty; at most
+ * 50 open) returns the id; close marks an open one closed. -1 with err otherwise. Listed by
+ * GET /v1/help, newest first. */
+int64_t help_request_add(sqlite3 *db, const char *who, const char *note, int64_t now,
+                         char *err, size_t errlen);
+int help_request_close(sqlite3 *db, int64_t id, const char *who, int64_t now, char *err,
+                       size_t errlen);
+
 /* Small key/value facts webd reports (e.g. "webd.fingerprint"). */
 int accounts_meta_set(sqlite3 *db, const char *key, const char *value, char *err,
                       size_t errlen);

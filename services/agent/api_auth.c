@@ -68,6 +68,9 @@ static const struct api_field request_fields[] = {
 static const struct api_field decide_fields[] = {
     { "minutes", API_INT, 0, 525600 }, { "by", API_STR, 0, 64 }, { NULL, 0, 0, 0 },
 };
+static const struct api_field help_fields[] = {
+    { "note", API_STR, 0, 1000 }, { "by", API_STR, 0, 64 }, { NULL, 0, 0, 0 },
+};
 static const struct api_field webd_fields[] = {
     { "fingerprint", API_STR, 1, 128 }, { "listen", API_STR, 0, 256 }, { NULL, 0, 0, 0 },
 };
@@ -183,6 +186,35 @@ static void requests(struct api_call *c, const char *id_s, const char *verb, jso
     }
 }
 
+static void help(struct api_call *c, const char *id_s, const char *verb, json_t *body)
+{
+    char err[AGENT_ERR];
+    if (!id_s && !strcmp(c->method, "GET")) {
+        c->out = agent_query_json(c->ad->db, "SELECT id, created, who, note, status, closed_at,"
+                                  " closed_by FROM help_requests ORDER BY id DESC LIMIT 200",
+                                  NULL, 0, err, sizeof err);
+        if (!c->out)
+            afail_err(c, 500, err);
+    } else if (!id_s && !strcmp(c->method, "POST")) {
+        int64_t id = help_request_add(c->ad->db, str(body, "by"), str(body, "note"), time(NULL),
+                                      err, sizeof err);
+        if (id < 0)
+            return afail_err(c, 409, err);
+        c->status = 201;
+        c->out = json_pack("{s:I}", "id", (json_int_t)id);
+    } else if (id_s && verb && !strcmp(verb, "close") && !strcmp(c->method, "POST")) {
+        char *end;
+        long long id = strtoll(id_s, &end, 10);
+        if (*end || id <= 0)
+            return afail(c, 400, "help request id must be a positive integer", "id");
+        if (help_request_close(c->ad->db, id, str(body, "by"), time(NULL), err, sizeof err) < 0)
+            return afail_err(c, 404, err);
+        c->out = json_pack("{s:I, s:s}", "id", (json_int_t)id, "status", "closed");
+    } else {
+        afail(c, 405, "method not allowed here", NULL);
+    }
+}
+
 static void webd(struct api_call *c, json_t *body)
 {
     char err[AGENT_ERR];
@@ -227,6 +259,8 @@ int api_auth_route(struct api_call *c)
         fields = post ? (seg[1] ? decide_fields : request_fields) : NULL;
     } else if (!strcmp(seg[0], "webd")) {
         fields = post ? webd_fields : NULL;
+    } else if (!strcmp(seg[0], "help")) {
+        fields = post ? help_fields : NULL;
     } else if (!strcmp(seg[0], "stats") && !seg[1] && !strcmp(c->method, "GET")) {
         c->out = webstats_json(time(NULL));
         return 1;
@@ -234,7 +268,8 @@ int api_auth_route(struct api_call *c)
         return 0;
     }
     json_t *body = NULL, *error = NULL;
-    if (fields && (c->body_len || !(seg[1] && !strcmp(seg[0], "unblock-requests")))) {
+    if (fields && (c->body_len || !seg[1] || (strcmp(seg[0], "unblock-requests") &&
+                                              strcmp(seg[0], "help")))) {
         body = api_parse_body(c->body, c->body_len, fields, &error);
         if (!body) {
             c->status = 400;
@@ -245,7 +280,7 @@ int api_auth_route(struct api_call *c)
         afail(c, 400, "this request takes no body", "body");
         return 1;
     }
-    if (n > 3 || (n > 2 && strcmp(seg[0], "unblock-requests")) ||
+    if (n > 3 || (n > 2 && strcmp(seg[0], "unblock-requests") && strcmp(seg[0], "help")) ||
         (n > 1 && !strcmp(seg[0], "webd")))
         afail(c, 404, "no such path", NULL);
     else if (!strcmp(seg[0], "auth"))
@@ -254,6 +289,8 @@ int api_auth_route(struct api_call *c)
         accounts(c, seg[1], body);
     else if (!strcmp(seg[0], "unblock-requests"))
         requests(c, seg[1], seg[2], body);
+    else if (!strcmp(seg[0], "help"))
+        help(c, seg[1], seg[2], body);
     else if (!strcmp(seg[0], "webd") && (post || !strcmp(c->method, "GET")))
         webd(c, body);
     else

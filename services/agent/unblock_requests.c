@@ -124,3 +124,58 @@ int unblock_request_decide(sqlite3 *db, int64_t id, int approve, int64_t minutes
     }
     return 0;
 }
+
+/* ---- help requests: the owner's "call for help" button, recorded as a self-report ---- */
+
+int64_t help_request_add(sqlite3 *db, const char *who, const char *note, int64_t now,
+                         char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    json_t *open = agent_query_json(db, "SELECT count(*) AS n FROM help_requests WHERE"
+                                    " status='open'", NULL, 0, err, errlen);
+    if (!open)
+        return -1;
+    json_int_t n = json_integer_value(json_object_get(json_array_get(open, 0), "n"));
+    json_decref(open);
+    if (n >= 50) {
+        snprintf(err, errlen, "note: 50 help requests are already open; close some first");
+        return -1;
+    }
+    if (sqlite3_prepare_v2(db, "INSERT INTO help_requests(created, who, note) VALUES (?1, ?2,"
+                           " ?3)", -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "database: help_requests: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_text(st, 2, who ? who : AGENT_OWNER, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, note ? note : "", -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "database: help_requests: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    return sqlite3_last_insert_rowid(db);
+}
+
+int help_request_close(sqlite3 *db, int64_t id, const char *who, int64_t now, char *err,
+                       size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE help_requests SET status='closed', closed_at=?2,"
+                           " closed_by=?3 WHERE id=?1 AND status='open'", -1, &st, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "database: help_requests: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 3, who ? who : AGENT_OWNER, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE || sqlite3_changes(db) != 1) {
+        snprintf(err, errlen, "id: no open help request %lld", (long long)id);
+        return -1;
+    }
+    return 0;
+}

@@ -179,8 +179,9 @@ static enum MHD_Result forward(struct webd *w, struct MHD_Connection *c, const c
     const char *body = r ? r->body : NULL;
     size_t len = r ? r->len : 0;
     char *owned = NULL;
-    /* Decisions on unblock requests are recorded with the owner's name. */
-    if (!strncmp(sub, "/unblock-requests/", 18) && !strcmp(method, "POST")) {
+    /* Decisions on unblock requests and help requests are recorded with the user's name. */
+    if ((!strncmp(sub, "/unblock-requests/", 18) || !strncmp(sub, "/help", 5)) &&
+        !strcmp(method, "POST")) {
         json_t *o = len ? json_loadb(body, len, 0, NULL) : json_object();
         if (json_is_object(o)) {
             json_object_set_new(o, "by", json_string(s->username));

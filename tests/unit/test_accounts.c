@@ -377,6 +377,22 @@ static void test_routes(void **state)
     assert_int_equal(call(db, "GET", "/v1/webd", NULL, &o), 200);
     assert_string_equal(json_string_value(json_object_get(o, "fingerprint")), "AA:BB");
     json_decref(o);
+    assert_int_equal(call(db, "POST", "/v1/help", "{\"note\":\"slow PC\",\"by\":\"boss\"}", &o),
+                     201);
+    json_int_t hid = json_integer_value(json_object_get(o, "id"));
+    json_decref(o);
+    assert_int_equal(call(db, "POST", "/v1/help", "{\"level\":1}", &o), 400);
+    json_decref(o);
+    assert_int_equal(call(db, "GET", "/v1/help", NULL, &o), 200);
+    assert_int_equal(json_array_size(o), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(o, 0), "who")), "boss");
+    json_decref(o);
+    char path[64];
+    snprintf(path, sizeof path, "/v1/help/%lld/close", (long long)hid);
+    assert_int_equal(call(db, "POST", path, NULL, &o), 200);
+    json_decref(o);
+    assert_int_equal(call(db, "POST", path, NULL, &o), 404);
+    json_decref(o);
     /* Other paths still reach the policy routes. */
     assert_int_equal(call(db, "GET", "/v1/groups", NULL, &o), 200);
     json_decref(o);

@@ -69,30 +69,43 @@ function chart(hours) {
   return svg;
 }
 
-function helpDialog() {
+function helpDialog(ctx) {
+  const msg = h('div', { id: 'help-msg' });
+  const note = h('textarea', { name: 'note', rows: 3, maxlength: 1000, 'aria-label': t('help.note'), placeholder: t('help.note') });
   const d = h('dialog', { id: 'help-dialog', class: 'card' },
     h('h2', {}, t('help.title')),
     h('p', {}, t('help.body1')),
     h('ol', {}, h('li', {}, t('help.step1')), h('li', {}, t('help.step2')), h('li', {}, t('help.step3'))),
-    h('p', { class: 'hint' }, t('help.noendpoint')),
-    h('form', { method: 'dialog' }, h('button', { class: 'primary', value: 'close' }, t('common.close'))));
+    h('label', {}, h('span', {}, t('help.note')), note),
+    h('div', { class: 'row' },
+      ctx.role === 'owner' ? h('button', { type: 'button', class: 'primary', id: 'help-record', onclick: async (ev) => {
+        ev.target.disabled = true;
+        let id = null;
+        const ok = await act(msg, async () => { id = (await api('POST', '/help', { note: note.value })).id; });
+        if (ok) msg.append(h('p', { class: 'ok', role: 'status' }, t('help.recorded', { id })));
+        else ev.target.disabled = false;
+      } }, t('help.record')) : null,
+      h('button', { type: 'button', onclick: () => d.close() }, t('common.close'))),
+    h('p', { class: 'hint' }, t('help.noendpoint')), msg);
   document.body.append(d);
-  d.addEventListener('close', () => d.remove());
+  d.addEventListener('close', () => { d.remove(); ctx.rerender(); });
   d.showModal();
 }
 
-async function dashboard(main) {
-  const [st, devs, reqs, stats] = await Promise.all([
+async function dashboard(main, ctx) {
+  const [st, devs, reqs, stats, helps] = await Promise.all([
     api('GET', '/status'),
     api('GET', '/devices').catch(() => null),
     api('GET', '/unblock-requests?status=pending').catch(() => null),
     api('GET', '/stats').catch(() => null),
+    api('GET', '/help').catch(() => null),
   ]);
+  const open = helps ? helps.filter((x) => x.status === 'open') : null;
   const ok = st.status === 'ok' && !st.stale_feeds;
   main.append(h('section', { class: `hero ${ok ? 'good' : 'warn'}`, id: 'protected' },
     h('div', { class: 'big' }, t(ok ? 'dash.protected' : 'dash.attention')),
     h('p', {}, t(ok ? 'dash.protected.sub' : (st.stale_feeds ? 'dash.stale.sub' : 'dash.degraded.sub'))),
-    h('button', { type: 'button', class: 'help', id: 'call-help', onclick: helpDialog }, t('dash.help'))));
+    h('button', { type: 'button', class: 'help', id: 'call-help', onclick: () => helpDialog(ctx) }, t('dash.help'))));
   const hours = stats && Array.isArray(stats.hours) && stats.hours.some((x) => x.queries) ? stats.hours : null;
   main.append(h('section', { class: 'card' }, h('h2', {}, t('dash.chart')),
     hours ? chart(hours) : h('p', { class: 'empty' }, t(nostats)),
@@ -106,8 +119,14 @@ async function dashboard(main) {
       st.feeds.length ? h('ul', {}, st.feeds.map((f) => h('li', { class: f.age_seconds === null || f.age_seconds > 86400 ? 'stale' : '' },
         `${f.name}: ${t('dash.updated', { ago: ago(f.age_seconds) })}`))) : h('p', { class: 'empty' }, t('dash.nofeeds'))),
     h('section', { class: 'card' }, h('h2', {}, t('dash.devices')), h('p', { class: 'num' }, devs ? String(devs.length) : '–')),
-    h('section', { class: 'card' }, h('h2', {}, t('dash.incidents')),
-      h('p', { class: 'num' }, '–'), h('p', { class: 'hint' }, t('dash.noincidents'))),
+    h('section', { class: 'card', id: 'incidents' }, h('h2', {}, t('dash.incidents')),
+      h('p', { class: 'num' }, open ? String(open.length) : '–'),
+      open && open.length ? h('ul', { class: 'plain' }, open.slice(0, 5).map((x) => h('li', {},
+        `${when(x.created)} ${x.who}: ${x.note || t('help.nonote')} `,
+        ctx.role === 'owner' ? h('button', { type: 'button', class: 'small', onclick: async () => {
+          try { await api('POST', `/help/${x.id}/close`, {}); } catch { /* shown on reload */ }
+          ctx.rerender();
+        } }, t('help.close')) : null))) : h('p', { class: 'hint' }, t('dash.noincidents'))),
     h('section', { class: 'card' }, h('h2', {}, t('dash.requests')),
       h('p', { class: 'num' }, reqs ? String(reqs.length) : '–'), h('a', { href: '#/requests' }, t('dash.seerequests')))));
 }
