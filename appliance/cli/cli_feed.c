@@ -22,7 +22,7 @@ static const char *usage_text =
     "otasukectl feed list | show NAME\n"
     "otasukectl feed add NAME URL --feed-id ID --pubkey PK|--pubkey-file F [--max-bytes N]\n"
     "otasukectl feed add-list NAME URL --category C [--max-bytes N]\n"
-    "otasukectl feed rm NAME | refresh NAME\n"
+    "otasukectl feed rm NAME | refresh NAME | enable NAME | disable NAME\n"
     "online commands take --json and --socket PATH";
 
 static const char *opt(int argc, char **argv, const char *name)
@@ -307,6 +307,11 @@ static int online(int argc, char **argv)
             json_object_set_new(b, "max_bytes",
                                 json_integer(atoll(opt(argc, argv, "--max-bytes"))));
         return cli_call(&o, "POST", "/v1/feeds", b, NULL);
+    }
+    if (argc == 2 && (strcmp(argv[0], "enable") == 0 || strcmp(argv[0], "disable") == 0)) {
+        snprintf(path, sizeof path, "/v1/feeds/%.64s", argv[1]);
+        return cli_call(&o, "PUT", path,
+                        json_pack("{s:b}", "enabled", strcmp(argv[0], "enable") == 0), NULL);
     }
     if (argc == 2 && (strcmp(argv[0], "rm") == 0 || strcmp(argv[0], "refresh") == 0)) {
         int rm = strcmp(argv[0], "rm") == 0;

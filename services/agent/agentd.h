@@ -80,6 +80,10 @@ int64_t agentd_feed_add(sqlite3 *db, const char *who, const char *name, const ch
                         const char *category, int64_t max_bytes, char *err, size_t errlen);
 int agentd_feed_delete(sqlite3 *db, const char *who, const char *name, char *err,
                        size_t errlen);
+/* Enables (1) / disables (0) a feed (-1 = unchanged) and sets its size limit (0 =
+ * unchanged). Audited. Returns 0 or -1 with err naming the field. */
+int agentd_feed_set(sqlite3 *db, const char *who, const char *name, int enabled,
+                    int64_t max_bytes, char *err, size_t errlen);
 /* Fetches and applies one feed now. Returns 1 when new content was applied, 0 when
  * nothing changed, -1 on refusal or error (recorded on the feed row, old entries kept). */
 int agentd_feed_refresh(struct agentd *ad, int64_t feed_id, int64_t now, char *err,

@@ -122,6 +122,11 @@ static const struct api_field feed_fields[] = {
     { NULL, 0, 0, 0 },
 };
 
+static const struct api_field feed_set_fields[] = {
+    { "enabled", API_BOOL, 0, 0 }, { "max_bytes", API_INT, 0, FEED_DEFAULT_MAX_BYTES },
+    { NULL, 0, 0, 0 },
+};
+
 static void feeds(struct api_call *c, char **seg, json_t *body)
 {
     char err[AGENT_ERR];
@@ -140,6 +145,14 @@ static void feeds(struct api_call *c, char **seg, json_t *body)
         ad->feeds_due_now = 1;
         c->status = 201;
         changed(c, json_pack("{s:I}", "id", (json_int_t)id));
+    } else if (seg[2] && !seg[3] && !strcmp(c->method, "PUT")) {
+        json_t *en = json_object_get(body, "enabled");
+        if (agentd_feed_set(ad->db, AGENT_OWNER, seg[2], en ? json_is_true(en) : -1,
+                            i64(body, "max_bytes", 0), err, sizeof err) < 0)
+            return fail_err(c, err);
+        if (en && json_is_true(en))
+            ad->feeds_due_now = 1;
+        changed(c, json_pack("{s:s}", "feed", seg[2]));
     } else if (seg[2] && !seg[3] && !strcmp(c->method, "DELETE")) {
         if (agentd_feed_delete(ad->db, AGENT_OWNER, seg[2], err, sizeof err) < 0)
             return fail_err(c, err);
@@ -524,6 +537,8 @@ static const struct api_field *body_fields(const char *method, char **seg)
         return NULL;
     if (!strcmp(col, "feeds") && !seg[2])
         return feed_fields;
+    if (!strcmp(col, "feeds") && seg[2] && !seg[3] && !strcmp(method, "PUT"))
+        return feed_set_fields;
     if (!strcmp(col, "groups"))
         return group_fields;
     if (!strcmp(col, "rules"))

@@ -93,6 +93,47 @@ int64_t agentd_feed_add(sqlite3 *db, const char *who, const char *name, const ch
     return id;
 }
 
+int agentd_feed_set(sqlite3 *db, const char *who, const char *name, int enabled,
+                    int64_t max_bytes, char *err, size_t errlen)
+{
+    if (max_bytes < 0 || max_bytes > (int64_t)FEED_DEFAULT_MAX_BYTES) {
+        snprintf(err, errlen, "max_bytes: at most %u", FEED_DEFAULT_MAX_BYTES);
+        return -1;
+    }
+    if (agent_tx_begin(db, err, errlen) < 0)
+        return -1;
+    const char *args[] = { name };
+    json_t *before = agent_query_json(db, "SELECT name, enabled, max_bytes FROM feeds WHERE"
+                                      " name=?", args, 1, err, errlen);
+    if (!before || !json_array_size(before)) {
+        json_decref(before);
+        agent_tx_rollback(db);
+        snprintf(err, errlen, "name: no feed named '%.48s'", name);
+        return -1;
+    }
+    /* Enabling makes it due at once; the entries of a disabled feed stay in the database
+     * (no refetch needed to re-enable) but leave the compiled sets. */
+    char *q = sqlite3_mprintf("UPDATE feeds SET enabled=CASE WHEN %d<0 THEN enabled ELSE %d END,"
+                              " max_bytes=CASE WHEN %lld=0 THEN max_bytes ELSE %lld END,"
+                              " next_try=CASE WHEN %d=1 THEN 0 ELSE next_try END WHERE name=%Q",
+                              enabled, enabled, (long long)max_bytes, (long long)max_bytes,
+                              enabled, name);
+    int rc = agent_exec(db, q, err, errlen);
+    sqlite3_free(q);
+    json_t *after = rc == 0 ? agent_query_json(db, "SELECT name, enabled, max_bytes FROM feeds"
+                                               " WHERE name=?", args, 1, err, errlen) : NULL;
+    if (rc == 0)
+        rc = agent_audit(db, who, "feed.set", 0, "ok", NULL, json_array_get(before, 0),
+                         json_array_get(after, 0));
+    json_decref(before);
+    json_decref(after);
+    if (rc < 0 || agent_tx_commit(db, err, errlen) < 0) {
+        agent_tx_rollback(db);
+        return -1;
+    }
+    return 0;
+}
+
 int agentd_feed_delete(sqlite3 *db, const char *who, const char *name, char *err,
                        size_t errlen)
 {

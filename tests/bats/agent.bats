@@ -272,6 +272,18 @@ http_code() { office_exec pc curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" ||
     wait_answer shop.test 198.18.10.20
 }
 
+@test "disabling a feed lifts its blocks; enabling brings them back without a new document" {
+    assert_equal "$(answer malware.test)" NXDOMAIN
+    run "$CTL" feed disable community
+    assert_success
+    wait_answer malware.test 198.18.10.66
+    run "$CTL" feed enable community
+    assert_success
+    wait_answer malware.test NXDOMAIN
+    run "$CTL" policy audit --json --limit 5
+    assert_output --partial '"what": "feed.set"'
+}
+
 @test "bad API bodies are refused with the field named" {
     run curl -s --unix-socket "$ST/agent.sock" -X POST http://agent/v1/rules \
         -d '{"pattern":"x.test","kind":"block","colour":"red"}'
