@@ -258,7 +258,22 @@ enum MHD_Result webd_owner_handler(void *cls, struct MHD_Connection *c, const ch
     (void)version;
     struct webd *w = cls;
     struct webd_req *r = NULL;
-    size_t max = !strcmp(url, "/api/restore") ? WEBD_RESTORE_MAX : WEBD_BODY_MAX;
+    int restore = !strcmp(url, "/api/restore");
+    /* Only a signed-in owner may send the large restore body: check before reading any of
+     * it, so anonymous clients cannot make us buffer 32 MiB per connection. */
+    if (restore && !*con_cls) {
+        char token[80];
+        struct sess s;
+        memset(&s, 0, sizeof s);
+        int have = session_of(w, c, token, sizeof token, &s);
+        if (have < 0)
+            return MHD_YES;
+        if (!have || strcmp(s.role, "owner") || !csrf_ok(c, &s) || !origin_ok(c))
+            return webd_send_error(c, have ? 403 : 401, have ? "only an owner can restore, "
+                                   "from this page" : "please sign in (your session has ended)",
+                                   NULL, 1);
+    }
+    size_t max = restore ? WEBD_RESTORE_MAX : WEBD_BODY_MAX;
     int rc = webd_collect(con_cls, upload, upload_size, max, &r);
     if (rc < 0)
         return MHD_NO;

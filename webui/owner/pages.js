@@ -360,15 +360,15 @@ async function settings(main, ctx) {
         ['', (a) => (a.username === ctx.user ? '' : h('button', { type: 'button', class: 'danger', onclick: async () => {
           if (await act(amsg, () => api('DELETE', `/accounts/${encodeURIComponent(a.username)}`), 'common.saved')) ctx.rerender();
         } }, t('common.delete')))]], accounts)));
-    const bmsg = h('div');
-    const file = h('input', { type: 'file', accept: 'application/json', 'aria-label': t('set.restorefile') });
+    const bmsg = h('div', { id: 'backup-msg' });
+    const file = h('input', { type: 'file', id: 'restore-file', accept: 'application/json', 'aria-label': t('set.restorefile') });
     main.append(h('section', { class: 'card' }, h('h2', {}, t('set.backup')), h('p', { class: 'hint' }, t('set.backup.intro')),
       h('button', { type: 'button', id: 'backup', onclick: () => act(bmsg, async () => {
         const data = await api('GET', '/backup');
         const a = h('a', { href: URL.createObjectURL(new Blob([JSON.stringify(data, null, 1)], { type: 'application/json' })), download: 'otasuke-backup.json' });
         document.body.append(a); a.click(); a.remove();
       }, 'set.backedup') }, t('set.download')),
-      h('div', { class: 'row' }, file, h('button', { type: 'button', onclick: () => act(bmsg, async () => {
+      h('div', { class: 'row' }, file, h('button', { type: 'button', id: 'restore', onclick: () => act(bmsg, async () => {
         if (!file.files.length) throw new Error(t('set.nofile'));
         clear(bmsg).append(h('p', { class: 'hint' }, t('set.restoring')));
         await api('POST', '/restore', await file.files[0].text());

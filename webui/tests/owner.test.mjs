@@ -6,6 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Office, skipReason, BOX, SHOTS } from './lib/office.mjs';
 
 const why = skipReason();
@@ -274,6 +275,30 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
     });
     assert.deepEqual(st, [403, 403]);
     await c.close();
+  });
+
+  test('backup downloads and restores through the UI', async () => {
+    await page.goto(`${URL0}/#/settings`);
+    await ready(page);
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#backup')]);
+    const file = join(office.st, 'ui-backup.json');
+    await dl.saveAs(file);
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    assert.ok(JSON.stringify(doc).includes('ads.test'), 'the backup holds the rules');
+    // Change something, restore, and the change is gone.
+    assert.equal((await office.agent('POST', '/v1/rules', { pattern: 'later.test', kind: 'block' })).status, 201);
+    await page.setInputFiles('#restore-file', file);
+    await page.click('#restore');
+    await page.waitForSelector('#backup-msg .ok', { timeout: 15000 });
+    const rules = (await office.agent('GET', '/v1/rules')).body.map((r) => r.pattern);
+    assert.ok(!rules.includes('later.test'), rules.join(','));
+    assert.ok(rules.includes('ads.test'), rules.join(','));
+    // A damaged file is refused in words and nothing changes.
+    writeFileSync(join(office.st, 'bad.json'), '{"not": "a backup"');
+    await page.setInputFiles('#restore-file', join(office.st, 'bad.json'));
+    await page.click('#restore');
+    await page.waitForSelector('#backup-msg .error');
+    assert.deepEqual((await office.agent('GET', '/v1/rules')).body.map((r) => r.pattern), rules);
   });
 
   for (const [locale, lang] of [['ja-JP', 'ja'], ['en-US', 'en']]) {

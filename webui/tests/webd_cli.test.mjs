@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, rmSync, statSync, chmodSync, existsSync, renameSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, chmodSync, existsSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO } from './lib/office.mjs';
@@ -101,6 +101,10 @@ test('HTTPS: UI files with security headers, no traversal, no API without a sess
   const big = 'x'.repeat(70 * 1024);
   assert.equal(await curl('-o', '/dev/null', '-w', '%{http_code}', '-H', 'Content-Type: application/json', '--data-binary', big,
     `https://127.0.0.1:${HTTPS}/api/auth/login`), '413');
+  // The large restore body is refused before it is read when nobody is signed in.
+  writeFileSync(join(dir, 'big.json'), 'x'.repeat(2 << 20));
+  assert.equal(await curl('-o', '/dev/null', '-w', '%{http_code}', '-H', 'Content-Type: application/json', '--data-binary',
+    `@${join(dir, 'big.json')}`, `https://127.0.0.1:${HTTPS}/api/restore`), '401');
   // Another site's Origin is refused before anything else.
   assert.equal(await curl('-o', '/dev/null', '-w', '%{http_code}', '-H', 'Origin: https://evil.test', '-d', '{}',
     `https://127.0.0.1:${HTTPS}/api/auth/login`), '403');
