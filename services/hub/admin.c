@@ -21,6 +21,7 @@ static const char usage_text[] =
     "  indicator add VALUE --category CAT [--kind domain|ipv4|ipv6|cidr]\n"
     "  indicator confirm VALUE [--category CAT] [--kind K]   analyst confirmation\n"
     "  indicator remove VALUE [--kind K] | indicator list\n"
+    "  indicator import FILE --category CAT --source LABEL   curated list, replaces LABEL's last\n"
     "  allow add VALUE [--kind K] [--note TEXT]  never publish; demotes at once\n"
     "  feed seq | mqtt-files | tls [--hosts H1,H2]\n"
     "  box add-bulk ORG N --out FILE         benchmark: N boxes, credentials to FILE\n";
@@ -33,7 +34,7 @@ static int usage(void)
 
 /* Options after the positional words: --kind, --category, --ttl, --org, --note, --out,
  * --hosts. Unknown options are refused. */
-struct aopts { const char *kind, *category, *org, *note, *out, *hosts; long ttl; };
+struct aopts { const char *kind, *category, *org, *note, *out, *hosts, *source; long ttl; };
 
 static int parse_opts(int argc, char **argv, int first, struct aopts *a, char **pos, int *npos)
 {
@@ -57,6 +58,7 @@ static int parse_opts(int argc, char **argv, int first, struct aopts *a, char **
         else if (!strcmp(k, "--note")) a->note = v;
         else if (!strcmp(k, "--out")) a->out = v;
         else if (!strcmp(k, "--hosts")) a->hosts = v;
+        else if (!strcmp(k, "--source")) a->source = v;
         else if (!strcmp(k, "--ttl")) {
             char *end;
             a->ttl = strtol(v, &end, 10);
@@ -239,6 +241,18 @@ static int run(struct hub *h, int argc, char **argv)
     if (!strcmp(g, "indicator") && !strcmp(sub, "remove") && np == 2)
         return feed_change(hub_indicator_remove(h, pos[1], a.kind, err, sizeof err),
                            "indicator remove", err);
+    if (!strcmp(g, "indicator") && !strcmp(sub, "import") && np == 2) {
+        if (!a.category || !a.source)
+            return fail("indicator import", "--category and --source are required");
+        long added = 0, removed = 0;
+        int r = hub_indicator_import(h, pos[1], a.category, a.source, &added, &removed, err,
+                                     sizeof err);
+        if (r < 0)
+            return fail("indicator import", err);
+        printf("%ld added, %ld removed (%s)\n", added, removed, r ? "feed changed" :
+               "no feed change");
+        return 0;
+    }
     if (!strcmp(g, "indicator") && !strcmp(sub, "list") && np == 1) {
         static const char *const n[] = { "indicator", "kind", "category", "source", "state",
                                          "confidence", "expires", "seq", "orgs",

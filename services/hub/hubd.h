@@ -124,6 +124,11 @@ int hub_indicator_remove(struct hub *h, const char *indicator, const char *kind,
                          char *err, size_t errlen);
 int hub_allow_add(struct hub *h, const char *indicator, const char *kind, const char *note,
                   char *err, size_t errlen);
+/* Imports a curated list file (any lists.h format) as source "list:<label>", replacing
+ * that label's previous import. Returns 1 if the feed changed, 0 if not, -1 with err. */
+int hub_indicator_import(struct hub *h, const char *path, const char *category,
+                         const char *label, long *added, long *removed, char *err,
+                         size_t errlen);
 /* Removes expired entries. Returns the number removed, -1 on error. */
 int hub_expire(struct hub *h, char *err, size_t errlen);
 /* Current feed seq (0 = nothing published yet), -1 on error. */

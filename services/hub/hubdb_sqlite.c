@@ -4,7 +4,52 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Prepared statements are kept per SQL text: hubd runs the same few dozen statements
+ * over and over, and preparing costs more than running most of them. */
+#define STMT_CACHE 32
+struct sq {
+    sqlite3 *db;
+    struct { char *sql; sqlite3_stmt *st; } cache[STMT_CACHE];
+    unsigned next;
+};
+
+static sqlite3_stmt *prepare(struct sq *q, const char *sql)
+{
+    for (int i = 0; i < STMT_CACHE; i++)
+        if (q->cache[i].sql && strcmp(q->cache[i].sql, sql) == 0)
+            return q->cache[i].st;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    /* Transaction control is not cached: it is cheap and changes the connection state. */
+    if (strncmp(sql, "BEGIN", 5) == 0 || strcmp(sql, "COMMIT") == 0 ||
+        strcmp(sql, "ROLLBACK") == 0)
+        return st;
+    unsigned i = q->next++ % STMT_CACHE;
+    if (q->cache[i].sql) {
+        free(q->cache[i].sql);
+        sqlite3_finalize(q->cache[i].st);
+    }
+    q->cache[i].sql = strdup(sql);
+    q->cache[i].st = st;
+    if (!q->cache[i].sql) {
+        q->cache[i].st = NULL;
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+static int cached(struct sq *q, sqlite3_stmt *st)
+{
+    for (int i = 0; i < STMT_CACHE; i++)
+        if (q->cache[i].st == st)
+            return 1;
+    return 0;
+}
 
 static void *sq_open(const char *path, char *err, size_t errlen)
 {
@@ -25,20 +70,36 @@ static void *sq_open(const char *path, char *err, size_t errlen)
         sqlite3_close(db);
         return NULL;
     }
-    return db;
+    struct sq *q = calloc(1, sizeof *q);
+    if (!q) {
+        sqlite3_close(db);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    q->db = db;
+    return q;
 }
 
 static void sq_close(void *h)
 {
-    sqlite3_close(h);
+    struct sq *q = h;
+    if (!q)
+        return;
+    for (int i = 0; i < STMT_CACHE; i++) {
+        free(q->cache[i].sql);
+        sqlite3_finalize(q->cache[i].st);
+    }
+    sqlite3_close(q->db);
+    free(q);
 }
 
 static long sq_exec(void *h, const char *sql, int nparams, const char *const *params,
                     hubdb_row_fn fn, void *ctx, char *err, size_t errlen)
 {
-    sqlite3 *db = h;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    struct sq *q = h;
+    sqlite3 *db = q->db;
+    sqlite3_stmt *st = prepare(q, sql);
+    if (!st) {
         if (err)
             snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(db));
         return -1;
@@ -68,15 +129,20 @@ static long sq_exec(void *h, const char *sql, int nparams, const char *const *pa
             stop = fn(n, vals, ctx);
         }
     }
-    if (rc != SQLITE_DONE) {
+    /* Reset ends the statement (and its read snapshot) so the cached one can run again. */
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         if (err)
             snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(db));
-        sqlite3_finalize(st);
-        return -1;
-    }
-    if (sqlite3_column_count(st) == 0)
+        rows = -1;
+    } else if (sqlite3_column_count(st) == 0) {
         rows = sqlite3_changes(db);
-    sqlite3_finalize(st);
+    }
+    if (cached(q, st)) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    } else {
+        sqlite3_finalize(st);
+    }
     return rows;
 }
 

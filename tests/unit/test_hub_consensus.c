@@ -197,6 +197,56 @@ static void delta_verifies_on_a_box(void **state)
     assert_int_equal(hub_doc_build(h, 0, 0, &d, err, sizeof err), 2);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void curated_list_import_replaces_its_last(void **state)
+{
+    struct hub *h = *state;
+    char err[300], path[300];
+    long added, removed;
+    snprintf(path, sizeof path, "%s/list.txt", hub_test_dir);
+    write_file(path, "0.0.0.0 one.list.test\n0.0.0.0 two.list.test\n0.0.0.0 bank.test\n"
+                     "this is not a name\n0.0.0.0 three.list.test\n");
+    assert_int_equal(hub_allow_add(h, "bank.test", "domain", NULL, err, sizeof err), 0);
+    long long s0 = hub_feed_seq(h, err, sizeof err);
+    assert_int_equal(hub_indicator_import(h, path, "malware", "urlhaus", &added, &removed,
+                                          err, sizeof err), 1);
+    assert_int_equal(added, 3);
+    assert_int_equal(removed, 0);
+    assert_int_equal(hub_feed_seq(h, err, sizeof err), s0 + 1);
+    assert_true(doc_has(h, 0, "\"source\":\"hub:list:urlhaus\""));
+    assert_false(doc_has(h, 0, "bank.test"));
+    /* Same list again: nothing to publish. */
+    assert_int_equal(hub_indicator_import(h, path, "malware", "urlhaus", &added, &removed,
+                                          err, sizeof err), 0);
+    assert_int_equal(hub_feed_seq(h, err, sizeof err), s0 + 1);
+    /* A name dropped from the list is removed in the next delta. */
+    write_file(path, "one.list.test\nthree.list.test\nfour.list.test\n");
+    assert_int_equal(hub_indicator_import(h, path, "malware", "urlhaus", &added, &removed,
+                                          err, sizeof err), 1);
+    assert_int_equal(added, 1);
+    assert_int_equal(removed, 1);
+    assert_false(doc_has(h, 0, "two.list.test"));
+    assert_true(doc_has(h, (unsigned long long)s0 + 1, "\"indicator\":\"two.list.test\""));
+    assert_true(doc_has(h, 0, "four.list.test"));
+    /* Not a list at all, or a bad label: refused, nothing changed. */
+    write_file(path, "\x01\x02\x03 binary\n");
+    long long s1 = hub_feed_seq(h, err, sizeof err);
+    assert_int_equal(hub_indicator_import(h, path, "malware", "urlhaus", &added, &removed,
+                                          err, sizeof err), -1);
+    assert_int_equal(hub_feed_seq(h, err, sizeof err), s1);
+    assert_true(doc_has(h, 0, "four.list.test"));
+    assert_int_equal(hub_indicator_import(h, path, "malware", "Bad Label", NULL, NULL, err,
+                                          sizeof err), -1);
+    assert_non_null(strstr(err, "--source"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +258,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(entries_expire_unless_seen_again, setup, teardown),
         cmocka_unit_test_setup_teardown(delta_verifies_on_a_box, setup, teardown),
+        cmocka_unit_test_setup_teardown(curated_list_import_replaces_its_last, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
