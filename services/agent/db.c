@@ -68,6 +68,9 @@ static const char *const migrations[] = {
     /* 2: networks of the box's zones (otasuke.conf), replaced at every start; the owner's
      * group_networks and devices take precedence */
     "CREATE TABLE zone_networks(cidr TEXT PRIMARY KEY, group_name TEXT NOT NULL);",
+    /* 3: signed delegated changes already applied (replay protection within the
+     * 10-minute validity window; rows older than a day are pruned) */
+    "CREATE TABLE seen_changes(digest TEXT PRIMARY KEY, at INTEGER NOT NULL);",
 };
 
 static void seterr_db(sqlite3 *db, char *err, size_t errlen, const char *what)

@@ -5,6 +5,8 @@
 #include "domainset.h"
 #include "feed.h"
 
+#include <sodium.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,6 +367,20 @@ int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char 
                  "from the box's clock");
         goto refused;
     }
+    /* Within that window the same signed body must not apply twice either. */
+    unsigned char h[32];
+    char digest[65];
+    crypto_generichash(h, sizeof h, (const unsigned char *)body, len, NULL, 0);
+    sodium_bin2hex(digest, sizeof digest, h, sizeof h);
+    const char *dargs[] = { digest };
+    json_t *seen = agent_query_json(db, "SELECT at FROM seen_changes WHERE digest=?", dargs, 1,
+                                    reason, sizeof reason);
+    int replay = seen && json_array_size(seen) > 0;
+    json_decref(seen);
+    if (replay) {
+        snprintf(reason, sizeof reason, "body: this signed change was applied already (replay)");
+        goto refused;
+    }
     if (!json_is_array(changes) || json_array_size(changes) == 0 ||
         json_array_size(changes) > 10000) {
         snprintf(reason, sizeof reason, "body.changes: expected 1..10000 changes");
@@ -414,7 +430,12 @@ int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char 
             goto refused_free;
         }
     }
-    if (agent_tx_commit(db, err, errlen) < 0) {
+    char *q = sqlite3_mprintf("INSERT INTO seen_changes VALUES (%Q, %lld);"
+                              " DELETE FROM seen_changes WHERE at < %lld", digest,
+                              (long long)now, (long long)(now - 86400));
+    int qrc = agent_exec(db, q, err, errlen);
+    sqlite3_free(q);
+    if (qrc < 0 || agent_tx_commit(db, err, errlen) < 0) {
         agent_tx_rollback(db);
         free(cs);
         json_decref(o);

@@ -78,6 +78,10 @@ static void test_inside_scope(void **state)
                      " grant_id=1"), 1);
     assert_int_equal(count(db, "SELECT count(*) FROM audit WHERE who='msp' AND"
                      " what='rule.add' AND grant_id=1 AND result='ok'"), 1);
+    /* The same signed body again is a replay: refused, nothing added. */
+    assert_int_equal(submit(db, body, sk), -1);
+    assert_non_null(strstr(err, "replay"));
+    assert_int_equal(count(db, "SELECT count(*) FROM rules WHERE pattern='evil.test'"), 1);
 }
 
 static void test_outside_scope(void **state)
