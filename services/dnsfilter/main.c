@@ -20,12 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t dnsd_clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void usage(FILE *out)
 {
@@ -50,45 +44,7 @@ static void usage(FILE *out)
         "  -f                      foreground, log to stderr\n");
 }
 
-/* Loads set and policy named in the options. On success swaps them in and closes the old
- * ones; on failure keeps the old ones and fills err. */
-int dnsd_reload(struct dnsd *d, char *err, size_t errlen)
-{
-    struct dset *set = NULL;
-    struct policy_set *ps = NULL;
-    if (d->o.domains_path) {
-        set = dset_open(d->o.domains_path, err, errlen);
-        if (!set)
-            goto fail;
-    }
-    ps = d->o.policy_path ? policy_load(d->o.policy_path, err, errlen) : policy_default(err, errlen);
-    if (!ps)
-        goto fail;
-    dnsd_swap(d, set, ps);
-    return 0;
-fail:
-    if (set)
-        dset_close(set);
-    d->st.reloads_failed++;
-    return -1;
-}
 
-void dnsd_swap(struct dnsd *d, struct dset *set, struct policy_set *ps)
-{
-    /* called between two events: no query sees half of it */
-    struct dset *old_set = d->set;
-    struct policy_set *old_ps = d->policy;
-    d->set = set;
-    d->policy = ps;
-    if (old_set)
-        dset_close(old_set);
-    policy_free(old_ps);
-    d->st.reloads_ok++;
-    log_info("loaded: %s (%llu names), %s (%u groups)",
-             d->o.domains_path ? d->o.domains_path : "no domain set",
-             (unsigned long long)(set ? dset_name_count(set) : 0),
-             d->o.policy_path ? d->o.policy_path : "default policy", policy_group_count(ps));
-}
 
 static int add_listen(struct dnsd_opts *o, const char *s, char *err, size_t errlen)
 {

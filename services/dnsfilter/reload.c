@@ -77,6 +77,46 @@ done:;
     return NULL;
 }
 
+/* Loads set and policy named in the options. On success swaps them in and closes the old
+ * ones; on failure keeps the old ones and fills err. */
+int dnsd_reload(struct dnsd *d, char *err, size_t errlen)
+{
+    struct dset *set = NULL;
+    struct policy_set *ps = NULL;
+    if (d->o.domains_path) {
+        set = dset_open(d->o.domains_path, err, errlen);
+        if (!set)
+            goto fail;
+    }
+    ps = d->o.policy_path ? policy_load(d->o.policy_path, err, errlen) : policy_default(err, errlen);
+    if (!ps)
+        goto fail;
+    dnsd_swap(d, set, ps);
+    return 0;
+fail:
+    if (set)
+        dset_close(set);
+    d->st.reloads_failed++;
+    return -1;
+}
+
+void dnsd_swap(struct dnsd *d, struct dset *set, struct policy_set *ps)
+{
+    /* called between two events: no query sees half of it */
+    struct dset *old_set = d->set;
+    struct policy_set *old_ps = d->policy;
+    d->set = set;
+    d->policy = ps;
+    if (old_set)
+        dset_close(old_set);
+    policy_free(old_ps);
+    d->st.reloads_ok++;
+    log_info("loaded: %s (%llu names), %s (%u groups)",
+             d->o.domains_path ? d->o.domains_path : "no domain set",
+             (unsigned long long)(set ? dset_name_count(set) : 0),
+             d->o.policy_path ? d->o.policy_path : "default policy", policy_group_count(ps));
+}
+
 int reload_init(struct dnsd *d, char *err, size_t errlen)
 {
     d->reload_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
