@@ -141,12 +141,14 @@ async function devices(main, ctx) {
     ['dev.name', (d) => d.label || d.hostname || d.mac],
     ['dev.addr', (d) => [d.ipv4, d.ipv6].filter(Boolean).join(' ')],
     ['dev.vendor', (d) => d.vendor || '–'],
-    ['dev.group', (d) => ctx.role !== 'owner' ? (d.group || '–') : h('select', { 'aria-label': t('dev.group'), onchange: (ev) =>
+    ['dev.group', (d) => ctx.role !== 'owner' ? (d.group || '–') : h('select', { 'aria-label': t('dev.group'), 'data-group': d.mac, onchange: (ev) =>
       act(msg, () => api('PUT', `/devices/${encodeURIComponent(d.mac)}`, { group: ev.target.value }), 'common.saved') },
       groups.map((g) => h('option', { value: g.name, selected: g.name === d.group }, g.name)))],
-    ['dev.importance', (d) => String(d.importance)],
+    ['dev.importance', (d) => ctx.role !== 'owner' ? String(d.importance) : h('select', { 'aria-label': t('dev.importance'), 'data-importance': d.mac, onchange: (ev) =>
+      act(msg, () => api('PUT', `/devices/${encodeURIComponent(d.mac)}`, { importance: Number(ev.target.value) }), 'common.saved').then((ok) => ok && ctx.rerender()) },
+      [1, 2, 3, 4, 5].map((n) => h('option', { value: n, selected: n === d.importance }, t(`imp.${n}`))))],
     ['dev.risk', (d) => h('span', { class: d.risk >= 12 ? 'risk high' : d.risk >= 6 ? 'risk mid' : 'risk' }, String(d.risk))],
-    ['dev.rename', (d) => ctx.role !== 'owner' ? '' : h('button', { type: 'button', onclick: () => {
+    ['', (d) => ctx.role !== 'owner' ? '' : h('button', { type: 'button', 'data-rename': d.mac, onclick: () => {
       const name = prompt(t('dev.newname'), d.label || '');
       if (name !== null) act(msg, () => api('PUT', `/devices/${encodeURIComponent(d.mac)}`, { label: name }), 'common.saved').then((ok) => ok && ctx.rerender());
     } }, t('dev.rename'))],

@@ -252,6 +252,51 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
     assert.equal(await page.evaluate(() => window.__xss), undefined);
   });
 
+  test('devices: sorted by risk, rename, importance and regroup reach the agent', async () => {
+    for (const [mac, ip, host] of [['02:00:00:00:00:10', '192.0.2.10', 'reception-pc'], ['02:00:00:00:00:11', '192.0.2.11', 'printer']])
+      assert.equal((await office.agent('POST', '/v1/devices/seen', { mac, ip, hostname: host })).status, 200);
+    assert.equal((await office.agent('POST', '/v1/devices/event', { ip: '192.0.2.11', event: 'malware' })).status, 200);
+    await page.goto(`${URL0}/#/devices`);
+    await ready(page);
+    const first = await page.locator('tbody tr').first().innerText();
+    assert.match(first, /printer/, 'the risky device comes first');
+    page.once('dialog', (d) => d.accept('受付のPC'));
+    await page.click('button[data-rename="02:00:00:00:00:10"]');
+    await page.waitForSelector('text=受付のPC');
+    await page.selectOption('select[data-importance="02:00:00:00:00:10"]', '5');
+    await ready(page);
+    await page.waitForSelector('select[data-group="02:00:00:00:00:10"]');
+    await page.selectOption('select[data-group="02:00:00:00:00:10"]', 'guests');
+    await page.waitForSelector('main .ok');
+    await noMissing(page, 'devices');
+    await page.screenshot({ path: join(SHOTS, 'devices-filled-ja.png'), fullPage: true });
+    const d = (await office.agent('GET', '/v1/devices')).body.find((x) => x.mac === '02:00:00:00:00:10');
+    assert.equal(d.label, '受付のPC');
+    assert.equal(d.importance, 5);
+    assert.equal(d.group, 'guests');
+  });
+
+  test('filtering: temporary unblock with a countdown, a schedule, explain', async () => {
+    await page.goto(`${URL0}/#/filtering`);
+    await ready(page);
+    await page.fill('#unblock-form input[name=domain]', 'shop.test');
+    await page.selectOption('#unblock-form select[name=minutes]', '15');
+    await page.click('#unblock-form button');
+    await page.waitForSelector('tr:has-text("shop.test") .countdown');
+    assert.match(await page.textContent('tr:has-text("shop.test") .countdown'), /1[45]分|1[45]:\d\d/);
+    await page.selectOption('#schedule-form select[name=category]', 'social');
+    await page.click('#schedule-form button');
+    await page.waitForSelector('tr:has-text("SNS")');
+    const sch = (await office.agent('GET', '/v1/schedules')).body;
+    assert.equal(sch.length, 1);
+    assert.equal(sch[0].category, 'social');
+    await page.fill('#explain-form input[name=q]', 'ads.test');
+    await page.click('#explain-form button');
+    await page.waitForSelector('#explain-out li');
+    assert.match(await page.textContent('#explain-out'), /広告|ads/);
+    await page.screenshot({ path: join(SHOTS, 'filtering-used-ja.png'), fullPage: true });
+  });
+
   test('a viewer can look but not change', async () => {
     const add = await page.evaluate(async () => {
       const csrf = (await (await fetch('/api/auth/session')).json()).csrf;
