@@ -4,6 +4,7 @@
  * so four threads per listener keep the UI responsive for an office. */
 #include "webd.h"
 #include "apiclient.h"
+#include "config.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -40,7 +41,7 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: otasuke-webd [-f] [-n] [--listen ADDR:PORT]... [--blockpage-listen ADDR:PORT]...\n"
         "                    [--agent SOCKET] [--ui DIR] [--cert FILE] [--key FILE]\n"
-        "                    [--name DNSNAME]... [--user NAME] [--log-level LEVEL]\n"
+        "                    [--name DNSNAME]... [--user NAME] [--config FILE] [--log-level LEVEL]\n"
         "  -f                 foreground, log to stderr\n"
         "  -n                 check options, UI directory and certificate, then exit 0/1\n"
         "  --listen A:P       HTTPS owner UI (default 0.0.0.0:443; IPv6 as [addr]:port)\n"
@@ -51,7 +52,9 @@ static void usage(FILE *out)
         "  --cert / --key     certificate and key (default /var/lib/otasuke/webd.crt,\n"
         "                     webd.key); both generated at first start when missing\n"
         "  --name DNSNAME     extra name for the generated certificate\n"
-        "  --user NAME        drop to this user after binding\n", APICLIENT_SOCKET_DEFAULT);
+        "  --user NAME        drop to this user after binding\n"
+        "  --config FILE      otasuke.conf: web listen/blockpage_listen/cert/key/user and\n"
+        "                     agent socket (command-line options win)\n", APICLIENT_SOCKET_DEFAULT);
 }
 
 /* The key stays in memory for libmicrohttpd; wipe it when we are done. */
@@ -148,9 +151,9 @@ int main(int argc, char **argv)
 {
     struct webd w;
     memset(&w, 0, sizeof w);
-    w.agent_socket = APICLIENT_SOCKET_DEFAULT;
+    w.agent_socket = NULL;
     w.ui_dir = "/usr/share/otasuke/webui";
-    const char *cert = "/var/lib/otasuke/webd.crt", *key = "/var/lib/otasuke/webd.key";
+    const char *cert = NULL, *key = NULL, *config_path = NULL;
     const char *user = NULL, *https[MAX_LISTEN], *plain[MAX_LISTEN], *sans[MAX_LISTEN * 2 + 2];
     int nh = 0, np = 0, ns = 0, foreground = 0, check = 0;
     enum log_level level = LOG_LEVEL_INFO;
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
         { "key", required_argument, NULL, 'k' },
         { "name", required_argument, NULL, 'N' },
         { "user", required_argument, NULL, 'u' },
+        { "config", required_argument, NULL, 'C' },
         { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -193,6 +197,7 @@ int main(int argc, char **argv)
                 sans[ns++] = optarg;
             break;
         case 'u': user = optarg; break;
+        case 'C': config_path = optarg; break;
         case 'l':
             if (log_level_parse(optarg, &level) < 0) {
                 fprintf(stderr, "otasuke-webd: --log-level: expected error|warn|info|debug\n");
@@ -208,6 +213,29 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("otasuke-webd", foreground, level);
+    static struct ota_config cfg;   /* large; lives as long as the process */
+    if (config_path) {
+        char cerr[512];
+        if (cfg_load(&cfg, config_path, cerr, sizeof cerr) < 0) {
+            log_error("%s", cerr);
+            return 1;
+        }
+        for (int i = 0; !nh && i < cfg.web.n_listen && i < MAX_LISTEN; i++)
+            https[i] = cfg.web.listen[i];
+        if (!nh)
+            nh = cfg.web.n_listen < MAX_LISTEN ? cfg.web.n_listen : MAX_LISTEN;
+        for (int i = 0; !np && i < cfg.web.n_blockpage_listen && i < MAX_LISTEN; i++)
+            plain[i] = cfg.web.blockpage_listen[i];
+        if (!np)
+            np = cfg.web.n_blockpage_listen < MAX_LISTEN ? cfg.web.n_blockpage_listen : MAX_LISTEN;
+        cert = cert ? cert : cfg.web.cert;
+        key = key ? key : cfg.web.key;
+        user = user ? user : cfg.web.user[0] ? cfg.web.user : NULL;
+        w.agent_socket = w.agent_socket ? w.agent_socket : cfg.agent.socket;
+    }
+    cert = cert ? cert : "/var/lib/otasuke/webd.crt";
+    key = key ? key : "/var/lib/otasuke/webd.key";
+    w.agent_socket = w.agent_socket ? w.agent_socket : APICLIENT_SOCKET_DEFAULT;
     if (!nh)
         https[nh++] = "0.0.0.0:443";
     if (!np)

@@ -80,6 +80,15 @@ test('bad options and files are refused with words', { skip }, async () => {
   assert.match(r.out, /exists but .*webd\.key does not/);
   r = await webd(['--bogus']);
   assert.equal(r.code, 2);
+  // otasuke.conf: the web section is used, a typo is named with its line.
+  writeFileSync(join(dir, 'good.conf'), `web: {\n  listen = [ "127.0.0.1:${HTTPS}" ];\n  cert = "${join(dir, 'webd.crt')}";\n  key = "${join(dir, 'webd.key')}";\n  user = "";\n};\n`);
+  r = await webd(['-n', '--config', join(dir, 'good.conf'), '--ui', UI]);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /certificate SHA-256/);
+  writeFileSync(join(dir, 'bad.conf'), 'web: {\n  lissen = [ "x" ];\n};\n');
+  r = await webd(['-n', '--config', join(dir, 'bad.conf'), '--ui', UI]);
+  assert.equal(r.code, 1);
+  assert.match(r.out, /bad\.conf:2: unknown setting 'web\.lissen'/);
 });
 
 test('HTTPS: UI files with security headers, no traversal, no API without a session', { skip }, async () => {
