@@ -9,6 +9,7 @@
 struct MHD_Daemon;
 struct ota_config;
 struct feed_job;
+struct agentd_hub;
 
 struct agentd_counters {
     uint64_t api_requests, api_errors;
@@ -28,6 +29,8 @@ struct agentd {
     const struct ota_config *cfg;  /* --config: zones for fw.set and client groups; NULL */
     struct feed_job *job;    /* the feed download running on the worker, or NULL */
     int job_pipe[2];         /* the worker writes a byte to [1] when done; -1 if none */
+    struct agentd_hub *hub;  /* --hub: the hub client thread, or NULL */
+    int hub_fd;              /* readable when the hub thread hands over a document; -1 */
     int events_fd;           /* -1 without --events */
     struct MHD_Daemon *mhd;
     int dirty;               /* policy changed since the last compile */
@@ -56,6 +59,13 @@ void agentd_events_close(struct agentd *ad);
  * event. Exposed for tests and the fuzzer. */
 int agentd_event_apply(sqlite3 *db, const struct ota_config *cfg, const char *msg, size_t len,
                        int64_t now, char *err, size_t errlen);
+
+/* hubfeed.c: --hub DIR (an enrolled hubclient state dir). Starts the thread that
+ * follows the hub's feed (MQTT + HTTPS); its documents land in the feed row "hub".
+ * Returns 0 or -1 with err (not enrolled, unreadable state). */
+int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errlen);
+/* Called when hub_fd is readable: applies the handed-over document, answers the thread. */
+void agentd_hub_handle(struct agentd *ad, int64_t now);
 
 /* tick.c: refreshes due feeds, notices schedule / expiry boundaries, compiles when dirty. */
 void agentd_tick(struct agentd *ad, int64_t now);
@@ -92,6 +102,12 @@ int agentd_feed_refresh(struct agentd *ad, int64_t feed_id, int64_t now, char *e
  * entries in one transaction. Same returns as agentd_feed_refresh. */
 int agentd_feed_apply(sqlite3 *db, int64_t feed_id, const char *doc, size_t len,
                       const char *sig, size_t siglen, int64_t now, char *err, size_t errlen);
+/* Applies a document someone already verified (the hub client did: pinned key, feed id,
+ * seq, expiry) in one transaction. Returns 1 or -1 with err (bad entry: nothing kept). */
+struct feed_manifest;
+int agentd_feed_apply_verified(sqlite3 *db, int64_t feed_id, const char *doc, size_t len,
+                               const struct feed_manifest *m, int64_t now, char *err,
+                               size_t errlen);
 /* Starts the download of the most overdue feed on the worker thread (one at a time;
  * feeds_due_now makes every feed due). Returns 1 if something was applied in place
  * (no worker available), else 0. */

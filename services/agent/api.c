@@ -189,6 +189,11 @@ void agentd_api_poll(struct agentd *ad, int timeout_ms)
         if (ad->job_pipe[0] > max)
             max = ad->job_pipe[0];
     }
+    if (ad->hub_fd >= 0) {
+        FD_SET(ad->hub_fd, &rs);
+        if (ad->hub_fd > max)
+            max = ad->hub_fd;
+    }
     MHD_UNSIGNED_LONG_LONG mt;
     if (MHD_get_timeout(ad->mhd, &mt) == MHD_YES && mt < (MHD_UNSIGNED_LONG_LONG)timeout_ms)
         timeout_ms = (int)mt;
@@ -199,6 +204,8 @@ void agentd_api_poll(struct agentd *ad, int timeout_ms)
         agentd_events_read(ad);
     if (ad->job_pipe[0] >= 0 && FD_ISSET(ad->job_pipe[0], &rs))
         agentd_feeds_job_done(ad, time(NULL));
+    if (ad->hub_fd >= 0 && FD_ISSET(ad->hub_fd, &rs))
+        agentd_hub_handle(ad, time(NULL));
     MHD_run_from_select(ad->mhd, &rs, &ws, &es);
 }
 

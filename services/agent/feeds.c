@@ -295,6 +295,41 @@ static int finish_apply(sqlite3 *db, int64_t id, struct apply_ctx *a, uint64_t s
     return 0;
 }
 
+int agentd_feed_apply_verified(sqlite3 *db, int64_t id, const char *doc, size_t len,
+                               const struct feed_manifest *m, int64_t now, char *err,
+                               size_t errlen)
+{
+    struct feed_row r;
+    if (load_row(db, id, &r) < 0) {
+        snprintf(err, errlen, "feed %lld: not found", (long long)id);
+        return -1;
+    }
+    struct apply_ctx a = { .feed_id = id, .category = r.category };
+    char e2[AGENT_ERR], snap[64];
+    if (agent_tx_begin(db, err, errlen) < 0 || prepare(db, &a) < 0) {
+        agent_tx_rollback(db);
+        return -1;
+    }
+    if (m->type == FEED_SNAPSHOT) {
+        snprintf(snap, sizeof snap, "DELETE FROM feed_entries WHERE feed_id=%lld", (long long)id);
+        agent_exec(db, snap, e2, sizeof e2);
+    }
+    int rc = feed_foreach_entry(doc, len, m, put_entry, &a, e2, sizeof e2);
+    if (rc != 0) {
+        sqlite3_finalize(a.put);
+        sqlite3_finalize(a.del);
+        agent_tx_rollback(db);
+        snprintf(err, errlen, "feed %s refused (bad-entry): %s", r.name,
+                 rc == -2 ? sqlite3_errmsg(db) : e2);
+        record(db, id, now, 0, feed_reason_name(FEED_BAD_ENTRY), err);
+        return -1;
+    }
+    if (finish_apply(db, id, &a, m->seq, r.etag, err, errlen) < 0)
+        return -1;
+    record(db, id, now, 1, NULL, NULL);
+    return 1;
+}
+
 int agentd_feed_apply(sqlite3 *db, int64_t id, const char *doc, size_t len, const char *sig,
                       size_t siglen, int64_t now, char *err, size_t errlen)
 {
@@ -329,26 +364,7 @@ int agentd_feed_apply(sqlite3 *db, int64_t id, const char *doc, size_t len, cons
             record(db, id, now, 0, feed_reason_name(why), err);
             return -1;
         }
-        if (agent_tx_begin(db, err, errlen) < 0 || prepare(db, &a) < 0) {
-            agent_tx_rollback(db);
-            return -1;
-        }
-        if (m.type == FEED_SNAPSHOT) {
-            snprintf(snap, sizeof snap, "DELETE FROM feed_entries WHERE feed_id=%lld", (long long)id);
-            agent_exec(db, snap, e2, sizeof e2);
-        }
-        int rc = feed_foreach_entry(doc, len, &m, put_entry, &a, e2, sizeof e2);
-        if (rc != 0) {
-            sqlite3_finalize(a.put);
-            sqlite3_finalize(a.del);
-            agent_tx_rollback(db);
-            snprintf(err, errlen, "feed %s refused (bad-entry): %s", r.name,
-                     rc == -2 ? sqlite3_errmsg(db) : e2);
-            record(db, id, now, 0, feed_reason_name(FEED_BAD_ENTRY), err);
-            return -1;
-        }
-        if (finish_apply(db, id, &a, m.seq, r.etag, err, errlen) < 0)
-            return -1;
+        return agentd_feed_apply_verified(db, id, doc, len, &m, now, err, errlen);
     } else {
         struct list_opts lo = { .format = LIST_FMT_AUTO, .subtree = 1 };
         struct list_stats st;
@@ -464,13 +480,16 @@ int agentd_feeds_due(struct agentd *ad, int64_t now)
     if (ad->job)
         return 0;   /* one download at a time; the next starts when it is applied */
     if (ad->feeds_due_now) {
-        sqlite3_exec(ad->db, "UPDATE feeds SET next_try=0 WHERE enabled=1", NULL, NULL, NULL);
+        sqlite3_exec(ad->db, "UPDATE feeds SET next_try=0 WHERE enabled=1 AND url NOT LIKE 'hub:%'",
+                     NULL, NULL, NULL);
         ad->feeds_due_now = 0;
     }
     sqlite3_stmt *st;
     int64_t id = 0;
-    if (sqlite3_prepare_v2(ad->db, "SELECT id FROM feeds WHERE enabled=1 AND next_try<=?"
-                           " ORDER BY next_try, id LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+    /* hub: rows are fed by the hub client (agent_hub.c), not fetched here. */
+    if (sqlite3_prepare_v2(ad->db, "SELECT id FROM feeds WHERE enabled=1 AND next_try<=? AND"
+                           " url NOT LIKE 'hub:%' ORDER BY next_try, id LIMIT 1", -1, &st,
+                           NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_int64(st, 1, now);
     if (sqlite3_step(st) == SQLITE_ROW)
@@ -515,8 +534,8 @@ int64_t agentd_feeds_next(sqlite3 *db, int64_t now)
 {
     sqlite3_stmt *st;
     int64_t next = -1;
-    if (sqlite3_prepare_v2(db, "SELECT min(next_try) FROM feeds WHERE enabled=1", -1, &st,
-                           NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT min(next_try) FROM feeds WHERE enabled=1 AND"
+                           " url NOT LIKE 'hub:%'", -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
             next = sqlite3_column_int64(st, 0) - now;
             if (next < 0)

@@ -37,6 +37,7 @@ static void usage(FILE *out)
             "usage: otasuke-agent [-f] [-n] [--db PATH] [--socket PATH] [--state-dir DIR]\n"
             "                     [--user NAME] [--dnsd-control SOCK] [--dnsd-pidfile F]\n"
             "                     [--fwd-pidfile F] [--events SOCK] [--config FILE]\n"
+            "                     [--hub DIR]\n"
             "                     [--log-level error|warn|info|debug]\n"
             "  -f               foreground, log to stderr\n"
             "  -n               check the database and the state directory, then exit 0/1\n"
@@ -47,6 +48,8 @@ static void usage(FILE *out)
             "  --dnsd-control SOCK  dnsd's control socket: 'reload' after a compile\n"
             "  --events SOCK    datagram socket dnsd and fwd send events to (devices, risk)\n"
             "  --config FILE    otasuke.conf: zones (fw.set interfaces, zone groups)\n"
+            "  --hub DIR        follow the shared feed of the hub this box enrolled with\n"
+            "                   (DIR = the hub client state, otasukectl hub enroll --state)\n"
             "  --dnsd-pidfile F / --fwd-pidfile F   send SIGHUP there after a compile\n");
 }
 
@@ -78,7 +81,7 @@ int main(int argc, char **argv)
     ad.db_path = "/var/lib/otasuke/agent.db";
     ad.socket_path = "/run/otasuke/agent.sock";
     ad.state_dir = "/var/lib/otasuke";
-    const char *user = NULL, *config_path = NULL;
+    const char *user = NULL, *config_path = NULL, *hub_dir = NULL;
     int foreground = 0, check = 0;
     enum log_level level = LOG_LEVEL_INFO;
     static const struct option opts[] = {
@@ -91,6 +94,7 @@ int main(int argc, char **argv)
         { "dnsd-control", required_argument, NULL, 'C' },
         { "events", required_argument, NULL, 'E' },
         { "config", required_argument, NULL, 'c' },
+        { "hub", required_argument, NULL, 'H' },
         { "log-level", required_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -109,6 +113,7 @@ int main(int argc, char **argv)
         case 'C': ad.dnsd_control = optarg; break;
         case 'E': ad.events_path = optarg; break;
         case 'c': config_path = optarg; break;
+        case 'H': hub_dir = optarg; break;
         case 'l':
             if (log_level_parse(optarg, &level) < 0) {
                 fprintf(stderr, "otasuke-agent: --log-level: expected error|warn|info|debug\n");
@@ -144,6 +149,7 @@ int main(int argc, char **argv)
         log_warn("running as root: pass --user to run unprivileged");
     /* The socket is created before dropping privileges (it may live in /run). */
     ad.events_fd = -1;
+    ad.hub_fd = -1;
     feeds_fetch_init();
     if (pipe2(ad.job_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         ad.job_pipe[0] = ad.job_pipe[1] = -1;   /* downloads then run in the main loop */
@@ -168,6 +174,9 @@ int main(int argc, char **argv)
         agentd_api_stop(&ad);
         return 1;
     }
+    /* Without its hub the box still protects with what it has: warn, do not stop. */
+    if (hub_dir && !check && agentd_hub_start(&ad, hub_dir, err, sizeof err) < 0)
+        log_error("%s; running without the hub's feed", err);
     if (check) {
         printf("otasuke-agent: %s: schema version %d, state dir %s: ok\n", ad.db_path,
                agent_db_version(ad.db), ad.state_dir);

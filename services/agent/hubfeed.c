@@ -1,0 +1,172 @@
+/* The hub's shared feed, through the hub client library (appliance/lib/hubclient.h):
+ * MQTT "seq N is out" -> delta over HTTPS -> verified against the pinned hub key, feed
+ * id, seq and expiry by hubclient -> applied here as the feed row "hub".
+ *
+ * hubclient_watch blocks (it runs the MQTT loop), so it lives on its own thread with its
+ * own hubclient. The database stays with the main thread: the hub thread hands each
+ * verified document over (a pipe wakes the main loop) and waits for the verdict, so the
+ * hub client saves the new seq only when the entries are really stored. */
+#include "agentd.h"
+#include "hubclient.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HUB_POLL_SECONDS 60   /* without MQTT (or while it is down): poll this often */
+
+struct agentd_hub {
+    struct hubclient *hc;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int pipe[2];
+    /* the document being handed over; valid while pending */
+    const char *doc;
+    size_t len;
+    struct feed_manifest m;
+    int pending, done, rc;
+};
+
+static int hand_over(const char *doc, size_t len, const struct feed_manifest *m, void *ctx)
+{
+    struct agentd_hub *h = ctx;
+    pthread_mutex_lock(&h->mu);
+    h->doc = doc;
+    h->len = len;
+    h->m = *m;
+    h->pending = 1;
+    h->done = 0;
+    pthread_mutex_unlock(&h->mu);
+    char b = 1;
+    if (write(h->pipe[1], &b, 1) < 0 && errno != EAGAIN) {
+        pthread_mutex_lock(&h->mu);
+        h->pending = 0;
+        pthread_mutex_unlock(&h->mu);
+        return -1;
+    }
+    pthread_mutex_lock(&h->mu);
+    while (!h->done)
+        pthread_cond_wait(&h->cv, &h->mu);
+    int rc = h->rc;
+    h->pending = 0;
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+static void *hub_thread(void *arg)
+{
+    struct agentd_hub *h = arg;
+    for (;;) {
+        char err[300];
+        int updated = 0;
+        /* Returns only when MQTT cannot be used (no broker named, credentials refused):
+         * then poll over HTTPS and try MQTT again later. */
+        hubclient_watch(h->hc, hand_over, h, 0, 0, err, sizeof err);
+        hubclient_sync(h->hc, hand_over, h, &updated, err, sizeof err);
+        sleep(HUB_POLL_SECONDS);
+    }
+    return NULL;
+}
+
+static int64_t hub_row_id(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int64_t id = -1;
+    if (sqlite3_prepare_v2(db, "SELECT id FROM feeds WHERE name='hub' AND url LIKE 'hub:%'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
+/* The feed row the hub's entries live under: "hub", never fetched by feeds.c. */
+static int64_t hub_row(sqlite3 *db, const struct hubclient_info *in, char *err, size_t errlen)
+{
+    char *q = sqlite3_mprintf("INSERT OR IGNORE INTO feeds(name, url, kind, feed_id, max_bytes,"
+                              " next_try) VALUES ('hub', 'hub:' || %Q, 'signed', %Q, %u,"
+                              " 9223372036854775807); UPDATE feeds SET url='hub:' || %Q,"
+                              " feed_id=%Q WHERE name='hub'", in->url, in->feed_id,
+                              FEED_DEFAULT_MAX_BYTES, in->url, in->feed_id);
+    int rc = agent_exec(db, q, err, errlen);
+    sqlite3_free(q);
+    if (rc < 0)
+        return -1;
+    return hub_row_id(db);
+}
+
+int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errlen)
+{
+    struct agentd_hub *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char e2[300];
+    h->hc = hubclient_open(dir, e2, sizeof e2);
+    if (!h->hc) {
+        snprintf(err, errlen, "--hub %s: %s", dir, e2);
+        free(h);
+        return -1;
+    }
+    struct hubclient_info in;
+    hubclient_info(h->hc, &in);
+    if (!in.enrolled) {
+        snprintf(err, errlen, "--hub %s: not enrolled with a hub (otasukectl hub enroll)", dir);
+        hubclient_close(h->hc);
+        free(h);
+        return -1;
+    }
+    if (hub_row(ad->db, &in, err, errlen) < 0 ||
+        pipe2(h->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        hubclient_close(h->hc);
+        free(h);
+        return -1;
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    if (pthread_create(&h->thread, NULL, hub_thread, h) != 0) {
+        snprintf(err, errlen, "--hub: cannot start its thread");
+        return -1;
+    }
+    ad->hub = h;
+    ad->hub_fd = h->pipe[0];
+    log_info("hub %s: feed %s, seq %llu, MQTT %s", in.url, in.feed_id,
+             (unsigned long long)in.seq, in.mqtt_broker[0] ? in.mqtt_broker : "none (polling)");
+    return 0;
+}
+
+void agentd_hub_handle(struct agentd *ad, int64_t now)
+{
+    struct agentd_hub *h = ad->hub;
+    char b, err[AGENT_ERR];
+    while (read(h->pipe[0], &b, 1) == 1)
+        ;
+    pthread_mutex_lock(&h->mu);
+    if (h->pending && !h->done) {
+        int64_t id = hub_row_id(ad->db);
+        int rc = id > 0 ? agentd_feed_apply_verified(ad->db, id, h->doc, h->len, &h->m, now,
+                                                     err, sizeof err) : -1;
+        if (rc > 0) {
+            ad->dirty = 1;
+            log_info("hub feed seq %llu applied (%llu entries)", (unsigned long long)h->m.seq,
+                     (unsigned long long)h->m.count);
+        } else {
+            ad->n.feed_refusals++;
+            log_warn("hub feed seq %llu: %s", (unsigned long long)h->m.seq,
+                     id > 0 ? err : "no 'hub' feed row");
+        }
+        h->rc = rc > 0 ? 0 : -1;
+        h->done = 1;
+        pthread_cond_signal(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
