@@ -143,10 +143,9 @@ static void *http_thread(void *arg)
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)conns);
     int inflight = 0;
     if (!fresh) {
-        /* Warm the pool before T0: TLS connection set-up costs the simulator ~10 ms of
-         * OpenSSL 3 context creation each (one thread for all boxes), which would
-         * measure this process, not the hub. Steady-state boxes and balancers hold
-         * warm keep-alive connections too. */
+        /* Warm the pool before T0: pooled mode measures the push, and steady-state
+         * boxes and balancers hold warm keep-alive connections. The cost of cold TLS
+         * is what fetch-fresh measures. */
         for (int i = 0; i < conns; i++) {
             CURL *e = curl_easy_init();
             char u[400];
