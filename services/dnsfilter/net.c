@@ -316,12 +316,18 @@ void net_tcp_event(struct dnsd *d, uint32_t idx, uint32_t events)
     if (k->fd < 0)
         return;
     k->last_ms = d->now_ms;
+    if (events & (EPOLLHUP | EPOLLERR)) {
+        /* both directions gone: nobody to answer, and a level-triggered HUP would
+         * otherwise come back on every turn while reading is paused */
+        conn_close(d, k);
+        return;
+    }
     if (events & EPOLLOUT) {
         conn_flush(d, k);
         if (k->fd < 0)
             return;
     }
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    if (events & EPOLLIN) {
         if (k->inlen < sizeof k->in) {
             ssize_t n = recv(k->fd, k->in + k->inlen, sizeof k->in - k->inlen, 0);
             if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
