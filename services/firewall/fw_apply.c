@@ -173,6 +173,21 @@ static void emit_elems(struct plan *p, const char *set, int etype, const void *e
         p->st->elems_added += n;
 }
 
+/* DELSETELEM without an element list empties the set. */
+static void emit_flush_set(struct plan *p, const char *set)
+{
+    char what[128];
+    snprintf(what, sizeof what, "flush set %s", set);
+    if (p->out)
+        fprintf(p->out, "~ set %s: elements do not pair up, flush and refill\n", set);
+    struct nlmsghdr *nlh = msg(p, NFT_MSG_DELSETELEM, 0, 1024, what);
+    if (!nlh)
+        return;
+    mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, FW_TABLE);
+    mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
+    fw_nl_msg_end(p->nl, nlh);
+}
+
 static void emit_chain(struct plan *p, const struct fw_chain *c)
 {
     char what[128];
@@ -251,7 +266,7 @@ static int set_same(const struct fwset_set *d, const struct fw_kset *k)
         flags |= NFT_SET_TIMEOUT;
     return k->etype == d->etype && k->key_len == len && k->key_type == type &&
            (k->flags & (NFT_SET_INTERVAL | NFT_SET_TIMEOUT | NFT_SET_MAP)) == flags &&
-           k->timeout_ms == (uint64_t)d->timeout * 1000 && !k->odd &&
+           k->timeout_ms == (uint64_t)d->timeout * 1000 &&
            (k->size == 0 || k->size >= d->count);
 }
 
@@ -336,6 +351,14 @@ static int plan(struct plan *p, const struct fwset *s, const struct fw_ruleset *
         struct fw_kset *k = fw_kstate_set(ks, d->name);
         if (!k)
             continue;
+        if (k->odd) {
+            /* Interval elements that do not pair up: in a set with timeouts the start of a
+             * range expires while its end element (which never expires) stays. Flush
+             * just this set and refill it, in the same batch. */
+            emit_flush_set(p, d->name);
+            emit_elems(p, d->name, d->etype, d->elems, NULL, d->count, 0);
+            continue;
+        }
         uint32_t *add = malloc((d->count ? d->count : 1) * sizeof *add);
         uint32_t *del = malloc((k->count ? k->count : 1) * sizeof *del);
         if (!add || !del) {

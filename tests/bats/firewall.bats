@@ -112,6 +112,9 @@ with open(sys.argv[2], "a") as f:
 }
 
 teardown_file() { office_teardown; }
+# A test that failed half way may have left fwd stopped: the next one starts from a
+# running fwd again instead of failing for the same reason.
+teardown() { [ -r "$OFFICE_RUN/pids/fwd.pid" ] || start_fwd; }
 
 @test "fwd creates table inet otasuke and leaves office_nat and the foreign table alone" {
     run office_exec box nft list tables
@@ -288,6 +291,32 @@ teardown_file() { office_teardown; }
     run office_exec box "$FWD" --diff "$OFFICE_RUN/x.set" --state "$STATE"
     assert_line '+ 1 element to set doh_v4'
     assert_line --partial 'writes: 1'
+}
+
+@test "element timeouts: a feed's entries expire in the kernel and the next apply restores them" {
+    office_stop fwd
+    "$CTL" fw build -o "$OFFICE_RUN/t.set" --zones "$OFFICE_RUN/zones.conf" \
+        --block test="$FIX/block.netset" --timeout 2 >/dev/null
+    run office_exec box "$FWD" --apply-once "$OFFICE_RUN/t.set" --state "$STATE"
+    assert_success
+    assert_output --partial '"rebuilt":1,'        # set flags changed: one-batch re-creation
+    run office_exec box nft -t list sets inet
+    assert_output --partial 'timeout 2s'
+    run office_exec pc curl -s --max-time 2 http://198.18.10.66/
+    assert_failure
+    wait_elem 0 blk_test_v4 198.18.10.66 6
+    run office_exec pc curl -s --max-time 5 http://198.18.10.66/
+    assert_line site=malware.test
+    run office_exec box "$FWD" --apply-once "$OFFICE_RUN/t.set" --state "$STATE"
+    assert_success
+    assert_output --partial '"rebuilt":0,'        # sets with timeouts are read back,
+    refute_output --partial '"added":0,'          # the expired entries re-added
+    run office_exec pc curl -s --max-time 2 http://198.18.10.66/
+    assert_failure
+    start_fwd                                     # back to the permanent set
+    wait_elem 1 blk_test_v4 198.18.10.66
+    run office_exec box nft -t list sets inet
+    refute_output --partial 'timeout 2s'
 }
 
 @test "the foreign table survives reload, stop, start and kill -9 of fwd" {
