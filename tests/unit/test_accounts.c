@@ -398,6 +398,42 @@ static void test_routes(void **state)
     json_decref(o);
 }
 
+static void test_webstats(void **state)
+{
+    (void)state;
+    const int64_t now = 1800003600;   /* an hour boundary */
+    webstats_note("allowed", NULL, 40, now - 7200);
+    webstats_note("blocked", "ads", 0, now - 7200);
+    webstats_note("blocked", "ads", 0, now + 10);
+    webstats_note("blocked", "malware", 0, now + 20);
+    webstats_note("blocked", "no-such-category", 0, now + 30);
+    webstats_note("allowed", NULL, -5, now);           /* nonsense counts are ignored */
+    webstats_note("neighbour", NULL, 0, now);
+    webstats_note("blocked", "ads", 0, now - 30 * 3600); /* older than the window */
+    json_t *o = webstats_json(now + 60);
+    json_t *hours = json_object_get(o, "hours");
+    assert_int_equal(json_array_size(hours), 24);
+    json_t *last = json_array_get(hours, 23), *two = json_array_get(hours, 21);
+    assert_int_equal(json_integer_value(json_object_get(last, "start")), now);
+    assert_int_equal(json_integer_value(json_object_get(last, "blocks")), 3);
+    assert_int_equal(json_integer_value(json_object_get(last, "queries")), 3);
+    assert_int_equal(json_integer_value(json_object_get(two, "queries")), 41);
+    assert_int_equal(json_integer_value(json_object_get(two, "blocks")), 1);
+    json_t *top = json_object_get(o, "top_categories");
+    assert_int_equal(json_array_size(top), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(top, 0), "category")), "ads");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(top, 0), "count")), 2);
+    json_decref(o);
+    /* A day later the old hours have rolled out. */
+    o = webstats_json(now + 25 * 3600);
+    json_t *h;
+    size_t i;
+    json_array_foreach(json_object_get(o, "hours"), i, h)
+        assert_int_equal(json_integer_value(json_object_get(h, "queries")), 0);
+    assert_int_equal(json_array_size(json_object_get(o, "top_categories")), 0);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +447,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_accounts_roles, open_db, close_db),
         cmocka_unit_test_setup_teardown(test_unblock_requests, open_db, close_db),
         cmocka_unit_test_setup_teardown(test_routes, open_db, close_db),
+        cmocka_unit_test(test_webstats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
