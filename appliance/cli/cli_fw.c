@@ -252,6 +252,9 @@ static int fw_build(int argc, char **argv)
             fwset_write(&s, out, err, sizeof err) < 0)
             rc = cli_fail("%s", err);
     }
+    if (!rc && !s.opts.ifname[FWSET_ZONE_WAN][0][0])
+        fprintf(stderr, "otasukectl: warning: no wan interface (--zones): the box will forward "
+                        "nothing and masquerade nothing\n");
     if (!rc)
         printf("{\"output\":\"%s\",\"sets\":%zu,\"elements\":%zu,\"lists\":%s]}\n", out, s.n_sets,
                fwset_total_elems(&s), json);

@@ -28,7 +28,7 @@
 
 struct opts {
     const char *set, *apply_once, *diff, *state, *events, *leases;
-    int check, foreground, confirm, confirm_timeout, keep_table;
+    int check, foreground, confirm, confirm_timeout;
 };
 
 static void usage(FILE *out)
