@@ -493,6 +493,7 @@ int hub_api_run(struct hub *h, volatile int *stop, char *err, size_t errlen)
         flags, 0, NULL, NULL, handler, h,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+        MHD_OPTION_HTTPS_PRIORITIES, h->o.tls_priorities,
         MHD_OPTION_THREAD_POOL_SIZE, 2u,
         MHD_OPTION_CONNECTION_LIMIT, 30000u,
         MHD_OPTION_CONNECTION_TIMEOUT, 60u,
@@ -500,8 +501,9 @@ int hub_api_run(struct hub *h, volatile int *stop, char *err, size_t errlen)
         MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
         MHD_OPTION_END);
     if (!d) {
-        snprintf(err, errlen, "cannot listen on %s (in use, or address not on this host)",
-                 h->o.listen);
+        snprintf(err, errlen, "cannot start HTTPS on %s: address in use or not on this host, "
+                 "or --tls-priorities '%s' not valid for GnuTLS", h->o.listen,
+                 h->o.tls_priorities);
         free(cert);
         free(key);
         return -1;

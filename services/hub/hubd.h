@@ -31,6 +31,7 @@ struct hub_opts {
     int64_t entry_ttl;                /* community entries expire unless seen again */
     int64_t doc_ttl;                  /* validity of a served feed document */
     int64_t code_ttl;                 /* default enrolment code lifetime */
+    const char *tls_priorities;       /* GnuTLS priority string for the HTTPS listener */
 };
 
 void hub_opts_defaults(struct hub_opts *o);

@@ -30,6 +30,7 @@ void hub_opts_defaults(struct hub_opts *o)
     o->entry_ttl = 30 * 86400;
     o->doc_ttl = 7 * 86400;
     o->code_ttl = 86400;
+    o->tls_priorities = "NORMAL";     /* GnuTLS's system default, as MHD would use */
 }
 
 long long hub_now(void)

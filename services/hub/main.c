@@ -35,6 +35,7 @@ static void usage(FILE *f)
         "  --fp-k N       false-positive reports (distinct orgs) that demote (2)\n"
         "  --online SECS  heartbeat age still counted online (300)\n"
         "  --entry-ttl S  community entries expire unless seen again (2592000)\n"
+        "  --tls-priorities S  GnuTLS priority string for HTTPS (NORMAL)\n"
         "  -n             check state, storage and options, then exit 0/1\n"
         "  -f             foreground, log to stderr\n"
         "  -v             debug logging\n"
@@ -77,7 +78,8 @@ int main(int argc, char **argv)
     umask(027);
     int check = 0, fg = 0, verbose = 0;
     const char *hosts = NULL;
-    enum { O_DB = 256, O_FEED, O_MQTT, O_PUBMQTT, O_PUBTLS, O_FPK, O_ONLINE, O_TTL, O_HOSTS };
+    enum { O_DB = 256, O_FEED, O_MQTT, O_PUBMQTT, O_PUBTLS, O_FPK, O_ONLINE, O_TTL, O_HOSTS,
+           O_TLSPRIO };
     static const struct option lo[] = {
         { "db", required_argument, NULL, O_DB },
         { "feed", required_argument, NULL, O_FEED },
@@ -88,6 +90,7 @@ int main(int argc, char **argv)
         { "online", required_argument, NULL, O_ONLINE },
         { "entry-ttl", required_argument, NULL, O_TTL },
         { "hosts", required_argument, NULL, O_HOSTS },
+        { "tls-priorities", required_argument, NULL, O_TLSPRIO },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -115,6 +118,7 @@ int main(int argc, char **argv)
         case O_ONLINE: o.online_secs = posint(optarg, "--online"); break;
         case O_TTL: o.entry_ttl = posint(optarg, "--entry-ttl"); break;
         case O_HOSTS: hosts = optarg; break;
+        case O_TLSPRIO: o.tls_priorities = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
