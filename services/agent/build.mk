@@ -7,4 +7,4 @@ test_agent_EXTRA := $(AGENT_CORE)
 test_grant_EXTRA := $(AGENT_CORE)
 test_explain_EXTRA := $(AGENT_CORE)
 fuzz_apibody_EXTRA := $(addprefix services/agent/,api_body.c backup.c db.c devices.c events.c \
-                        explain.c grants.c policy.c)
+                        explain.c grants.c policy.c webstats.c)
