@@ -272,8 +272,8 @@ done
 reload_run() {  # peer addr port command
     note "reload under load: $1"
     local r
-    r=$("$DNSLOAD" -s "$2" -p "$3" -d "$RUN/q-mixed.txt" -r "$LAT_QPS" -l 6 -t 5 \
-            --reload-at 3 --reload-cmd "$4" --probe "$PROBE" --window-min 1 --after 2 --max 180)
+    r=$("$DNSLOAD" -s "$2" -p "$3" -d "$RUN/q-mixed.txt" -r "$LAT_QPS" -l 7 -t 5 \
+            --reload-at 4 --reload-cmd "$4" --probe "$PROBE" --window-min 1 --after 2 --max 180)
     raw "{\"peer\":\"$1\",\"kind\":\"reload\",\"r\":$r,$(rss "${PID[$1]}")}"
 }
 cp "$PREP/block.reload.rpz" "$RUN/rpz.zone.new"
@@ -283,6 +283,12 @@ cp "$PREP/block.reload.dnsmasq" "$RUN/dnsmasq.servers.new"
 reload_run dnsmasq $A_DMQ $P_DMQ \
     "mv '$RUN/dnsmasq.servers.new' '$RUN/dnsmasq.servers' && kill -HUP ${PID[dnsmasq]}"
 if [ "$DNSD_OK" = 1 ]; then
+    # Harness check: the same run with a no-op trigger and a probe that is already
+    # blocked shows what the load generator and the machine add to the window's p99.
+    note "harness check: no-op reload against dnsd"
+    r=$("$DNSLOAD" -s $A_DSD -p $P_DSD -d "$RUN/q-mixed.txt" -r "$LAT_QPS" -l 7 -t 5 \
+            --reload-at 4 --reload-cmd true --probe "$BLOCKED_ONE" --window-min 1 --after 2 --max 30)
+    raw "{\"peer\":\"harness-noop-reload\",\"kind\":\"reload\",\"r\":$r}"
     reload_run dnsd+unbound $A_DSD $P_DSD \
         "mv '$RUN/dnsd-reload.set' '$RUN/dnsd.set' && kill -HUP ${PID[dnsd+unbound]}"
 fi
