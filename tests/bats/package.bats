@@ -341,7 +341,7 @@ in_root_net() {
     # through the group and binds :53 with CAP_NET_BIND_SERVICE; fwd creates its
     # nftables table with CAP_NET_ADMIN alone. Processes die with the script (trap).
     run in_root_net "
-        pids=''; trap 'kill \$pids 2>/dev/null; wait' EXIT
+        pids=''; trap 'kill \$pids 2>/dev/null || true; wait' EXIT
         rm -f /var/lib/otasuke/*.set /var/lib/otasuke/agent.db*
         $(unit_launch otasuke-agent ExecStart) >/tmp/agent.log 2>&1 & pids=\"\$pids \$!\"
         for i in \$(seq 100); do [ -e /var/lib/otasuke/fw.set ] && break; sleep 0.1; done
@@ -390,11 +390,46 @@ in_root_net() {
     fi
 }
 
+@test "the setup code and the TLS key never reach a log" {
+    unit_of otasuke-agent >/dev/null || skip "otasuke-agent is not built yet"
+    run in_root_net "
+        pids=''; trap 'kill \$pids 2>/dev/null || true; wait' EXIT
+        $(unit_launch otasuke-agent ExecStart) >/tmp/agent3.log 2>&1 & pids=\"\$pids \$!\"
+        for i in \$(seq 100); do [ -S /run/otasuke/agent.sock ] && break; sleep 0.1; done
+        code=\$(otasukectl setup-code --socket /run/otasuke/agent.sock 2>/dev/null |
+               sed -n 's/^setup code: \\([^ ]*\\).*/\\1/p')
+        [ -n \"\$code\" ] && echo got-code || echo no-setup-code
+        if [ -x /usr/sbin/otasuke-webd ]; then
+            $(unit_launch otasuke-webd ExecStart 2>/dev/null) >/tmp/webd3.log 2>&1 & pids=\"\$pids \$!\"
+            for i in \$(seq 100); do [ -s /var/lib/otasuke/web/key.pem ] && break; sleep 0.1; done
+            sleep 0.5
+        fi
+        kill \$pids; wait
+        for f in /tmp/agent3.log /tmp/webd3.log; do
+            [ -e \$f ] || continue
+            [ -z \"\$code\" ] || ! grep -qF \"\$code\" \$f || echo \"setup code in \$f\"
+            # any line of the private key's body
+            if [ -s /var/lib/otasuke/web/key.pem ]; then
+                grep -v -- '-----' /var/lib/otasuke/web/key.pem | while read -r l; do
+                    ! grep -qF \"\$l\" \$f || echo \"key material in \$f\"; done
+            fi
+        done
+        echo checked"
+    assert_success
+    assert_line checked
+    refute_output --partial 'setup code in'
+    refute_output --partial 'key material in'
+    # the agent mints setup codes once its auth API is in; until then only keys are checked
+    if ! grep -qx got-code <<<"$output"; then
+        echo "# the agent gave no setup code (auth API not in this build): code not checked" >&3
+    fi
+}
+
 @test "factory reset deletes every owner datum and key; the box starts again as new" {
     unit_of otasuke-agent >/dev/null || skip "otasuke-agent is not built yet"
     # runs after the daemons test above: agent.db, artifacts, fwd state, webd's key exist
     run in_root_net "
-        pids=''; trap 'kill \$pids 2>/dev/null; wait' EXIT
+        pids=''; trap 'kill \$pids 2>/dev/null || true; wait' EXIT
         ls /var/lib/otasuke/agent.db >/dev/null
         old_key=\$(cat /var/lib/otasuke/web/key.pem 2>/dev/null | sha256sum)
         echo '# owner edit' >> /etc/otasuke/otasuke.conf
@@ -458,7 +493,7 @@ in_root_net() {
         unit_of $p >/dev/null || skip "$p is not built yet"
     done
     run in_root_net "
-        pids=''; trap 'kill \$pids 2>/dev/null; wait' EXIT
+        pids=''; trap 'kill \$pids 2>/dev/null || true; wait' EXIT
         $(unit_launch otasuke-hub-mqtt ExecStart) >/tmp/mqtt.log 2>&1 & pids=\"\$pids \$!\"
         for i in \$(seq 50); do ss -ltn | grep -q '127.0.0.1:1884 ' && break; sleep 0.1; done
         $(unit_launch otasuke-hubd ExecStartPre) >/tmp/hubd-check.log 2>&1 && echo hubd-check-ok
