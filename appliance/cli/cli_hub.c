@@ -16,11 +16,12 @@ static const char hub_usage[] =
     "hub enroll URL CODE --cacert FILE [--name NAME] | status | sync [--url URL] |\n"
     "       watch [--seconds N] [--updates N] | heartbeat [--version V] |\n"
     "       contribute VALUE --category CAT [--kind K] [--count N] |\n"
-    "       report-fp VALUE [--kind K] | entries      (all take --state DIR)";
+    "       report-fp VALUE [--kind K] | entries | policy [--after ID]\n"
+    "       (all take --state DIR)";
 
 struct hub_args {
     const char *state, *cacert, *name, *url, *category, *kind, *version;
-    long seconds, updates, count;
+    long seconds, updates, count, after;
     char *pos[3];
     int npos;
 };
@@ -52,9 +53,20 @@ static int parse(int argc, char **argv, struct hub_args *a)
         else if (!strcmp(k, "--seconds")) a->seconds = atol(v);
         else if (!strcmp(k, "--updates")) a->updates = atol(v);
         else if (!strcmp(k, "--count")) a->count = atol(v);
+        else if (!strcmp(k, "--after")) a->after = atol(v);
         else
             return -1;
     }
+    return 0;
+}
+
+static int print_policy(long long id, const char *signer, const char *change,
+                        const char *signature, void *ctx)
+{
+    json_t *arr = ctx;
+    json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id,
+                                         "signer", signer, "change", change, "signature",
+                                         signature));
     return 0;
 }
 
@@ -153,6 +165,17 @@ int cli_hub(int argc, char **argv)
             rc = cli_fail("%s", err);
         else
             printf("{\"reported\":true}\n");
+    } else if (!strcmp(cmd, "policy") && a.npos == 0) {
+        /* Shown, not applied: applying needs the owner's grants, which the agent holds. */
+        json_t *arr = json_array();
+        if (hubclient_policy_fetch(hc, a.after, print_policy, arr, err, sizeof err) < 0) {
+            rc = cli_fail("%s", err);
+        } else {
+            char *s = json_dumps(arr, JSON_INDENT(1));
+            puts(s ? s : "[]");
+            free(s);
+        }
+        json_decref(arr);
     } else if (!strcmp(cmd, "entries") && a.npos == 0) {
         json_t *o = json_load_file(hubclient_store_path(hc), 0, NULL);
         char *s = json_dumps(o ? o : json_object(), JSON_INDENT(1) | JSON_SORT_KEYS);

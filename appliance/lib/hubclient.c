@@ -506,3 +506,42 @@ int hubclient_report_fp(struct hubclient *hc, const char *indicator, const char 
     json_decref(a);
     return 0;
 }
+
+int hubclient_policy_fetch(struct hubclient *hc, long long after, hubclient_policy_fn fn,
+                           void *ctx, char *err, size_t errlen)
+{
+    if (!hc->enrolled) {
+        seterr(err, errlen, "not enrolled with a hub (otasukectl hub enroll URL CODE)");
+        return -1;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/v1/policy?after=%lld", after);
+    struct hubclient_http r;
+    if (hubclient_request(hc, "GET", path, NULL, 1, &r, err, errlen) < 0)
+        return -1;
+    json_t *o = r.status == 200 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    json_t *msgs = json_object_get(o, "messages");
+    if (!json_is_array(msgs)) {
+        hubclient_http_error(&r, "policy messages", err, errlen);
+        hubclient_http_free(&r);
+        json_decref(o);
+        return -1;
+    }
+    hubclient_http_free(&r);
+    size_t i;
+    json_t *m;
+    int n = 0;
+    json_array_foreach(msgs, i, m) {
+        const char *signer = json_string_value(json_object_get(m, "signer"));
+        const char *change = json_string_value(json_object_get(m, "change"));
+        const char *sig = json_string_value(json_object_get(m, "signature"));
+        json_int_t id = json_integer_value(json_object_get(m, "id"));
+        if (!signer || !change || !sig || id <= after)
+            continue;   /* malformed: skip it, the agent never sees half a message */
+        n++;
+        if (fn && fn((long long)id, signer, change, sig, ctx) != 0)
+            break;
+    }
+    json_decref(o);
+    return n;
+}

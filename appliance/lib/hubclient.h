@@ -72,6 +72,15 @@ int hubclient_contribute(struct hubclient *hc, const struct hubclient_indicator 
 int hubclient_report_fp(struct hubclient *hc, const char *indicator, const char *kind,
                         char *err, size_t errlen);
 
+/* Delegated policy changes the hub relays to this box, oldest first, ids > after (at most
+ * 100 per call). fn gets the exact signed text, the signer's key id and the base64
+ * signature: the caller (the agent) verifies them against the owner's grants before
+ * applying anything; the hub is only the courier. Returns the number of messages, -1. */
+typedef int (*hubclient_policy_fn)(long long id, const char *signer, const char *change,
+                                   const char *signature, void *ctx);
+int hubclient_policy_fetch(struct hubclient *hc, long long after, hubclient_policy_fn fn,
+                           void *ctx, char *err, size_t errlen);
+
 /* Called with a verified document; returns 0 when applied (the seq is then saved),
  * non-zero to refuse it (the seq stays). */
 typedef int (*hubclient_apply_fn)(const char *doc, size_t len, const struct feed_manifest *m,

@@ -9,6 +9,8 @@
  *   GET  /v1/fleet?org=&online=&sort=&order=&limit=   operator token
  *   GET  /feed/<id>/snapshot[.sig]    box or operator token
  *   GET  /feed/<id>/delta/<from>[.sig]
+ *   POST /v1/boxes/<id>/policy        operator token; a delegate-signed policy change
+ *   GET  /v1/policy?after=N           box token; its relayed policy changes
  *   GET  /v1/health
  * Feed documents also carry their signature in X-Otasuke-Sig so one request gets a
  * consistent pair even while the seq moves. Client addresses are never stored. */
@@ -326,6 +328,67 @@ static enum MHD_Result h_feed(struct hub *h, struct MHD_Connection *c, const cha
     return ret;
 }
 
+struct pol_ctx { json_t *arr; };
+
+static int pol_row(int n, const char *const *v, void *ctx)
+{
+    struct pol_ctx *pc = ctx;
+    if (n < 6)
+        return 1;
+    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)atoll(v[0]),
+                          "created", (json_int_t)atoll(v[1]), "sender", v[2] ? v[2] : "",
+                          "signer", v[3] ? v[3] : "", "change", v[4] ? v[4] : "",
+                          "signature", v[5] ? v[5] : "");
+    if (o)
+        json_array_append_new(pc->arr, o);
+    return 0;
+}
+
+static enum MHD_Result h_policy_get(struct hub *h, struct MHD_Connection *c, long box)
+{
+    const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+    char *end;
+    long long a = after ? strtoll(after, &end, 10) : 0;
+    if (after && (*end || a < 0))
+        return send_err(c, 400, "parameter 'after': expected a message id >= 0");
+    char bs[24], as[24], err[256];
+    snprintf(bs, sizeof bs, "%ld", box);
+    snprintf(as, sizeof as, "%lld", a);
+    const char *p[] = { bs, as };
+    struct pol_ctx pc = { json_array() };
+    if (hubdb_exec(h->db, "SELECT id, created, sender, signer, body, signature FROM "
+                   "policy_msgs WHERE box_id = $1 AND id > $2 ORDER BY id LIMIT 100", 2, p,
+                   pol_row, &pc, err, sizeof err) < 0) {
+        json_decref(pc.arr);
+        log_error("policy: %s", err);
+        return send_err(c, 500, "storage error; see the hub log");
+    }
+    return send_json(c, 200, json_pack("{s:o}", "messages", pc.arr));
+}
+
+static enum MHD_Result h_policy_post(struct hub *h, struct MHD_Connection *c, struct req *rq,
+                                     const char *sender, const char *rest)
+{
+    char *end;
+    long box = strtol(rest, &end, 10);
+    if (box <= 0 || strcmp(end, "/policy") != 0)
+        return send_err(c, 404, "expected /v1/boxes/<id>/policy");
+    static __thread struct hub_policy pol;
+    char err[300], user[48];
+    if (hub_body_policy(rq->body, rq->len, &pol, err, sizeof err) < 0)
+        return send_err(c, 400, err);
+    long id = hub_policy_relay(h, box, sender, &pol, user, sizeof user, err, sizeof err);
+    if (id < 0) {
+        log_error("policy relay: %s", err);
+        return send_err(c, 500, "storage error; see the hub log");
+    }
+    if (id == 0)
+        return send_err(c, 404, "no active box with that id");
+    if (hub_mqtt_box_notify(user, id) < 0)
+        log_warn("policy message %ld stored; MQTT notice failed (the box polls)", id);
+    return send_json(c, 200, json_pack("{s:I}", "id", (json_int_t)id));
+}
+
 static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char *url,
                              const char *method, struct req *rq)
 {
@@ -338,6 +401,23 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
     if (strcmp(url, "/v1/enroll") == 0 && post)
         return h_enroll(h, c, rq);
     long org = 0, box = 0;
+    if (strcmp(url, "/v1/policy") == 0) {
+        if (!get)
+            return send_err(c, 405, "use GET");
+        box = auth_box(h, c, &org);
+        if (box <= 0)
+            return send_err(c, 401, "missing, unknown or revoked box token");
+        return h_policy_get(h, c, box);
+    }
+    if (strncmp(url, "/v1/boxes/", 10) == 0) {
+        const char *tk = bearer(c);
+        char name[80];
+        if (!post)
+            return send_err(c, 405, "use POST");
+        if (!tk || hub_operator_name(h, tk, name, sizeof name) != 1)
+            return send_err(c, 401, "operator token required");
+        return h_policy_post(h, c, rq, name, url + 10);
+    }
     int is_box = !strcmp(url, "/v1/heartbeat") || !strcmp(url, "/v1/contributions") ||
                  !strcmp(url, "/v1/false-positive");
     if (is_box) {

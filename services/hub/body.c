@@ -264,3 +264,45 @@ int hub_body_fp(const char *body, size_t len, char *indicator, size_t ilen, char
     json_decref(o);
     return rc;
 }
+
+int hub_body_policy(const char *body, size_t len, struct hub_policy *pol, char *err,
+                    size_t errlen)
+{
+    static const char *const f[] = { "change", "signer", "signature", NULL };
+    memset(pol, 0, sizeof *pol);
+    json_t *o = load(body, len, err, errlen);
+    if (!o)
+        return -1;
+    int rc = only_fields(o, f, "", err, errlen) ||
+             str_field(o, "signer", 1, pol->signer, sizeof pol->signer, "", err, errlen) ||
+             str_field(o, "signature", 1, pol->signature, sizeof pol->signature, "", err,
+                       errlen) ? -1 : 0;
+    json_t *c = json_object_get(o, "change");
+    if (rc == 0 && (strlen(pol->signer) != FEED_KEYID_LEN ||
+                    strspn(pol->signer, "0123456789abcdef") != FEED_KEYID_LEN)) {
+        snprintf(err, errlen, "field 'signer': expected the 16 hex digits of a key id");
+        rc = -1;
+    }
+    if (rc == 0 && !json_is_string(c)) {
+        snprintf(err, errlen, "field 'change': %s", c ? "expected a string (the exact "
+                 "signed JSON text)" : "missing");
+        rc = -1;
+    }
+    if (rc == 0) {
+        /* The text must itself be a JSON object: the box parses it after the check. */
+        size_t n = json_string_length(c);
+        const char *s = json_string_value(c);
+        json_t *inner = n < sizeof pol->change && strlen(s) == n
+            ? json_loadb(s, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        if (!json_is_object(inner)) {
+            snprintf(err, errlen, "field 'change': must be the text of a JSON object under "
+                     "%zu bytes", sizeof pol->change);
+            rc = -1;
+        } else {
+            memcpy(pol->change, s, n + 1);
+        }
+        json_decref(inner);
+    }
+    json_decref(o);
+    return rc;
+}

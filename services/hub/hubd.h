@@ -175,6 +175,24 @@ int hub_body_contrib(const char *body, size_t len, struct hub_contrib *out, int 
 int hub_body_fp(const char *body, size_t len, char *indicator, size_t ilen, char *kind,
                 size_t klen, char *err, size_t errlen);
 
+struct hub_policy {
+    char change[64 * 1024];           /* the exact signed text: a JSON object */
+    char signer[FEED_KEYID_LEN + 1];  /* key id of the delegate's key */
+    char signature[128];              /* base64 Ed25519 over change */
+};
+/* Parses {"change": "<JSON object text>", "signer": "16 hex", "signature": "base64"}. */
+int hub_body_policy(const char *body, size_t len, struct hub_policy *pol, char *err,
+                    size_t errlen);
+
+/* ---- policy.c ---- */
+/* Stores a policy change for box_id (sender = operator name, for the audit) and returns
+ * its id (> 0), 0 if the box is unknown or revoked, -1 on error. */
+long hub_policy_relay(struct hub *h, long box_id, const char *sender,
+                      const struct hub_policy *pol, char *mqtt_user, size_t ulen,
+                      char *err, size_t errlen);
+/* Operator name for an API token, or -1/0 like hub_operator_auth. */
+int hub_operator_name(struct hub *h, const char *token, char *name, size_t namelen);
+
 /* ---- mqttpub.c ---- */
 /* Writes <mqtt_dir>/passwd (hub user + every active box) and acl atomically, then
  * signals the broker (pid file) to reload. Returns 0 or -1. */
@@ -185,6 +203,8 @@ int hub_mqtt_poll(void);
 /* Publishes "feed/<id>" with "seq N". Returns 0 or -1. */
 int hub_mqtt_notify(struct hub *h, unsigned long long seq, const struct hub_doc *inline_doc);
 void hub_mqtt_stop(void);
+/* Publishes "policy <id>" on box/<user>/policy (QoS 1, not retained). */
+int hub_mqtt_box_notify(const char *mqtt_user, long id);
 
 /* ---- tls.c ---- */
 /* Makes <state>/tls/cert.pem + key.pem (self-signed, ECDSA P-256, SAN = hosts) unless

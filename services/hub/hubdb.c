@@ -49,6 +49,12 @@ static const char *const migrations[] = {
     "CREATE TABLE feed_log (feed TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL,"
     "  PRIMARY KEY (feed, seq));"
     "INSERT INTO feed_log (feed, seq, at) SELECT feed, seq, updated FROM feed_state;",
+    /* 3: delegated policy changes relayed to one box (signed by the delegate; the box's
+     * agent checks the signature against its grants, the hub only carries and records) */
+    "CREATE TABLE policy_msgs (id @ID@, box_id BIGINT NOT NULL REFERENCES boxes(id),"
+    "  created BIGINT NOT NULL, sender TEXT NOT NULL, signer TEXT NOT NULL,"
+    "  body TEXT NOT NULL, signature TEXT NOT NULL);"
+    "CREATE INDEX policy_msgs_box ON policy_msgs (box_id, id);",
 };
 
 static char *subst_id(const char *sql, const char *idtype)

@@ -226,6 +226,19 @@ int hub_mqtt_notify(struct hub *h, unsigned long long seq, const struct hub_doc 
     return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
 }
 
+int hub_mqtt_box_notify(const char *mqtt_user, long id)
+{
+    if (!mq || !mq_connected)
+        return -1;
+    char topic[80], msg[40];
+    snprintf(topic, sizeof topic, "box/%s/policy", mqtt_user);
+    int n = snprintf(msg, sizeof msg, "policy %ld", id);
+    int rc = mosquitto_publish(mq, NULL, topic, n, msg, 1, false);
+    if (rc == MOSQ_ERR_SUCCESS)
+        mosquitto_loop(mq, 0, 10);
+    return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
 void hub_mqtt_stop(void)
 {
     if (!mq)

@@ -269,3 +269,30 @@ sql() { if [ -n "${HUB_DB:-}" ]; then psql -At "$HUB_DB" -c "$1"; else sqlite3 "
     run office_exec box bash -c "head -c 300000 /dev/zero | tr '\0' a | curl -s -w ' %{http_code}' --cacert '$HS/tls/cert.pem' -H 'Authorization: Bearer $tok' --data-binary @- '$URL/v1/heartbeat'"
     assert_output --partial " 413"
 }
+
+@test "delegated policy: the hub relays a signed change to one box only and records it" {
+    enrol p1 org2; enrol p2 org2
+    local id; id=$(admin box list --org org2 | jq -r 'select(.name=="p1") | .id')
+    local change='{"grant":"g-17","block":["casino.example.test"]}'
+    local body; body=$(jq -cn --arg c "$change" '{change: $c, signer: "0123456789abcdef", signature: "c2lnbmVkIGJ5IHRoZSBNU1A="}')
+    run office_exec box curl -s -w ' %{http_code}' --cacert "$HS/tls/cert.pem" \
+        -H "Authorization: Bearer $OPTOKEN" -d "$body" "$URL/v1/boxes/$id/policy"
+    assert_output --partial " 200"
+    run box p1 policy
+    assert_success
+    echo "$output" | jq -e --arg c "$change" '.[0].change == $c and .[0].signer == "0123456789abcdef"'
+    run box p2 policy
+    assert_output '[]'
+    run box p1 policy --after "$(box p1 policy | jq '.[0].id')"
+    assert_output '[]'
+    # a box cannot post, a change that is not a JSON object is refused with the field
+    local tok; tok=$(jq -r .token "$BATS_FILE_TMPDIR/box-p2/hub.json")
+    run office_exec box curl -s -o /dev/null -w '%{http_code}' --cacert "$HS/tls/cert.pem" \
+        -H "Authorization: Bearer $tok" -d "$body" "$URL/v1/boxes/$id/policy"
+    assert_output 401
+    run office_exec box curl -s --cacert "$HS/tls/cert.pem" -H "Authorization: Bearer $OPTOKEN" \
+        -d '{"change":"not json","signer":"0123456789abcdef","signature":"eA=="}' "$URL/v1/boxes/$id/policy"
+    assert_output --partial "field 'change'"
+    run sql "SELECT actor, action FROM audit WHERE action = 'policy-relay'"
+    assert_output --partial "bats"
+}

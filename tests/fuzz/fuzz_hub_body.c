@@ -1,5 +1,6 @@
 /* Fuzzes every hub API body parser (services/hub/body.c) with the same input: the first
- * byte picks the parser, the rest is the body. */
+ * byte picks the parser (enrol, heartbeat, contributions, false positive, policy), the
+ * rest is the body. */
 #include "../../services/hub/hubd.h"
 
 #include <stddef.h>
@@ -16,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     char err[300];
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0: {
         struct hub_enroll_req rq;
         if (hub_body_enroll(body, len, &rq, err, sizeof err) == 0 &&
@@ -34,6 +35,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: {
         int n = hub_body_contrib(body, len, c, HUB_CONTRIB_MAX, err, sizeof err);
         if (n > HUB_CONTRIB_MAX)
+            __builtin_trap();
+        break;
+    }
+    case 4: {
+        static struct hub_policy pol;
+        if (hub_body_policy(body, len, &pol, err, sizeof err) == 0 &&
+            (strlen(pol.signer) != FEED_KEYID_LEN || pol.change[0] != '{'))
             __builtin_trap();
         break;
     }

@@ -98,12 +98,34 @@ static void contribution_bodies(void **state)
                            sizeof kind, err, sizeof err), "field 'kind'");
 }
 
+static void policy_bodies(void **state)
+{
+    (void)state;
+    static struct hub_policy pol;
+    char err[300];
+    const char *ok = "{\"change\":\"{\\\"block\\\":[\\\"x.test\\\"]}\",\"signer\":"
+                     "\"0011223344556677\",\"signature\":\"c2ln\"}";
+    assert_int_equal(hub_body_policy(ok, strlen(ok), &pol, err, sizeof err), 0);
+    assert_string_equal(pol.change, "{\"block\":[\"x.test\"]}");
+#define B(s) s, strlen(s), &pol, err, sizeof err
+    EXPECT_ERR(hub_body_policy(B("{\"change\":{},\"signer\":\"0011223344556677\",\"signature\":\"s\"}")),
+               "field 'change': expected a string");
+    EXPECT_ERR(hub_body_policy(B("{\"change\":\"[1]\",\"signer\":\"0011223344556677\",\"signature\":\"s\"}")),
+               "field 'change': must be the text of a JSON object");
+    EXPECT_ERR(hub_body_policy(B("{\"change\":\"{}\",\"signer\":\"XYZ\",\"signature\":\"s\"}")),
+               "field 'signer'");
+    EXPECT_ERR(hub_body_policy(B("{\"change\":\"{}\",\"signer\":\"0011223344556677\"}")),
+               "field 'signature': missing");
+#undef B
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(enroll_bodies),
         cmocka_unit_test(heartbeat_bodies),
         cmocka_unit_test(contribution_bodies),
+        cmocka_unit_test(policy_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
