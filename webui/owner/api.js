@@ -38,7 +38,7 @@ export async function api(method, path, body) {
   const text = await r.text();
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
   if (!r.ok) {
-    if (r.status === 401 && path !== '/auth/login' && path !== '/auth/setup')
+    if (r.status === 401 && !path.startsWith('/auth/'))
       window.dispatchEvent(new CustomEvent('otasuke-signed-out'));
     throw new ApiError(r.status, data && data.error, data && data.field);
   }

@@ -83,15 +83,22 @@ async function signOut() {
 const NAV = [['#/', 'nav.dashboard'], ['#/devices', 'nav.devices'], ['#/filtering', 'nav.filtering'],
   ['#/requests', 'nav.requests'], ['#/delegation', 'nav.delegation'], ['#/settings', 'nav.settings']];
 
+// A render started later wins: earlier ones still waiting for the box stop quietly, so a
+// quick double render (sign-out event + route change) never shows two pages.
+let generation = 0;
+
 async function render() {
+  const gen = ++generation;
   document.title = t('app.title');
   clear(root);
   if (!state.user) {
     let st = null;
     try { st = await api('GET', '/auth/state'); } catch (e) {
+      if (gen !== generation) return;
       root.append(h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')), langSwitch()), h('main', {}, errorBox(e)));
       return;
     }
+    if (gen !== generation) return;
     root.append(h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')), langSwitch()),
       h('main', {}, st && st.setup_needed ? setupForm() : loginForm()));
     return;
@@ -108,9 +115,10 @@ async function render() {
   try {
     await page(main, { role: state.role, user: state.user, rerender: render });
   } catch (e) {
+    if (gen !== generation) return;
     main.append(errorBox(e));
   }
-  main.dataset.ready = '1';
+  if (gen === generation) main.dataset.ready = '1';
 }
 
 window.addEventListener('hashchange', () => render());

@@ -36,6 +36,7 @@ async function noMissing(p, where) {
   assert.deepEqual(missing, [], `${where}: untranslated keys ${missing.join(', ')}`);
   assert.ok(!text.includes('⟦'), `${where}: placeholder text on the page`);
   assert.deepEqual(p.__errors || [], [], `${where}: script errors`);
+  assert.ok(await p.locator('header.top').count() <= 1, `${where}: the page is drawn once`);
 }
 
 async function signIn(p, user, pass) {
@@ -85,6 +86,8 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
     assert.ok((await office.ctl('status')).includes(fp), 'otasukectl status shows the fingerprint');
     await page.goto(`${URL0}/`);
     await page.waitForSelector('#setup-form');
+    await page.waitForTimeout(300);   // let any second render show up before counting
+    await noMissing(page, 'setup');
     await page.screenshot({ path: join(SHOTS, 'setup-ja.png') });
     await page.fill('#code', 'AAAA-BBBB-CCCC');
     await page.fill('#username', 'boss');
@@ -108,6 +111,8 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
   test('sign out, a wrong password is refused, the right one signs in', async () => {
     await page.click('#signout');
     await page.waitForSelector('#login-form');
+    await page.waitForTimeout(300);
+    await noMissing(page, 'login');
     await page.screenshot({ path: join(SHOTS, 'login-ja.png') });
     await page.fill('#username', 'boss');
     await page.fill('#password', 'not-the-password');
