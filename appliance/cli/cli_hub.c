@@ -70,6 +70,13 @@ static int print_policy(long long id, const char *signer, const char *change,
     return 0;
 }
 
+static void policy_notice(long long id, void *ctx)
+{
+    (void)ctx;
+    printf("{\"policy\":%lld}\n", id);
+    fflush(stdout);
+}
+
 static int print_status(struct hubclient *hc)
 {
     struct hubclient_info in;
@@ -137,6 +144,7 @@ int cli_hub(int argc, char **argv)
                    (unsigned long long)in.seq);
         }
     } else if (!strcmp(cmd, "watch") && a.npos == 0) {
+        hubclient_set_policy_notify(hc, policy_notice, NULL);
         int n = hubclient_watch(hc, hubclient_store_apply, hc, a.seconds > 0 ? (int)a.seconds
                                 : 60, (int)a.updates, err, sizeof err);
         if (n < 0)

@@ -111,6 +111,13 @@ int hubclient_notify_parse(const char *payload, size_t len, unsigned long long *
 int hubclient_watch(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int max_seconds,
                     int stop_after, char *err, size_t errlen);
 
+/* Asks a running hubclient_watch (on another thread) to return within ~100 ms. */
+void hubclient_stop(struct hubclient *hc);
+/* With a callback set, hubclient_watch also subscribes to box/<user>/policy and calls
+ * fn(id) for each "policy <id>" notice; fetch with hubclient_policy_fetch. NULL: off. */
+void hubclient_set_policy_notify(struct hubclient *hc, void (*fn)(long long id, void *ctx),
+                                 void *ctx);
+
 /* A ready-made applier: keeps <state>/feed.json (indicator -> entry) up to date.
  * ctx = the hubclient. */
 int hubclient_store_apply(const char *doc, size_t len, const struct feed_manifest *m,

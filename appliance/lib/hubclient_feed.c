@@ -196,7 +196,21 @@ struct watch {
     size_t plen;
     int connected, auth_failed;
     const char *topic;
+    char policy_topic[80];
+    struct hubclient *hc;
 };
+
+void hubclient_stop(struct hubclient *hc)
+{
+    __atomic_store_n(&hc->stop, 1, __ATOMIC_SEQ_CST);
+}
+
+void hubclient_set_policy_notify(struct hubclient *hc, void (*fn)(long long id, void *ctx),
+                                 void *ctx)
+{
+    hc->policy_fn = fn;
+    hc->policy_ctx = ctx;
+}
 
 static void on_connect(struct mosquitto *m, void *ctx, int rc)
 {
@@ -204,6 +218,8 @@ static void on_connect(struct mosquitto *m, void *ctx, int rc)
     if (rc == 0) {
         w->connected = 1;
         mosquitto_subscribe(m, NULL, w->topic, 0);
+        if (w->policy_topic[0])
+            mosquitto_subscribe(m, NULL, w->policy_topic, 1);
     } else if (rc == 4 || rc == 5) {
         w->auth_failed = 1;
     }
@@ -213,6 +229,16 @@ static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_me
 {
     (void)m;
     struct watch *w = ctx;
+    if (w->policy_topic[0] && strcmp(msg->topic, w->policy_topic) == 0) {
+        char b[40];
+        long long id = 0;
+        int n = msg->payloadlen < (int)sizeof b - 1 ? msg->payloadlen : (int)sizeof b - 1;
+        memcpy(b, msg->payload, (size_t)n);
+        b[n] = '\0';
+        if (sscanf(b, "policy %lld", &id) == 1 && id > 0 && w->hc->policy_fn)
+            w->hc->policy_fn(id, w->hc->policy_ctx);
+        return;
+    }
     char *p = malloc((size_t)msg->payloadlen + 1);
     if (!p)
         return;
@@ -242,7 +268,10 @@ int hubclient_watch(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int 
         host[strcspn(host, "]")] = '\0';
     }
     mosquitto_lib_init();
-    struct watch w = { .topic = hc->feed_topic };
+    struct watch w = { .topic = hc->feed_topic, .hc = hc };
+    if (hc->policy_fn)
+        snprintf(w.policy_topic, sizeof w.policy_topic, "box/%s/policy", hc->mqtt_user);
+    __atomic_store_n(&hc->stop, 0, __ATOMIC_SEQ_CST);
     struct mosquitto *m = mosquitto_new(NULL, true, &w);
     if (!m) {
         snprintf(err, errlen, "mosquitto_new failed");
@@ -259,7 +288,8 @@ int hubclient_watch(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int 
     time_t start = time(NULL), next_try = 0, next_sync = start;
     int applied = 0, backoff = 1, rc = 0;
     /* The first sync also covers notifications missed while disconnected. */
-    while (max_seconds <= 0 || time(NULL) - start < max_seconds) {
+    while ((max_seconds <= 0 || time(NULL) - start < max_seconds) &&
+           !__atomic_load_n(&hc->stop, __ATOMIC_SEQ_CST)) {
         if (!w.connected && time(NULL) >= next_try) {
             if (mosquitto_connect(m, host, port, 30) != MOSQ_ERR_SUCCESS) {
                 next_try = time(NULL) + backoff;

@@ -20,6 +20,9 @@ struct hubclient {
     uint64_t seq;
     int64_t last_sync, feed_created, last_error_at;
     char last_error[300];
+    volatile int stop;                     /* hubclient_stop: ends hubclient_watch */
+    void (*policy_fn)(long long id, void *ctx);
+    void *policy_ctx;
 };
 
 #endif

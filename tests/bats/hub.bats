@@ -274,6 +274,10 @@ sql() { if [ -n "${HUB_DB:-}" ]; then psql -At "$HUB_DB" -c "$1"; else sqlite3 "
     enrol p1 org2; enrol p2 org2
     local id; id=$(admin box list --org org2 | jq -r 'select(.name=="p1") | .id')
     local change='{"grant":"g-17","block":["casino.example.test"]}'
+    wait_broker_user p1
+    office_start watch-p1 box "$BIN/otasukectl" hub watch --seconds 20 \
+        --state "$BATS_FILE_TMPDIR/box-p1"
+    sleep 1
     local body; body=$(jq -cn --arg c "$change" '{change: $c, signer: "0123456789abcdef", signature: "c2lnbmVkIGJ5IHRoZSBNU1A="}')
     run office_exec box curl -s -w ' %{http_code}' --cacert "$HS/tls/cert.pem" \
         -H "Authorization: Bearer $OPTOKEN" -d "$body" "$URL/v1/boxes/$id/policy"
@@ -283,6 +287,12 @@ sql() { if [ -n "${HUB_DB:-}" ]; then psql -At "$HUB_DB" -c "$1"; else sqlite3 "
     echo "$output" | jq -e --arg c "$change" '.[0].change == $c and .[0].signer == "0123456789abcdef"'
     run box p2 policy
     assert_output '[]'
+    local pid; pid=$(box p1 policy | jq '.[0].id')
+    local i
+    for i in $(seq 30); do grep -q "{\"policy\":$pid}" "$OFFICE_RUN/logs/watch-p1.log" && break; sleep 0.1; done
+    run grep -c "{\"policy\":$pid}" "$OFFICE_RUN/logs/watch-p1.log"
+    assert_output 1
+    office_stop watch-p1
     run box p1 policy --after "$(box p1 policy | jq '.[0].id')"
     assert_output '[]'
     # a box cannot post, a change that is not a JSON object is refused with the field
