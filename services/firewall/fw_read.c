@@ -215,7 +215,8 @@ static int elems_convert(struct fw_kset *k, struct elem_acc *acc)
 {
     size_t kl = acc->keylen, es = fwset_elem_size(k->etype);
     g_keylen = kl;
-    qsort(acc->raw, acc->n, acc->rec, cmp_raw);
+    if (acc->n > 1)
+        qsort(acc->raw, acc->n, acc->rec, cmp_raw);
     uint8_t *out = malloc((acc->n ? acc->n : 1) * es);
     if (!out)
         return -1;

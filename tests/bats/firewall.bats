@@ -5,8 +5,9 @@
 
 load helpers
 
-FWD=$OTASUKE_REPO/build/bin/otasuke-fwd
-CTL=$OTASUKE_REPO/build/bin/otasukectl
+BIN=${OTASUKE_BIN:-$OTASUKE_REPO/build/bin}   # OTASUKE_BIN=/tmp/x/bin runs an ASan build
+FWD=$BIN/otasuke-fwd
+CTL=$BIN/otasukectl
 FIX=$OTASUKE_REPO/tests/fixtures/fw
 
 zones() {   # OUT [extra libconfig lines...]
