@@ -244,7 +244,10 @@ int hubclient_request(struct hubclient *hc, const char *method, const char *path
         hdr = curl_slist_append(hdr, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_CAINFO, hc->cacert);
+    /* A pinned hub certificate when enrolment was given one, else the system's CAs
+     * (a hub with a CA-issued certificate). Never no verification. */
+    if (access(hc->cacert, R_OK) == 0)
+        curl_easy_setopt(c, CURLOPT_CAINFO, hc->cacert);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
@@ -335,13 +338,21 @@ int hubclient_enroll(struct hubclient *hc, const char *url, const char *code,
     }
     if (cacert && strcmp(cacert, hc->cacert) != 0 && copy_file(cacert, hc->cacert, err, errlen) < 0)
         return -1;
+    if (!cacert)
+        unlink(hc->cacert);   /* re-enrolling with a CA-issued certificate: drop the pin */
     snprintf(hc->url, sizeof hc->url, "%s", url);
     size_t ul = strlen(hc->url);
     while (ul && hc->url[ul - 1] == '/')
         hc->url[--ul] = '\0';
     struct hubclient_http r;
-    if (hubclient_request(hc, "POST", "/v1/enroll/challenge", NULL, 0, &r, err, errlen) < 0)
+    if (hubclient_request(hc, "POST", "/v1/enroll/challenge", NULL, 0, &r, err, errlen) < 0) {
+        if (!cacert && strstr(err, "certificate")) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen - n, " (a hub with its own self-signed certificate: "
+                     "pass that certificate with --cacert)");
+        }
         return -1;
+    }
     json_t *o = r.status == 200 ? json_loadb(r.body, r.len, 0, NULL) : NULL;
     const char *nonce = json_string_value(json_object_get(o, "nonce"));
     if (!nonce) {

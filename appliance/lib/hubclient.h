@@ -43,7 +43,8 @@ void hubclient_info(const struct hubclient *hc, struct hubclient_info *out);
 void hubclient_set_url(struct hubclient *hc, const char *url);
 
 /* Enrols: makes the box key if needed, asks a challenge, signs it, sends the code.
- * cacert = PEM file of the hub certificate (copied into the state dir). Returns 0, or
+ * cacert = PEM file of the hub certificate, copied into the state dir and pinned from then
+ * on; NULL = trust the system's CAs (a hub with a CA-issued certificate). Returns 0, or
  * -1 with err carrying the hub's explanation ("field 'code': ... already used"). */
 int hubclient_enroll(struct hubclient *hc, const char *url, const char *code,
                      const char *cacert, const char *name, const char *version,

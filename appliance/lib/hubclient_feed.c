@@ -278,7 +278,10 @@ int hubclient_watch(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int 
         return -1;
     }
     mosquitto_username_pw_set(m, hc->mqtt_user, hc->mqtt_pass);
-    if (hc->mqtt_tls && mosquitto_tls_set(m, hc->cacert, NULL, NULL, NULL, NULL) != 0) {
+    int pinned = access(hc->cacert, R_OK) == 0;
+    if (hc->mqtt_tls && mosquitto_tls_set(m, pinned ? hc->cacert : NULL,
+                                          pinned ? NULL : "/etc/ssl/certs", NULL, NULL,
+                                          NULL) != 0) {
         snprintf(err, errlen, "MQTT TLS setup with %s failed", hc->cacert);
         mosquitto_destroy(m);
         return -1;

@@ -100,6 +100,9 @@ wait_broker_user() {
     run box nocert enroll "$URL" "$code" --cacert "$BATS_FILE_TMPDIR/impostor/tls/cert.pem"
     assert_failure
     assert_output --partial "SSL"
+    run box nocert3 enroll "$URL" "$code"
+    assert_failure
+    assert_output --partial "pass that certificate with --cacert"
     # The code was not spent on the wrong hub.
     run box nocert2 enroll "$URL" "$code" --cacert "$HS/tls/cert.pem"
     assert_success
