@@ -105,7 +105,7 @@ async function render() {
   }
   const route = (location.hash || '#/').split('?')[0];
   const page = pages[route] || pages['#/'];
-  const main = h('main', { id: 'page' });
+  const main = h('main', { id: 'page', 'data-render': gen });
   root.append(
     h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')),
       h('nav', {}, NAV.map(([href, key]) => h('a', { href, class: href === route ? 'active' : '' }, t(key)))),

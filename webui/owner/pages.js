@@ -1,7 +1,7 @@
 // The owner's pages. Each takes the <main> element and fills it; errors go up to app.js
 // (shown in words) or, for one action, next to the button that failed.
 import { h, clear } from './dom.js';
-import { t, has } from './i18n.js';
+import { t, has, lang } from './i18n.js';
 import { api, ApiError } from './api.js';
 
 export const CATEGORIES = ['malware', 'phishing', 'c2', 'ads', 'tracking', 'adult', 'gambling',
@@ -45,6 +45,8 @@ function table(cols, rows, empty) {
 }
 
 const catName = (c) => (has(`cat.${c}`) ? t(`cat.${c}`) : c);
+// The three groups every box starts with get friendly names; owners' own groups stay as typed.
+const groupName = (g) => (has(`groupname.${g}`) ? `${t(`groupname.${g}`)} (${g})` : g);
 
 // ---- dashboard ----
 
@@ -175,7 +177,7 @@ async function filtering(main, ctx) {
   for (const g of groups) {
     const msg = h('div');
     const on = new Set(g.categories || []);
-    main.append(h('section', { class: 'card', id: `group-${g.name}` }, h('h2', {}, t('filter.group', { name: g.name })),
+    main.append(h('section', { class: 'card', id: `group-${g.name}` }, h('h2', {}, t('filter.group', { name: groupName(g.name) })),
       h('ul', { class: 'switches' }, CATEGORIES.map((c) => h('li', {},
         h('label', { class: 'switch' },
           h('input', { type: 'checkbox', role: 'switch', 'data-cat': c, checked: on.has(c), disabled: !owner, onchange: async (ev) => {
@@ -250,7 +252,8 @@ async function filtering(main, ctx) {
     clear(out);
     try {
       const a = await api('GET', `/explain?q=${encodeURIComponent(q)}`);
-      out.append(h('p', { class: 'big2' }, t(`decision.${a.decision}`) || a.decision, ' — ', a.summary),
+      // The agent's summary is English; other languages get the translated decision only.
+      out.append(h('p', { class: 'big2' }, t(`decision.${a.decision}`), lang === 'en' && a.summary ? ` — ${a.summary}` : ''),
         h('ul', {}, (a.chain || []).map((s) => h('li', {}, `${s.enforced ? '✔ ' : '· '}${t(`kind.${s.action}`)} ${s.matched} — ${s.name}${s.category ? ` (${catName(s.category)})` : ''}`))));
     } catch (e) { out.append(err(e)); }
   } }, h('input', { name: 'q', required: true, placeholder: 'example.com', 'aria-label': t('filter.explainq') }), h('button', { type: 'submit' }, t('filter.explain')));

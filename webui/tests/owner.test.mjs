@@ -29,6 +29,21 @@ async function ready(p) {
   await p.waitForSelector('main[data-ready="1"]', { timeout: 15000 });
 }
 
+// The render number of the page shown now; rerendered(p, n) waits for a later, finished render
+// (actions re-render the page once their change is saved).
+async function renderNo(p) {
+  return Number(await p.getAttribute('main', 'data-render'));
+}
+async function rerendered(p, n) {
+  for (let i = 0; i < 150; i++) {
+    const cur = await p.getAttribute('main', 'data-render').catch(() => null);
+    const done = await p.getAttribute('main', 'data-ready').catch(() => null);
+    if (cur !== null && Number(cur) > n && done === '1') return;
+    await p.waitForTimeout(100);
+  }
+  throw new Error('the page did not re-render after the change');
+}
+
 // No ⟦missing⟧ key anywhere on the page and none recorded by t().
 async function noMissing(p, where) {
   const missing = await p.evaluate(() => [...(globalThis.__otasukeMissing || [])]);
@@ -172,9 +187,10 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
     assert.equal(await page.evaluate(() => window.__xss), undefined);
     assert.equal(await page.locator('main img').count(), 0);
     await page.screenshot({ path: join(SHOTS, 'requests-pending-ja.png') });
+    let n = await renderNo(page);
     await row.locator('button[data-approve="0"]').click();
     await office.waitFor('ads.test resolves for pc', async () => (await office.dig('ads.test')) === '198.18.10.80', 10);
-    await ready(page);
+    await rerendered(page, n);
     assert.match(await page.locator('tr', { hasText: 'ads.test' }).innerText(), /許可済み/);
     const audit = (await office.agent('GET', '/v1/unblock-requests')).body[0];
     assert.equal(audit.decided_by, 'boss');
@@ -186,22 +202,26 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
     await ready(page);
     await page.fill('#delegate-form input[name=name]', 'msp-yamada');
     await page.fill('#delegate-form input[name=pubkey]', pub);
+    let n = await renderNo(page);
     await page.click('#delegate-form button[type=submit]');
+    await rerendered(page, n);
     await page.waitForSelector('#grant-form select[name=delegate] option', { state: 'attached' });
-    await ready(page);
     await page.check('#grant-form input[name=categories][value=social]');
     await page.check('#grant-form input[name=groups][value=staff]');
     await page.check('#grant-form input[name=actions][value=add_block]');
+    n = await renderNo(page);
     await page.click('#grant-form button[type=submit]');
+    await rerendered(page, n);
     await page.waitForSelector('button[data-revoke]');
     let grants = (await office.agent('GET', '/v1/grants')).body;
     assert.equal(grants.length, 1);
     assert.deepEqual(grants[0].categories, ['social']);
     assert.equal(grants[0].revoked_at, 0);
     await page.screenshot({ path: join(SHOTS, 'delegation-granted-ja.png') });
+    n = await renderNo(page);
     await page.click('button[data-revoke]');
     await office.waitFor('grant revoked', async () => (await office.agent('GET', '/v1/grants')).body[0].revoked_at > 0, 5);
-    await ready(page);
+    await rerendered(page, n);
     assert.equal(await page.locator('button[data-revoke]').count(), 0);
     const audit = (await office.agent('GET', '/v1/audit?limit=20')).body.map((a) => a.what);
     assert.ok(audit.some((w) => /revoke/.test(w)), audit.join(','));
@@ -266,11 +286,13 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
     const first = await page.locator('tbody tr').first().innerText();
     assert.match(first, /printer/, 'the risky device comes first');
     page.once('dialog', (d) => d.accept('受付のPC'));
+    let n = await renderNo(page);
     await page.click('button[data-rename="02:00:00:00:00:10"]');
+    await rerendered(page, n);
     await page.waitForSelector('text=受付のPC');
+    n = await renderNo(page);
     await page.selectOption('select[data-importance="02:00:00:00:00:10"]', '5');
-    await ready(page);
-    await page.waitForSelector('select[data-group="02:00:00:00:00:10"]');
+    await rerendered(page, n);
     await page.selectOption('select[data-group="02:00:00:00:00:10"]', 'guests');
     await page.waitForSelector('main .ok');
     await noMissing(page, 'devices');
@@ -286,11 +308,15 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
     await ready(page);
     await page.fill('#unblock-form input[name=domain]', 'shop.test');
     await page.selectOption('#unblock-form select[name=minutes]', '15');
+    let n = await renderNo(page);
     await page.click('#unblock-form button');
+    await rerendered(page, n);
     await page.waitForSelector('tr:has-text("shop.test") .countdown');
     assert.match(await page.textContent('tr:has-text("shop.test") .countdown'), /1[45]分|1[45]:\d\d/);
     await page.selectOption('#schedule-form select[name=category]', 'social');
+    n = await renderNo(page);
     await page.click('#schedule-form button');
+    await rerendered(page, n);
     await page.waitForSelector('tr:has-text("SNS")');
     const sch = (await office.agent('GET', '/v1/schedules')).body;
     assert.equal(sch.length, 1);
@@ -380,7 +406,8 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
         await p.waitForSelector('#help-msg .ok');
         await p.screenshot({ path: join(SHOTS, `help-${lang}.png`) });
         await p.click('#help-dialog button:not(.primary)');
-        await ready(p);
+        await p.waitForSelector('#help-dialog', { state: 'detached' });
+        await p.locator('#incidents', { hasText: 'PCが急に遅い' }).waitFor();
         assert.match(await p.textContent('#incidents'), /1[\s\S]*PCが急に遅い <b>bold<\/b>/);
         const helps = (await office.agent('GET', '/v1/help')).body;
         assert.equal(helps.length, 1);
@@ -389,7 +416,7 @@ describe('owner UI and block page in the office', { skip: why || false }, () => 
       } else {
         await p.screenshot({ path: join(SHOTS, `help-${lang}.png`) });
         await p.click('#help-dialog button:not(.primary)');
-        await ready(p);
+        await p.waitForSelector('#help-dialog', { state: 'detached' });
       }
       assert.equal(await p.locator('#help-dialog').count(), 0);
       // A phone-sized window: the dashboard must still read well.
