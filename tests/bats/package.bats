@@ -241,7 +241,20 @@ prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
     done
 }
 
+# The throwaway root sees the host's dpkg database through the overlay: while the host
+# runs apt (other work on this machine), that database is mid-change. Wait for it.
+host_dpkg_idle() {
+    local i
+    for ((i = 0; i < 120; i++)); do
+        fuser /var/lib/dpkg/lock /var/lib/dpkg/lock-frontend >/dev/null 2>&1 || return 0
+        sleep 1
+    done
+    echo "the host's dpkg stayed busy for 2 minutes" >&2
+    return 1
+}
+
 @test "installing both packages creates locked system users and tight directories" {
+    host_dpkg_idle
     in_root "dpkg -i $(deb otasuke) $(deb otasuke-hub) >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; exit 1; }"
     local u entry
     for u in otasuke otasuke-dns otasuke-fw otasuke-web otasuke-hub; do
@@ -515,6 +528,7 @@ in_root_net() {
 }
 
 @test "purge deletes the owner's data and config, keeps the users; reinstall works" {
+    host_dpkg_idle
     run in_root "echo secret > /var/lib/otasuke/agent.db; dpkg --purge otasuke otasuke-hub >/tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; exit 1; }
                  for p in /var/lib/otasuke /run/otasuke /var/lib/otasuke-hub /etc/otasuke/otasuke.conf; do
                      [ ! -e \$p ] || echo \"left behind: \$p\"
