@@ -131,8 +131,10 @@ struct dnsd {
 /* main.c */
 /* Loads set and policy on the calling thread and swaps them in (start-up, -n). */
 int dnsd_reload(struct dnsd *d, char *err, size_t errlen);
-/* Puts a loaded set (may be NULL) and policy in place and frees the old ones. */
-void dnsd_swap(struct dnsd *d, struct dset *set, struct policy_set *ps);
+/* Puts a loaded set (may be NULL) and policy in place. The old ones are handed back
+ * through old_set/old_ps when those are given (the caller frees them), else freed. */
+void dnsd_swap(struct dnsd *d, struct dset *set, struct policy_set *ps,
+               struct dset **old_set, struct policy_set **old_ps);
 
 /* reload.c: loads on a helper thread, swaps on the loop */
 int reload_init(struct dnsd *d, char *err, size_t errlen);

@@ -2,8 +2,14 @@
  * (mmap, checksum over the whole file, JSON parse) on a helper thread, and only the
  * pointer swap happens on the event loop, between two events. Opening a 1M-name set
  * takes 5-15 ms, which on the loop would hold every query for that long; the swap
- * takes microseconds. The helper thread touches nothing the loop uses: it gets the
- * paths and hands back two new objects (or an error) through an eventfd.
+ * takes microseconds. Closing the old set goes back to the helper thread too: when the
+ * file was replaced by rename, the last munmap frees the old file's page cache, 20 ms
+ * for 40 MB. The helper touches nothing the loop uses: it gets the paths, hands back
+ * two new objects (or an error), then gets the two old ones to free.
+ *
+ * Handshake: worker loads, sets `loaded`, pokes the eventfd, waits on a condition for
+ * the old objects; the loop swaps and hands them over; worker frees them, sets
+ * `finished`, pokes again; the loop joins it.
  *
  * Requests that arrive while a load runs are folded into one more load after it, so
  * twenty reloads in a burst cost at most two loads, and each requester (control
@@ -31,8 +37,8 @@ static uint64_t clock_us(void)
 
 struct reload_job {
     const char *domains_path, *policy_path;
-    struct dset *set;
-    struct policy_set *policy;
+    struct dset *set, *old_set;
+    struct policy_set *policy, *old_policy;
     int ok;
     uint64_t load_us;
     char err[512];
@@ -40,9 +46,20 @@ struct reload_job {
 
 static struct reload_job job;
 static pthread_t worker;
-static int running, again;
-static int waiting[8], n_waiting;          /* control slots waiting for this load */
+static pthread_mutex_t handoff_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t handoff_cv = PTHREAD_COND_INITIALIZER;
+static int handed_off;                       /* under handoff_mu */
+static int loaded, finished;                 /* set by the worker, atomics */
+static int running, swapped, again;          /* loop only */
+static int waiting[8], n_waiting;            /* control slots waiting for this load */
 static int waiting_next[8], n_waiting_next;  /* ... for the load after it */
+
+static void poke(struct dnsd *d)
+{
+    uint64_t one = 1;
+    ssize_t w = write(d->reload_efd, &one, sizeof one);   /* cannot fail: counter < 2^64-1 */
+    (void)w;
+}
 
 static void *reload_worker(void *arg)
 {
@@ -51,10 +68,6 @@ static void *reload_worker(void *arg)
      * big set must not take CPU from the loop answering queries */
     setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
     uint64_t t0 = clock_us();
-    job.set = NULL;
-    job.policy = NULL;
-    job.ok = 0;
-    job.err[0] = '\0';
     if (job.domains_path) {
         job.set = dset_open(job.domains_path, job.err, sizeof job.err);
         if (!job.set)
@@ -69,12 +82,30 @@ static void *reload_worker(void *arg)
         goto done;
     }
     job.ok = 1;
-done:;
+done:
     job.load_us = clock_us() - t0;
-    uint64_t one = 1;
-    ssize_t w = write(d->reload_efd, &one, sizeof one);   /* cannot fail: counter < 2^64-1 */
-    (void)w;
+    __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
+    poke(d);
+    pthread_mutex_lock(&handoff_mu);
+    while (!handed_off)
+        pthread_cond_wait(&handoff_cv, &handoff_mu);
+    pthread_mutex_unlock(&handoff_mu);
+    if (job.old_set)
+        dset_close(job.old_set);
+    policy_free(job.old_policy);
+    __atomic_store_n(&finished, 1, __ATOMIC_RELEASE);
+    poke(d);
     return NULL;
+}
+
+static void hand_off(struct dset *old_set, struct policy_set *old_policy)
+{
+    pthread_mutex_lock(&handoff_mu);
+    job.old_set = old_set;
+    job.old_policy = old_policy;
+    handed_off = 1;
+    pthread_cond_signal(&handoff_cv);
+    pthread_mutex_unlock(&handoff_mu);
 }
 
 /* Loads set and policy named in the options. On success swaps them in and closes the old
@@ -91,7 +122,7 @@ int dnsd_reload(struct dnsd *d, char *err, size_t errlen)
     ps = d->o.policy_path ? policy_load(d->o.policy_path, err, errlen) : policy_default(err, errlen);
     if (!ps)
         goto fail;
-    dnsd_swap(d, set, ps);
+    dnsd_swap(d, set, ps, NULL, NULL);
     return 0;
 fail:
     if (set)
@@ -100,16 +131,22 @@ fail:
     return -1;
 }
 
-void dnsd_swap(struct dnsd *d, struct dset *set, struct policy_set *ps)
+void dnsd_swap(struct dnsd *d, struct dset *set, struct policy_set *ps,
+               struct dset **old_set, struct policy_set **old_ps)
 {
     /* called between two events: no query sees half of it */
-    struct dset *old_set = d->set;
-    struct policy_set *old_ps = d->policy;
+    struct dset *prev_set = d->set;
+    struct policy_set *prev_ps = d->policy;
     d->set = set;
     d->policy = ps;
-    if (old_set)
-        dset_close(old_set);
-    policy_free(old_ps);
+    if (old_set) {
+        *old_set = prev_set;
+        *old_ps = prev_ps;
+    } else {
+        if (prev_set)
+            dset_close(prev_set);
+        policy_free(prev_ps);
+    }
     d->st.reloads_ok++;
     log_info("loaded: %s (%llu names), %s (%u groups)",
              d->o.domains_path ? d->o.domains_path : "no domain set",
@@ -130,8 +167,10 @@ int reload_init(struct dnsd *d, char *err, size_t errlen)
 
 static void start(struct dnsd *d)
 {
+    memset(&job, 0, sizeof job);
     job.domains_path = d->o.domains_path;
     job.policy_path = d->o.policy_path;
+    loaded = finished = handed_off = swapped = 0;
     memcpy(waiting, waiting_next, sizeof waiting);
     n_waiting = n_waiting_next;
     n_waiting_next = 0;
@@ -167,34 +206,45 @@ void reload_done(struct dnsd *d)
     uint64_t v;
     if (read(d->reload_efd, &v, sizeof v) < 0 || !running)
         return;
-    pthread_join(worker, NULL);
-    running = 0;
-    char msg[600];
-    if (job.ok) {
-        uint64_t t0 = clock_us();
-        dnsd_swap(d, job.set, job.policy);
-        log_debug("reload: load %llu us on the helper thread, swap %llu us on the loop",
-                  (unsigned long long)job.load_us, (unsigned long long)(clock_us() - t0));
-        snprintf(msg, sizeof msg, "ok\n");
-    } else {
-        d->st.reloads_failed++;
-        log_error("reload refused, keeping the loaded set and policy: %s", job.err);
-        snprintf(msg, sizeof msg, "error: %s\n", job.err);
+    if (!swapped && __atomic_load_n(&loaded, __ATOMIC_ACQUIRE)) {
+        swapped = 1;
+        char msg[600];
+        struct dset *old_set = NULL;
+        struct policy_set *old_policy = NULL;
+        if (job.ok) {
+            uint64_t t0 = clock_us();
+            dnsd_swap(d, job.set, job.policy, &old_set, &old_policy);
+            log_debug("reload: load %llu us on the helper thread, swap %llu us on the loop",
+                      (unsigned long long)job.load_us, (unsigned long long)(clock_us() - t0));
+            snprintf(msg, sizeof msg, "ok\n");
+        } else {
+            d->st.reloads_failed++;
+            log_error("reload refused, keeping the loaded set and policy: %s", job.err);
+            snprintf(msg, sizeof msg, "error: %s\n", job.err);
+        }
+        hand_off(old_set, old_policy);
+        for (int i = 0; i < n_waiting; i++)
+            control_reply(d, waiting[i], msg);
+        n_waiting = 0;
     }
-    for (int i = 0; i < n_waiting; i++)
-        control_reply(d, waiting[i], msg);
-    n_waiting = 0;
-    if (again || n_waiting_next)
-        start(d);
+    if (swapped && __atomic_load_n(&finished, __ATOMIC_ACQUIRE)) {
+        pthread_join(worker, NULL);
+        running = 0;
+        if (again || n_waiting_next)
+            start(d);
+    }
 }
 
 void reload_shutdown(void)
 {
-    if (running) {
-        pthread_join(worker, NULL);
-        running = 0;
-        if (job.set)
-            dset_close(job.set);
-        policy_free(job.policy);
+    if (!running)
+        return;
+    while (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    if (!swapped) {
+        /* loaded but never swapped in: the new objects are the ones to free */
+        hand_off(job.set, job.policy);
     }
+    pthread_join(worker, NULL);
+    running = 0;
 }
