@@ -219,6 +219,15 @@ static void print_explain(json_t *a)
            json_string_value(json_object_get(a, "decision")),
            json_string_value(json_object_get(a, "group")),
            json_string_value(json_object_get(a, "summary")));
+    json_t *cp = json_object_get(a, "compiled");
+    if (json_is_object(cp) && json_object_get(cp, "verdict")) {
+        printf("  compiled set: %s", json_string_value(json_object_get(cp, "verdict")));
+        size_t k;
+        json_t *l;
+        json_array_foreach(json_object_get(cp, "lists"), k, l)
+            printf("%s%s", k ? ", " : " via ", json_string_value(l));
+        putchar('\n');
+    }
     size_t i;
     json_t *s;
     json_array_foreach(json_object_get(a, "chain"), i, s) {

@@ -103,6 +103,13 @@ int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char 
 json_t *agent_explain(sqlite3 *db, const char *query, const char *client, int64_t now,
                       char *err, size_t errlen);
 
+/* What the compiled domain set dnsd has loaded says for an agent_explain answer (domain
+ * queries; the group's categories as the mask): {"verdict","lists":[labels],"matched",
+ * "built"} — differs from the chain only while a compile is pending. json null for IPs;
+ * NULL with err when the set cannot be opened. */
+json_t *agent_explain_compiled(const char *set_path, json_t *explained, char *err,
+                              size_t errlen);
+
 /* ---- devices.c ---- */
 
 /* Records a sighting (MAC + optional address/hostname), creating the device with its

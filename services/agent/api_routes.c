@@ -327,7 +327,12 @@ static void explain(struct api_call *c)
         return fail(c, 400, "query parameter 'q' (domain or IP) is required", "q");
     c->out = agent_explain(c->ad->db, q, arg(c, "client"), time(NULL), err, sizeof err);
     if (!c->out)
-        fail(c, 400, err, "q");
+        return fail(c, 400, err, "q");
+    /* Confirm against the artifact dnsd has loaded (same suffix walk, same masks). */
+    char path[600];
+    snprintf(path, sizeof path, "%s/domains.set", c->ad->state_dir);
+    json_t *compiled = agent_explain_compiled(path, c->out, err, sizeof err);
+    json_object_set_new(c->out, "compiled", compiled ? compiled : json_pack("{s:s}", "error", err));
 }
 
 static const struct api_field device_fields[] = {

@@ -242,3 +242,36 @@ json_t *agent_explain(sqlite3 *db, const char *query, const char *client, int64_
                      "client", client, "group", gname, "group_categories", cats,
                      "decision", decision, "summary", summary, "chain", chain);
 }
+
+json_t *agent_explain_compiled(const char *set_path, json_t *explained, char *err,
+                              size_t errlen)
+{
+    const char *type = json_string_value(json_object_get(explained, "type"));
+    const char *name = json_string_value(json_object_get(explained, "query"));
+    if (!type || strcmp(type, "domain") != 0 || !name)
+        return json_null();   /* IPs live in fw.set; fwd reports what it holds */
+    struct dset *set = dset_open(set_path, err, errlen);
+    if (!set)
+        return NULL;
+    uint32_t mask = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(explained, "group_categories"), i, c) {
+        int k = dset_category_parse(json_string_value(c));
+        if (k >= 0)
+            mask |= 1u << k;
+    }
+    struct dset_match m;
+    enum dset_verdict v = dset_lookup_masked(set, name, strlen(name), mask, ~(uint64_t)0, &m);
+    json_t *lists = json_array();
+    for (unsigned l = 0; l < dset_list_count(set) && l < 64; l++)
+        if (m.lists >> l & 1)
+            json_array_append_new(lists, json_string(dset_list_label(set, l)));
+    json_t *out = json_pack("{s:s, s:o, s:I}", "verdict",
+                            v == DSET_BLOCK ? "block" : v == DSET_ALLOW_VERDICT ? "allow" : "none",
+                            "lists", lists, "built", (json_int_t)dset_build_time(set));
+    if (v != DSET_NONE)
+        json_object_set_new(out, "matched", json_string(name + m.matched_offset));
+    dset_close(set);
+    return out;
+}

@@ -103,6 +103,8 @@ publish() {   # SEQ ENTRY-LINES...: build and sign feed seq SEQ into the web dir
     run "$CTL" explain www.malware.test
     assert_output --partial "block"
     assert_output --partial "feed community"
+    # ... and the set dnsd has loaded agrees.
+    assert_output --partial "compiled set: block via community/malware"
 }
 
 @test "a tampered feed is refused with the reason and pc stays protected" {

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
@@ -185,6 +186,42 @@ static void test_zone_networks(void **state)
     json_decref(r);
 }
 
+static void test_compiled_agrees(void **state)
+{
+    sqlite3 *db = *state;
+    char dir[] = "/tmp/test_explain_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct agentd ad;
+    memset(&ad, 0, sizeof ad);
+    ad.db = db;
+    ad.state_dir = dir;
+    ad.job_pipe[0] = ad.job_pipe[1] = ad.events_fd = ad.hub_fd = -1;
+    assert_int_equal(agentd_compile(&ad, time(NULL), err, sizeof err), 0);
+    char path[128];
+    snprintf(path, sizeof path, "%s/domains.set", dir);
+    json_t *r = ex(db, "x.malware.test", NULL);
+    json_t *c = agent_explain_compiled(path, r, err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "block");
+    assert_string_equal(json_string_value(json_object_get(c, "matched")), "malware.test");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(c, "lists"), 0)),
+                        "community/malware");
+    json_decref(c);
+    json_decref(r);
+    /* ads is compiled but not enabled for staff: the masked view says none, as dnsd does. */
+    r = ex(db, "ads.test", NULL);
+    c = agent_explain_compiled(path, r, err, sizeof err);
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "none");
+    json_decref(c);
+    json_decref(r);
+    assert_null(agent_explain_compiled("/nonexistent/domains.set", r = ex(db, "a.test", NULL),
+                                       err, sizeof err));
+    json_decref(r);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_bad_query(void **state)
 {
     sqlite3 *db = *state;
@@ -201,6 +238,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_owner_block_and_temporary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_networks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compiled_agrees, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_query, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
