@@ -239,6 +239,15 @@ static int drop_privileges(const char *user, char *err, size_t errlen)
      * to drop, and the supplementary groups the unit grants must stay. */
     if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
         return 0;
+    if (geteuid() != 0) {
+        /* started unprivileged (systemd User= with CAP_NET_BIND_SERVICE): fine if it
+         * is already that user, otherwise there is nothing we can switch to */
+        if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
+            return 0;
+        snprintf(err, errlen, "--user %s: running as uid %u, only root can switch users",
+                 user, (unsigned)geteuid());
+        return -1;
+    }
     if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
         snprintf(err, errlen, "--user %s: cannot switch: %s", user, strerror(errno));
         return -1;

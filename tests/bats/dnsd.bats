@@ -563,3 +563,16 @@ EOF
     run q pc 192.0.2.1 ads.test
     assert_output --partial "EDE: 17"
 }
+
+@test "started unprivileged as the --user already (systemd User=): runs; as another user: refuses" {
+    run office_exec box setpriv --reuid nobody --regid nogroup --clear-groups \
+        "$DNSD" -f --listen 127.0.0.1:5307 --user root
+    assert_failure
+    assert_output --partial "--user root: running as uid"
+    office_start dnsd-nobody box setpriv --reuid nobody --regid nogroup --clear-groups \
+        "$DNSD" -f --listen 192.0.2.1:5307 --user nobody
+    office_wait_port box udp 192.0.2.1 5307
+    run office_exec pc dig +time=2 +tries=1 -p 5307 @192.0.2.1 good.test +short
+    assert_output 198.18.10.10
+    office_stop dnsd-nobody
+}
