@@ -334,9 +334,29 @@ async function settings(main, ctx) {
   const owner = ctx.role === 'owner';
   const st = await api('GET', '/status');
   const accounts = owner ? await api('GET', '/accounts') : [];
-  const fmsg = h('div');
+  const fmsg = h('div', { id: 'feed-msg' });
+  const feedForm = h('form', { class: 'row', id: 'feed-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(feedForm);
+    const name = f.get('name');
+    const added = await act(fmsg, () => api('POST', '/feeds', { name, url: f.get('url'), kind: 'list', category: f.get('category') }));
+    if (!added) return;
+    // The agent downloads it on its next tick: show progress until the feed has a result.
+    fmsg.append(h('p', { class: 'hint', role: 'status' }, t('set.downloading')));
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const st2 = await api('GET', '/status').catch(() => null);
+      const fd = st2 && st2.feeds.find((x) => x.name === name);
+      if (fd && (fd.last_good || fd.last_error)) break;
+    }
+    ctx.rerender();
+  } },
+  h('input', { name: 'name', required: true, maxlength: 48, placeholder: t('set.feedname'), 'aria-label': t('set.feedname') }),
+  h('input', { name: 'url', required: true, size: 40, placeholder: 'https://example.org/list.txt', 'aria-label': t('set.feedurl') }),
+  h('select', { name: 'category', 'aria-label': t('filter.schedcat') }, CATEGORIES.map((c) => h('option', { value: c }, catName(c)))),
+  h('button', { type: 'submit', disabled: !owner }, t('set.subscribe')));
   main.append(h('h1', {}, t('nav.settings')),
-    h('section', { class: 'card' }, h('h2', {}, t('set.feeds')), fmsg,
+    h('section', { class: 'card' }, h('h2', {}, t('set.feeds')), h('p', { class: 'hint' }, t('set.feeds.intro')), owner ? feedForm : null, fmsg,
       table([
         ['set.feed', (f) => f.name],
         ['set.entries', (f) => String(f.entries)],
@@ -349,6 +369,9 @@ async function settings(main, ctx) {
           ev.target.disabled = false;
           ev.target.textContent = t('set.refresh');
         } }, t('set.refresh')) : ''],
+        ['', (f) => owner ? h('button', { type: 'button', class: 'danger', 'data-unsubscribe': f.name, onclick: async () => {
+          if (await act(fmsg, () => api('DELETE', `/feeds/${encodeURIComponent(f.name)}`))) ctx.rerender();
+        } }, t('set.unsubscribe')) : ''],
       ], st.feeds, 'dash.nofeeds')));
   if (owner) {
     const amsg = h('div');

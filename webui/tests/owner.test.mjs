@@ -357,6 +357,26 @@ const test = (name, fn) => nodeTest(name, { skip: why || false }, fn);
     await c.close();
   });
 
+  test('settings: subscribing to a block list downloads it and its names get blocked', async () => {
+    writeFileSync(join(office.st, 'trackers.txt'), '# test list\nmalware.test\n');
+    // pc was moved to "guests" by the devices test.
+    const g = await office.agent('PUT', '/v1/groups/guests', { categories: ['malware', 'phishing', 'c2', 'tracking'] });
+    assert.equal(g.status, 200, JSON.stringify(g.body));
+    assert.equal(await office.dig('malware.test'), '198.18.10.66');
+    await page.goto(`${URL0}/#/settings`);
+    await ready(page);
+    await page.fill('#feed-form input[name=name]', 'trackers');
+    await page.fill('#feed-form input[name=url]', `file://${join(office.st, 'trackers.txt')}`);
+    await page.selectOption('#feed-form select[name=category]', 'tracking');
+    const n = await renderNo(page);
+    await page.click('#feed-form button');
+    await page.waitForSelector('#feed-msg .hint');   // the progress line
+    await rerendered(page, n);
+    assert.match(await page.locator('tr', { hasText: 'trackers' }).innerText(), /\b1\b/);
+    await office.waitFor('malware.test blocked', async () => (await office.dig('malware.test')) === 'NXDOMAIN', 10);
+    await page.screenshot({ path: join(SHOTS, 'settings-feed-ja.png'), fullPage: true });
+  });
+
   test('backup downloads and restores through the UI', async () => {
     await page.goto(`${URL0}/#/settings`);
     await ready(page);
