@@ -360,7 +360,8 @@ async function settings(main, ctx) {
       table([
         ['set.feed', (f) => f.name],
         ['set.entries', (f) => String(f.entries)],
-        ['set.fresh', (f) => h('span', { class: f.age_seconds === null || f.age_seconds > 86400 ? 'stale' : '' }, ago(f.age_seconds))],
+        ['set.fresh', (f) => h('span', { class: f.age_seconds === null || f.age_seconds > 86400 ? 'stale' : '' },
+          f.age_seconds === null || f.age_seconds === undefined ? t('common.never') : t('time.ago', { t: ago(f.age_seconds) }))],
         ['set.lasterror', (f) => f.last_error || '–'],
         ['', (f) => owner ? h('button', { type: 'button', onclick: async (ev) => {
           ev.target.disabled = true;
