@@ -425,7 +425,8 @@ void dnsw_reply_begin(struct dnsw_buf *b, const uint8_t *qp, const struct dnsw_m
 {
     b->len = 0;
     b->overflow = 0;
-    uint16_t flags = (uint16_t)(DNSW_F_QR | DNSW_F_RA | (q->flags & (DNSW_F_RD | DNSW_F_CD)) |
+    /* the opcode is echoed so that a NOTIMP answer names what was not implemented */
+    uint16_t flags = (uint16_t)(DNSW_F_QR | DNSW_F_RA | (q->flags & (0x7800u | DNSW_F_RD | DNSW_F_CD)) |
                                 (rcode & 0xfu));
     dnsw_put_u16(b, q->id);
     dnsw_put_u16(b, flags);

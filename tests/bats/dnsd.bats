@@ -576,3 +576,24 @@ EOF
     assert_output 198.18.10.10
     office_stop dnsd-nobody
 }
+
+@test "garbage and unsupported opcodes get FORMERR / NOTIMP or nothing; serving goes on" {
+    run q pc 192.0.2.1 good.test +opcode=status
+    assert_output --partial "opcode: STATUS, status: NOTIMP"
+    run office_exec pc python3 - <<'EOF2'
+import os, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+s.connect(("192.0.2.1", 53))
+# header + a pointer loop as the question: FORMERR
+s.send(struct.pack(">HHHHHH", 77, 0x0100, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01")
+r = s.recv(512)
+print("formerr", struct.unpack(">H", r[:2])[0], r[3] & 15)
+# random junk shorter than a header, and 200 random packets: no crash
+for i in range(200):
+    s.send(os.urandom(i % 64 + 1))
+EOF2
+    assert_output "formerr 77 1"
+    run q pc 192.0.2.1 good.test +short
+    assert_output 198.18.10.10
+}

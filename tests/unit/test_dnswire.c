@@ -368,6 +368,16 @@ static void test_reply_with_ede(void **state)
     assert_int_equal(dnsw_get16(opt + 2), 2 + strlen("otasuke: ads (list x)"));
     assert_int_equal(dnsw_get16(opt + 4), DNSW_EDE_FILTERED);
     assert_memory_equal(opt + 6, "otasuke: ads (list x)", strlen("otasuke: ads (list x)"));
+    /* a NOTIMP answer echoes the opcode */
+    q[2] |= 4 << 3;
+    assert_int_equal(dnsw_parse_query(q, n, &m, NULL, 0), DNSW_ERR_NOTIMP);
+    struct dnsw_buf nt = { .p = r, .cap = sizeof r };
+    dnsw_reply_begin(&nt, q, &m, DNSW_RCODE_NOTIMP);
+    assert_int_equal(DNSW_OPCODE(dnsw_get16(r + 2)), 4);
+    assert_int_equal(DNSW_RCODE(dnsw_get16(r + 2)), DNSW_RCODE_NOTIMP);
+    assert_int_equal(dnsw_get16(r + 4), 0);          /* no question copied */
+    q[2] &= (uint8_t)~(0xf << 3);
+    assert_int_equal(dnsw_parse_query(q, n, &m, NULL, 0), DNSW_OK);
     /* overflow is sticky and reported */
     struct dnsw_buf small = { .p = r, .cap = 20 };
     dnsw_reply_begin(&small, q, &m, 0);
