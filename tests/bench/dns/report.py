@@ -184,7 +184,9 @@ def markdown(res):
     L.append(f"dnsperf {s['dnsperf']} -l {s['dnsperf_seconds']} -c {s['clients']} "
              f"-q {s['outstanding']} -T 1, median of {s['repeats']} rounds; latency "
              f"percentiles from dnsload at a fixed {s['latency_qps']} qps. unbound "
-             f"{s['unbound']} (1 thread), dnsmasq {s['dnsmasq']}. {s['nproc']} cores, "
+             f"{s['unbound']} (1 thread), dnsmasq {s['dnsmasq']}. "
+             + (f"Run at nice {s['nice']}. " if s.get("nice") else "") +
+             f"{s['nproc']} cores, "
              f"load average {s['loadavg_start']} → {s['loadavg_end']} (the machine is "
              f"shared: qps show median (min–max) over the rounds; compare peers within this "
              f"run only).\n")
