@@ -1,5 +1,5 @@
-/* otasuke-dnsd: the DNS filter daemon. Flags, loading, the event loop, reload.
- * See dnsd.h for why it is one thread around one epoll. */
+/* otasuke-dnsd: the DNS filter daemon. Flags, start-up, the event loop, signals.
+ * See dnsd.h for why it is one thread around one epoll; reload.c for reloads. */
 #include "dnsd.h"
 
 #include "cache.h"
@@ -19,7 +19,6 @@
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
-
 
 static void usage(FILE *out)
 {
