@@ -1,9 +1,11 @@
 /* otasukectl fw: build and inspect the firewall artifact fw.set.
  *
- *   otasukectl fw build -o OUT [--block NAME=FILE]... [--zones CONF] [--doh FILE]
+ *   otasukectl fw build -o OUT [--config BOXCONF] [--block NAME=FILE]... [--zones CONF] [--doh FILE]
  *                       [--allow FILE] [--quarantine MAC|IP]... [--timeout SECS] [--strict]
  *   otasukectl fw show FILE
  *
+ * --config takes the zones (name + interface), the IoT allowlist flag and the nflog group
+ * from the box config (/etc/otasuke/otasuke.conf); a --zones file given too adds to it.
  * The zones file (libconfig):
  *   zones = { lan = ["eth1"]; guest = ["eth2"]; iot = ["eth3"]; wan = ["eth0"]; };
  *   nflog_group = 5; log_rate = 10; iot_allowlist_only = false;
@@ -11,6 +13,7 @@
  *   doh = ["198.18.8.8"];
  */
 #include "cli.h"
+#include "config.h"
 #include "fwset.h"
 #include "iplist.h"
 
@@ -58,6 +61,29 @@ static int add_quarantine(struct quar *q, const char *s, const char *where)
         return cli_fail("%s: quarantine entry '%s' is neither a MAC nor an address: %s", where, s, why);
     if (fam == 4 ? iplist_add_v4(&q->ips, r4.lo, r4.hi) : iplist_add_v6(&q->ips, r6.lo, r6.hi))
         return cli_fail("out of memory");
+    return 0;
+}
+
+/* Zones and nflog group from the box config. Returns 0 or an exit status. */
+static int load_box_config(const char *path, struct fwset_opts *o)
+{
+    static struct ota_config cfg;
+    char err[512];
+    if (cfg_load(&cfg, path, err, sizeof err) < 0)
+        return cli_fail("%s", err);
+    for (int i = 0; i < cfg.n_zones; i++) {
+        int z;
+        for (z = 0; z < FWSET_ZONES; z++)
+            if (strcmp(cfg.zones[i].name, fwset_zone_name(z)) == 0)
+                break;
+        if (z == FWSET_ZONES)
+            return cli_fail("%s: zone '%s' is not one of lan, guest, iot, wan", path,
+                            cfg.zones[i].name);
+        snprintf(o->ifname[z][0], FWSET_IFNAMSIZ, "%s", cfg.zones[i].interface);
+        if (z == FWSET_ZONE_IOT && cfg.zones[i].internet_allowlist_only)
+            o->flags |= FWSET_F_IOT_ALLOWLIST;
+    }
+    o->nflog_group = (uint32_t)cfg.firewall.nflog_group;
     return 0;
 }
 
@@ -170,6 +196,7 @@ static int fw_build(int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "block", required_argument, NULL, 'b' },
         { "zones", required_argument, NULL, 'z' },
+        { "config", required_argument, NULL, 'c' },
         { "doh", required_argument, NULL, 'd' },
         { "allow", required_argument, NULL, 'a' },
         { "quarantine", required_argument, NULL, 'q' },
@@ -177,7 +204,7 @@ static int fw_build(int argc, char **argv)
         { "strict", no_argument, NULL, 's' },
         { NULL, 0, NULL, 0 },
     };
-    const char *out = NULL, *zones = NULL, *dohfile = NULL, *allowfile = NULL;
+    const char *out = NULL, *zones = NULL, *boxconf = NULL, *dohfile = NULL, *allowfile = NULL;
     const char *blocks[MAX_LISTS];
     int nblocks = 0, strict = 0;
     long timeout = 0;
@@ -195,6 +222,7 @@ static int fw_build(int argc, char **argv)
             blocks[nblocks++] = optarg;
             break;
         case 'z': zones = optarg; break;
+        case 'c': boxconf = optarg; break;
         case 'd': dohfile = optarg; break;
         case 'a': allowfile = optarg; break;
         case 'q':
@@ -218,6 +246,8 @@ static int fw_build(int argc, char **argv)
         return cli_usage("fw build -o OUT [--block NAME=FILE]... [--zones CONF] ...");
     static struct fwset s; /* large: keep it off the stack */
     fwset_init(&s);
+    if (boxconf && (rc = load_box_config(boxconf, &s.opts)))
+        goto done;
     if (zones && (rc = load_zones(zones, &s.opts, &q, &doh)))
         goto done;
     char json[16384] = "[";
@@ -297,7 +327,8 @@ int cli_fw(int argc, char **argv)
 {
     if (argc < 1 || strcmp(argv[0], "help") == 0) {
         FILE *o = argc < 1 ? stderr : stdout;
-        fprintf(o, "usage: otasukectl fw build -o OUT [--block NAME=FILE]... [--zones CONF]\n"
+        fprintf(o, "usage: otasukectl fw build -o OUT [--config BOXCONF] [--block NAME=FILE]...\n"
+                   "                           [--zones CONF]\n"
                    "                           [--doh FILE] [--allow FILE] [--quarantine MAC|IP]...\n"
                    "                           [--timeout SECS] [--strict]\n"
                    "       otasukectl fw show FILE\n");

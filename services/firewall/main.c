@@ -8,6 +8,7 @@
  *               [--confirm-timeout S]       daemon: reconcile, SIGHUP re-reads FILE,
  *                                           rolls back unconfirmed changes, events;
  *                                           SIGUSR1 logs the event counters */
+#include "config.h"
 #include "fw.h"
 #include "fw_state.h"
 #include "log.h"
@@ -27,14 +28,14 @@
 #define DEFAULT_STATE "/var/lib/otasuke/fwd"
 
 struct opts {
-    const char *set, *apply_once, *diff, *state, *events, *leases;
+    const char *set, *apply_once, *diff, *state, *events, *leases, *config;
     int check, foreground, confirm, confirm_timeout;
 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: otasuke-fwd [-n] [-f] [--set FILE] [--state DIR] [--events SOCK]\n"
+            "usage: otasuke-fwd [-n] [-f] [--config FILE] [--set FILE] [--state DIR] [--events SOCK]\n"
             "                   [--leases FILE] [--confirm-timeout SECS]\n"
             "       otasuke-fwd --apply-once FILE [--confirm-timeout SECS] [--state DIR]\n"
             "       otasuke-fwd --diff FILE\n"
@@ -315,9 +316,10 @@ static int run_daemon(struct fw_nl *nl, const struct opts *o)
 
 int main(int argc, char **argv)
 {
-    struct opts o = { .state = DEFAULT_STATE };
+    struct opts o = { 0 };
     static const struct option lo[] = {
         { "set", required_argument, NULL, 's' },
+        { "config", required_argument, NULL, 'c' },
         { "apply-once", required_argument, NULL, 'A' },
         { "diff", required_argument, NULL, 'D' },
         { "state", required_argument, NULL, 'S' },
@@ -333,6 +335,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "nfh", lo, NULL)) != -1) {
         switch (c) {
         case 'n': o.check = 1; break;
+        case 'c': o.config = optarg; break;
         case 'f': o.foreground = 1; break;
         case 's': o.set = optarg; break;
         case 'A': o.apply_once = optarg; break;
@@ -360,6 +363,28 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* The box config (firewall section) supplies what flags leave out. Read when named
+     * with --config, or for the daemon when the default file exists. */
+    static struct ota_config cfg;
+    cfg_defaults(&cfg);
+    int daemon_mode = !(o.apply_once || o.diff || o.confirm || o.check);
+    if (!o.config && daemon_mode && !o.set && access(CFG_PATH_DEFAULT, R_OK) == 0)
+        o.config = CFG_PATH_DEFAULT;
+    if (o.config) {
+        char cerr[512];
+        if (cfg_load(&cfg, o.config, cerr, sizeof cerr) < 0) {
+            fprintf(stderr, "otasuke-fwd: %s\n", cerr);
+            return 1;
+        }
+        if (!o.set)
+            o.set = cfg.firewall.artifact;
+        if (!o.state)
+            o.state = cfg.firewall.state_dir;
+        if (!o.events && daemon_mode)
+            o.events = cfg.firewall.events;
+    }
+    if (!o.state)
+        o.state = DEFAULT_STATE;
     g_state = o.state;
     int oneshot = o.apply_once || o.diff || o.confirm || o.check;
     log_init("otasuke-fwd", o.foreground || oneshot, LOG_LEVEL_INFO);

@@ -276,6 +276,47 @@ teardown() { [ -r "$OFFICE_RUN/pids/fwd.pid" ] || start_fwd; }
     assert_line site=shop.test
 }
 
+@test "fwd and fw build take zones, artifact, state and events from the box config" {
+    cat >"$OFFICE_RUN/box.conf" <<EOF
+zones = (
+    { name = "wan";   interface = "$OFFICE_IF_BOX_WAN"; },
+    { name = "lan";   interface = "$OFFICE_IF_BOX_LAN"; },
+    { name = "guest"; interface = "$OFFICE_IF_BOX_GUEST"; },
+    { name = "iot";   interface = "$OFFICE_IF_BOX_IOT"; internet_allowlist_only = true; }
+);
+firewall: {
+    artifact = "$OFFICE_RUN/cfg.set";
+    state_dir = "$STATE";
+    events = "$OFFICE_RUN/fwd-events.sock";
+    nflog_group = 7;
+};
+EOF
+    run "$CTL" fw build -o "$OFFICE_RUN/cfg.set" --config "$OFFICE_RUN/box.conf" --block test="$FIX/block.netset"
+    assert_success
+    run office_exec box "$FWD" -n --config "$OFFICE_RUN/box.conf"
+    assert_success
+    assert_output --partial "$OFFICE_RUN/cfg.set: ok"
+    office_stop fwd
+    : >"$OFFICE_RUN/logs/fwd.log"
+    office_start fwd box "$FWD" -f --config "$OFFICE_RUN/box.conf"
+    local i
+    for ((i = 0; i < 200; i++)); do
+        grep -q "running: table inet otasuke, set $OFFICE_RUN/cfg.set, state $STATE" "$OFFICE_RUN/logs/fwd.log" && break
+        sleep 0.05
+    done
+    run office_exec iot curl -s --max-time 2 http://198.18.10.10/   # allowlist-only, empty list
+    assert_failure
+    run office_exec pc curl -s --max-time 5 http://198.18.10.10/
+    assert_line site=good.test
+    echo 'zones = ( { name = "dmz"; interface = "x"; } );' >"$OFFICE_RUN/bad.conf"
+    run "$CTL" fw build -o "$OFFICE_RUN/x.set" --config "$OFFICE_RUN/bad.conf"
+    assert_failure
+    office_stop fwd
+    start_fwd
+    run office_exec iot curl -s --max-time 5 http://198.18.10.10/
+    assert_line site=good.test
+}
+
 @test "a no-op reconcile sends zero write messages (trusted and full read-back)" {
     run office_exec box "$FWD" --diff "$SET" --state "$STATE"
     assert_success
