@@ -19,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HUB_POLL_SECONDS 60   /* without MQTT (or while it is down): poll this often */
+#define HUB_POLL_SECONDS 60    /* without MQTT: poll at least this often */
+#define HUB_WATCH_SECONDS 300  /* restart the MQTT watch (and sync) this often */
 
 struct agentd_hub {
     struct hubclient *hc;
@@ -63,14 +64,23 @@ static int hand_over(const char *doc, size_t len, const struct feed_manifest *m,
 static void *hub_thread(void *arg)
 {
     struct agentd_hub *h = arg;
+    unsigned backoff = 5;
     for (;;) {
         char err[300];
         int updated = 0;
-        /* Returns only when MQTT cannot be used (no broker named, credentials refused):
-         * then poll over HTTPS and try MQTT again later. */
-        hubclient_watch(h->hc, hand_over, h, 0, 0, err, sizeof err);
+        /* watch syncs when it connects, then on every notification. It is restarted every
+         * HUB_WATCH_SECONDS so a notification lost on the way costs at most that long.
+         * It fails at once when MQTT cannot be used (no broker named, credentials not yet
+         * or no longer accepted): then poll over HTTPS and retry MQTT with backoff. */
+        time_t t0 = time(NULL);
+        if (hubclient_watch(h->hc, hand_over, h, HUB_WATCH_SECONDS, 0, err, sizeof err) >= 0 ||
+            time(NULL) - t0 > HUB_POLL_SECONDS) {
+            backoff = 5;
+            continue;
+        }
         hubclient_sync(h->hc, hand_over, h, &updated, err, sizeof err);
-        sleep(HUB_POLL_SECONDS);
+        sleep(backoff);
+        backoff = backoff * 2 > HUB_POLL_SECONDS ? HUB_POLL_SECONDS : backoff * 2;
     }
     return NULL;
 }

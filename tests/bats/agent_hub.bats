@@ -82,7 +82,9 @@ teardown_file() {
     run box c3 contribute tracker.ads.test --category malware
     assert_output '{"promoted":1}'
     local i
-    for ((i = 0; i < 100; i++)); do
+    # Normally well under a second; up to 20 s covers a first MQTT login refused while the
+    # broker reloads its password file (the agent then polls and retries with backoff).
+    for ((i = 0; i < 200; i++)); do
         [ "$(answer tracker.ads.test)" = NXDOMAIN ] && break
         sleep 0.1
     done
