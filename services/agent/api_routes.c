@@ -3,6 +3,7 @@
  * successful change marks the policy dirty: the main loop compiles right after. */
 #include "agentd.h"
 #include "api.h"
+#include "accounts.h"
 #include "backup.h"
 #include "feed.h"
 
@@ -572,6 +573,8 @@ void api_route(struct api_call *c)
     snprintf(path, sizeof path, "%s", c->url);
     if (!strcmp(path, "/metrics") && !strcmp(c->method, "GET"))
         return metrics(c);
+    if (api_auth_route(c))   /* accounts, sessions, unblock requests: api_auth.c */
+        return;
     int n = 0;
     char *save = NULL;
     for (char *t = strtok_r(path, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
