@@ -5,6 +5,7 @@
 #include "api.h"
 #include "accounts.h"
 #include "backup.h"
+#include "incidents.h"
 #include "feed.h"
 
 #include <microhttpd.h>
@@ -574,6 +575,8 @@ void api_route(struct api_call *c)
     if (!strcmp(path, "/metrics") && !strcmp(c->method, "GET"))
         return metrics(c);
     if (api_auth_route(c))   /* accounts, sessions, unblock requests: api_auth.c */
+        return;
+    if (incidents_route(c))   /* incidents: incidents_api.c */
         return;
     int n = 0;
     char *save = NULL;

@@ -71,4 +71,9 @@ void incidents_on_event(struct agentd *ad, const char *msg, size_t len, int64_t 
 /* Periodic checks from the tick (feeds stale, box health); at most once a minute. */
 void incidents_tick(struct agentd *ad, int64_t now);
 
+/* incidents_api.c: serves /v1/incidents...; returns 1 when the path was ours (status and
+ * out/text filled), 0 to let api_route go on. */
+struct api_call;
+int incidents_route(struct api_call *c);
+
 #endif
