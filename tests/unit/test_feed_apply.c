@@ -1,0 +1,205 @@
+/* Applying feeds to the agent's database: snapshot, delta (add and remove), refusals that
+ * keep the last good entries and record the reason, replays, lists, backoff. */
+#include "../../services/agent/agent.h"
+#include "../../services/agent/agentd.h"
+#include "domainset.h"
+#include "feed.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+
+static uint8_t pk[FEED_PUBKEY_BYTES], sk[FEED_SECKEY_BYTES];
+static char err[AGENT_ERR], doc[8192], sig[256];
+static size_t doclen;
+static int64_t feed_row;
+
+static int64_t scalar(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static const char *text(sqlite3 *db, const char *sql)
+{
+    static char buf[512];
+    sqlite3_stmt *st;
+    buf[0] = '\0';
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, sizeof buf, "%s", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return buf;
+}
+
+/* Builds a signed document: type, seq, base, then "action indicator" pairs. */
+static void build(enum feed_type type, uint64_t seq, uint64_t base, int n, ...)
+{
+    struct feed_manifest m = { .seq = seq, .base = base, .type = type, .count = (uint64_t)n,
+                               .created = time(NULL), .expires = time(NULL) + 3600 };
+    snprintf(m.feed, sizeof m.feed, "community");
+    feed_key_id(pk, m.signer);
+    doclen = (size_t)feed_format_manifest(&m, doc, sizeof doc);
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *act = va_arg(ap, const char *), *ind = va_arg(ap, const char *);
+        struct feed_entry e = { .kind = FEED_KIND_DOMAIN, .category = DSET_CAT_MALWARE,
+                                .confidence = 90 };
+        e.action = !strcmp(act, "remove") ? FEED_ACT_REMOVE : FEED_ACT_BLOCK;
+        snprintf(e.indicator, sizeof e.indicator, "%s", ind);
+        doclen += (size_t)feed_format_entry(&e, doc + doclen, sizeof doc - doclen);
+    }
+    va_end(ap);
+    assert_true(feed_sign(doc, doclen, sk, sig, sizeof sig) > 0);
+}
+
+static int apply(sqlite3 *db)
+{
+    return agentd_feed_apply(db, feed_row, doc, doclen, sig, strlen(sig), time(NULL), err,
+                             sizeof err);
+}
+
+static int setup(void **state)
+{
+    sqlite3 *db = agent_db_open(":memory:", err, sizeof err);
+    assert_non_null(db);
+    assert_int_equal(feed_keygen(pk, sk), 0);
+    char b64[128];
+    feed_key_encode(pk, sizeof pk, b64, sizeof b64);
+    feed_row = agentd_feed_add(db, AGENT_OWNER, "community", "file:///nonexistent/feed.json",
+                               "signed", "community", b64, NULL, 0, err, sizeof err);
+    assert_true(feed_row > 0);
+    *state = db;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    agent_db_close(*state);
+    return 0;
+}
+
+static void test_snapshot_then_delta(void **state)
+{
+    sqlite3 *db = *state;
+    build(FEED_SNAPSHOT, 1, 0, 2, "block", "a.test", "block", "b.test");
+    assert_int_equal(apply(db), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries"), 2);
+    assert_int_equal(scalar(db, "SELECT last_seq FROM feeds"), 1);
+    build(FEED_DELTA, 2, 1, 2, "remove", "a.test", "block", "c.test");
+    assert_int_equal(apply(db), 1);
+    assert_string_equal(text(db, "SELECT group_concat(indicator) FROM (SELECT indicator FROM"
+                                 " feed_entries ORDER BY indicator)"), "b.test,c.test");
+    assert_int_equal(scalar(db, "SELECT entries FROM feeds"), 2);
+    /* A snapshot replaces everything. */
+    build(FEED_SNAPSHOT, 3, 0, 1, "block", "z.test");
+    assert_int_equal(apply(db), 1);
+    assert_string_equal(text(db, "SELECT group_concat(indicator) FROM feed_entries"), "z.test");
+}
+
+static void test_refusals_keep_last_good(void **state)
+{
+    sqlite3 *db = *state;
+    build(FEED_SNAPSHOT, 5, 0, 1, "block", "keep.test");
+    assert_int_equal(apply(db), 1);
+    /* Tampered: refused, reason recorded, entries untouched, backoff set. */
+    build(FEED_SNAPSHOT, 6, 0, 1, "block", "other.test");
+    doc[doclen - 3] ^= 1;
+    assert_int_equal(apply(db), -1);
+    assert_string_equal(text(db, "SELECT last_reason FROM feeds"), "bad-signature");
+    assert_non_null(strstr(text(db, "SELECT last_error FROM feeds"), "does not match"));
+    assert_string_equal(text(db, "SELECT group_concat(indicator) FROM feed_entries"), "keep.test");
+    assert_true(scalar(db, "SELECT next_try FROM feeds") > time(NULL));
+    assert_int_equal(scalar(db, "SELECT failures FROM feeds"), 1);
+    /* Rolled back seq. */
+    build(FEED_SNAPSHOT, 4, 0, 1, "block", "old.test");
+    assert_int_equal(apply(db), -1);
+    assert_string_equal(text(db, "SELECT last_reason FROM feeds"), "rollback");
+    assert_int_equal(scalar(db, "SELECT failures FROM feeds"), 2);
+    /* The same seq again (a server without ETags): not modified, not an error. */
+    build(FEED_SNAPSHOT, 5, 0, 1, "block", "keep.test");
+    assert_int_equal(apply(db), 0);
+    assert_int_equal(scalar(db, "SELECT failures FROM feeds"), 0);
+    assert_true(text(db, "SELECT last_error FROM feeds")[0] == '\0');
+    /* A delta on a base we do not hold. */
+    build(FEED_DELTA, 9, 8, 1, "block", "x.test");
+    assert_int_equal(apply(db), -1);
+    assert_string_equal(text(db, "SELECT last_reason FROM feeds"), "bad-base");
+    /* Signed but a broken entry: nothing of the document is kept. */
+    build(FEED_SNAPSHOT, 7, 0, 2, "block", "new1.test", "block", "new2.test");
+    memcpy(doc + doclen - 4, "zz\"\n", 4);
+    assert_true(feed_sign(doc, doclen, sk, sig, sizeof sig) > 0);
+    assert_int_equal(apply(db), -1);
+    assert_string_equal(text(db, "SELECT last_reason FROM feeds"), "bad-entry");
+    assert_non_null(strstr(err, "line 3"));
+    assert_string_equal(text(db, "SELECT group_concat(indicator) FROM feed_entries"), "keep.test");
+    assert_int_equal(scalar(db, "SELECT last_seq FROM feeds"), 5);
+}
+
+static void test_list(void **state)
+{
+    sqlite3 *db = *state;
+    int64_t id = agentd_feed_add(db, AGENT_OWNER, "ads", "https://lists.test/ads.txt", "list",
+                                 NULL, NULL, "ads", 0, err, sizeof err);
+    assert_true(id > 0);
+    const char *list = "# a hosts file\n0.0.0.0 ads.example.test\n0.0.0.0 Track.Example.TEST\n"
+                       "this is not a line of a hosts file\n";
+    assert_int_equal(agentd_feed_apply(db, id, list, strlen(list), NULL, 0, time(NULL), err,
+                                       sizeof err), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries e JOIN feeds f ON"
+                     " f.id=e.feed_id WHERE f.name='ads' AND e.category='ads'"), 2);
+    assert_non_null(strstr(text(db, "SELECT last_error FROM feeds WHERE name='ads'"),
+                           "bad line"));
+    /* Not a list at all (an HTML error page): refused, entries kept. */
+    const char *html = "<html><body>Service unavailable</body></html>\n";
+    assert_int_equal(agentd_feed_apply(db, id, html, strlen(html), NULL, 0, time(NULL), err,
+                                       sizeof err), -1);
+    assert_string_equal(text(db, "SELECT last_reason FROM feeds WHERE name='ads'"), "not-a-list");
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries e JOIN feeds f ON"
+                     " f.id=e.feed_id WHERE f.name='ads'"), 2);
+}
+
+static void test_subscription_validation(void **state)
+{
+    sqlite3 *db = *state;
+    assert_int_equal(agentd_feed_add(db, AGENT_OWNER, "x", "ftp://a/b", "signed", "x", "k", NULL,
+                                     0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "url"));
+    assert_int_equal(agentd_feed_add(db, AGENT_OWNER, "x", "https://a/b", "signed", "x", "AAAA",
+                                     NULL, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "pubkey"));
+    assert_int_equal(agentd_feed_add(db, AGENT_OWNER, "x", "https://a/b", "list", NULL, NULL,
+                                     "nope", 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "category"));
+    assert_int_equal(agentd_feed_add(db, AGENT_OWNER, "community", "https://a/b", "list", NULL,
+                                     NULL, "ads", 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "exists"));
+    assert_int_equal(agentd_feed_set(db, AGENT_OWNER, "community", 0, 0, err, sizeof err), 0);
+    assert_int_equal(scalar(db, "SELECT enabled FROM feeds WHERE name='community'"), 0);
+    assert_int_equal(agentd_feed_set(db, AGENT_OWNER, "nothere", 1, 0, err, sizeof err), -1);
+    assert_int_equal(agentd_feed_delete(db, AGENT_OWNER, "community", err, sizeof err), 0);
+    assert_int_equal(agentd_feed_delete(db, AGENT_OWNER, "community", err, sizeof err), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_snapshot_then_delta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_keep_last_good, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscription_validation, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
