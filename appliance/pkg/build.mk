@@ -9,7 +9,8 @@
 # once, hardened, and the developer's build/ (maybe in asan mode) is left alone.
 #
 # Which program goes where. A daemon gets its unit only if the program is built, so a
-# package never enables a unit whose binary is missing.
+# package never enables a unit whose binary is missing. /usr/share/otasuke/otasuke.conf
+# is the shipped config again: `otasukectl factory-reset` puts it back in /etc.
 PKG_BOX_DAEMONS := otasuke-dnsd otasuke-fwd otasuke-agent otasuke-webd
 PKG_BOX_TOOLS   := otasukectl
 PKG_HUB_DAEMONS := otasuke-hubd
@@ -55,7 +56,6 @@ install-box: pkg-programs
 	$(call pkg_install_progs,$(PKG_BOX_DAEMONS),$(SBINDIR))
 	$(call pkg_install_progs,$(PKG_BOX_TOOLS),$(BINDIR))
 	install -D -m 0644 appliance/etc/otasuke.conf $(DESTDIR)/etc/otasuke/otasuke.conf
-	# the shipped config, put back by `otasukectl factory-reset`
 	install -D -m 0644 appliance/etc/otasuke.conf $(DESTDIR)/usr/share/otasuke/otasuke.conf
 	@set -e; case " $(PROGRAMS) " in *" otasukectl "*) \
 	    install -D -m 0644 appliance/etc/systemd/otasuke-factory-reset.service \
