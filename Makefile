@@ -106,15 +106,27 @@ endef
 $(foreach t,$(UNIT_SRCS:tests/unit/%.c=%),$(eval $(call UNIT_template,$(t))))
 
 # ---- fuzzing --------------------------------------------------------------
+# The library is compiled once for fuzzing (coverage instrumentation + ASan/UBSan, no
+# libFuzzer main) into its own archive; each harness then only compiles itself.
 FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS  := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iappliance/lib
+FUZZ_SAN   := -fsanitize=address,undefined
+FUZZ_CFLAGS := -std=c11 -g -O1 $(FUZZ_SAN) -D_GNU_SOURCE -Iappliance/lib
 FUZZ_SECONDS ?= 30
+FUZZ_LIB   := $(BUILD)/fuzz/libotasuke-fuzz.a
+
+$(BUILD)/fuzzobj/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(call pkg_cflags,$(ALL_PKGS)) -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB): $(LIB_SRCS:%.c=$(BUILD)/fuzzobj/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
 
 define FUZZ_template
-$$(BUILD)/fuzz/$(1): tests/fuzz/$(1).c $$($(1)_EXTRA) $$(LIB_SRCS)
+$$(BUILD)/fuzz/$(1): $$(BUILD)/fuzzobj/tests/fuzz/$(1).o $$($(1)_EXTRA:%.c=$$(BUILD)/fuzzobj/%.o) $$(FUZZ_LIB)
 	@mkdir -p $$(dir $$@)
-	$$(FUZZ_CC) $$(FUZZ_FLAGS) $$(call pkg_cflags,$$(ALL_PKGS)) -o $$@ $$^ $$(call pkg_libs,$$(filter-out cmocka,$$(ALL_PKGS))) -lm
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$(call pkg_libs,$$(filter-out cmocka,$$(ALL_PKGS))) -lm
 endef
 $(foreach f,$(FUZZ_SRCS:tests/fuzz/%.c=%),$(eval $(call FUZZ_template,$(f))))
 
@@ -144,4 +156,4 @@ lint:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzzobj -name '*.d' 2>/dev/null)
