@@ -179,8 +179,10 @@ static enum MHD_Result forward(struct webd *w, struct MHD_Connection *c, const c
     const char *body = r ? r->body : NULL;
     size_t len = r ? r->len : 0;
     char *owned = NULL;
-    /* Decisions on unblock requests and help requests are recorded with the user's name. */
-    if ((!strncmp(sub, "/unblock-requests/", 18) || !strncmp(sub, "/help", 5)) &&
+    /* Decisions on unblock requests, help requests and incident steps are recorded with
+     * the signed-in user's name. */
+    if ((!strncmp(sub, "/unblock-requests/", 18) || !strncmp(sub, "/help", 5) ||
+         (!strncmp(sub, "/incidents/", 11) && strcmp(sub, "/incidents/settings"))) &&
         !strcmp(method, "POST")) {
         json_t *o = len ? json_loadb(body, len, 0, NULL) : json_object();
         if (json_is_object(o)) {
