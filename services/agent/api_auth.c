@@ -72,7 +72,8 @@ static const struct api_field help_fields[] = {
     { "note", API_STR, 0, 1000 }, { "by", API_STR, 0, 64 }, { NULL, 0, 0, 0 },
 };
 static const struct api_field webd_fields[] = {
-    { "fingerprint", API_STR, 1, 128 }, { "listen", API_STR, 0, 256 }, { NULL, 0, 0, 0 },
+    { "fingerprint", API_STR, 1, 128 }, { "listen", API_STR, 0, 256 },
+    { "blockpage_v4", API_STR, 0, 15 }, { "blockpage_v6", API_STR, 0, 45 }, { NULL, 0, 0, 0 },
 };
 
 static void auth(struct api_call *c, const char *what, json_t *body)
@@ -215,22 +216,30 @@ static void help(struct api_call *c, const char *id_s, const char *verb, json_t 
     }
 }
 
+/* What webd reports at start: its certificate fingerprint (otasukectl status), where it
+ * listens, and the block-page addresses it serves (for compiling "blockpage" answers). */
+static const char *const webd_keys[] = { "fingerprint", "listen", "blockpage_v4",
+                                         "blockpage_v6", NULL };
+
 static void webd(struct api_call *c, json_t *body)
 {
-    char err[AGENT_ERR];
+    char err[AGENT_ERR], key[40];
     if (!strcmp(c->method, "GET")) {
-        char *fp = accounts_meta_get(c->ad->db, "webd.fingerprint");
-        char *ls = accounts_meta_get(c->ad->db, "webd.listen");
-        c->out = json_pack("{s:s?, s:s?}", "fingerprint", fp, "listen", ls);
-        free(fp);
-        free(ls);
+        c->out = json_object();
+        for (int i = 0; webd_keys[i]; i++) {
+            snprintf(key, sizeof key, "webd.%s", webd_keys[i]);
+            char *v = accounts_meta_get(c->ad->db, key);
+            json_object_set_new(c->out, webd_keys[i], v && *v ? json_string(v) : json_null());
+            free(v);
+        }
         return;
     }
-    if (accounts_meta_set(c->ad->db, "webd.fingerprint", str(body, "fingerprint"), err,
-                          sizeof err) < 0 ||
-        accounts_meta_set(c->ad->db, "webd.listen", str(body, "listen") ? str(body, "listen")
-                          : "", err, sizeof err) < 0)
-        return afail_err(c, 500, err);
+    for (int i = 0; webd_keys[i]; i++) {
+        snprintf(key, sizeof key, "webd.%s", webd_keys[i]);
+        const char *v = str(body, webd_keys[i]);
+        if (accounts_meta_set(c->ad->db, key, v ? v : "", err, sizeof err) < 0)
+            return afail_err(c, 500, err);
+    }
     c->out = json_pack("{s:b}", "ok", 1);
 }
 

@@ -136,11 +136,15 @@ static struct MHD_Daemon *start(struct webd *w, const struct sockaddr_storage *s
                             MHD_OPTION_END);
 }
 
+/* First specific (not wildcard) block-page address of each family, "" when none. */
+static char bp4[16], bp6[46];
+
 static int report(struct webd *w, const char *listen_desc)
 {
     char err[256];
-    json_t *out = NULL, *body = json_pack("{s:s, s:s}", "fingerprint", w->fingerprint,
-                                          "listen", listen_desc);
+    json_t *out = NULL, *body = json_pack("{s:s, s:s, s:s, s:s}", "fingerprint", w->fingerprint,
+                                          "listen", listen_desc, "blockpage_v4", bp4,
+                                          "blockpage_v6", bp6);
     long st = apiclient_json(w->agent_socket, "POST", "/v1/webd", body, &out, err, sizeof err);
     json_decref(body);
     json_decref(out);
@@ -253,6 +257,13 @@ int main(int argc, char **argv)
         }
         if (i == 0)
             webd_https_port = port;
+        if (i >= nh && strcmp(host, "0.0.0.0") && strcmp(host, "::")) {
+            int v6 = strchr(host, ':') != NULL;
+            if (v6 && !bp6[0] && strlen(host) < sizeof bp6)
+                snprintf(bp6, sizeof bp6, "%s", host);
+            else if (!v6 && !bp4[0] && strlen(host) < sizeof bp4)
+                snprintf(bp4, sizeof bp4, "%s", host);
+        }
         if (i < nh) {
             if (strcmp(host, "0.0.0.0") && strcmp(host, "::") && ns < MAX_LISTEN * 2) {
                 snprintf(san_buf[i], sizeof san_buf[i], "%s", host);

@@ -372,11 +372,17 @@ static void test_routes(void **state)
     json_decref(o);
     assert_int_equal(call(db, "GET", "/v1/auth/nothing", NULL, &o), 404);
     json_decref(o);
-    assert_int_equal(call(db, "POST", "/v1/webd", "{\"fingerprint\":\"AA:BB\"}", &o), 200);
+    assert_int_equal(call(db, "POST", "/v1/webd", "{\"fingerprint\":\"AA:BB\","
+                          "\"blockpage_v4\":\"192.0.2.1\"}", &o), 200);
     json_decref(o);
     assert_int_equal(call(db, "GET", "/v1/webd", NULL, &o), 200);
     assert_string_equal(json_string_value(json_object_get(o, "fingerprint")), "AA:BB");
+    assert_string_equal(json_string_value(json_object_get(o, "blockpage_v4")), "192.0.2.1");
+    assert_true(json_is_null(json_object_get(o, "blockpage_v6")));
     json_decref(o);
+    char *bp = accounts_meta_get(db, "webd.blockpage_v4");
+    assert_string_equal(bp, "192.0.2.1");
+    free(bp);
     assert_int_equal(call(db, "POST", "/v1/help", "{\"note\":\"slow PC\",\"by\":\"boss\"}", &o),
                      201);
     json_int_t hid = json_integer_value(json_object_get(o, "id"));

@@ -103,6 +103,8 @@ const test = (name, fn) => nodeTest(name, { skip: why || false }, fn);
     assert.match(out, /certificate SHA-256: ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
     const fp = /SHA-256: (\S+)/.exec(out)[1];
     assert.ok((await office.ctl('status')).includes(fp), 'otasukectl status shows the fingerprint');
+    const wd = (await office.agent('GET', '/v1/webd')).body;
+    assert.equal(wd.blockpage_v4, BOX, 'webd told the agent where the block page is');
     await page.goto(`${URL0}/`);
     await page.waitForSelector('#setup-form');
     await page.waitForTimeout(300);   // let any second render show up before counting
