@@ -213,13 +213,11 @@ PEERS+=(dnsmasq); ADDR+=($A_DMQ); PRT+=($P_DMQ)
 # otasuke-dnsd: only if it and `otasukectl set build` exist in this build.
 DNSD_OK=0
 if [ -x "$DNSD" ] && [ -x "$CTL" ]; then
-    t0=$(date +%s%N)
     if /usr/bin/time -f '%e %M' -o "$RUN/setbuild.time" \
            "$CTL" set build -o "$RUN/dnsd.set" "ads=$PREP/block.adblock" > "$RUN/setbuild.json" 2> "$RUN/setbuild.err" &&
        "$CTL" set build -o "$RUN/dnsd-reload.set" "ads=$PREP/block.reload.adblock" > /dev/null 2>> "$RUN/setbuild.err"; then
-        t1=$(date +%s%N)
-        read -r _ maxrss < "$RUN/setbuild.time"
-        raw "{\"peer\":\"dnsd+unbound\",\"kind\":\"set_build\",\"seconds\":$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f",(b-a)/1e9/2}'),\"max_rss_kb\":$maxrss,\"set_bytes\":$(stat -c %s "$RUN/dnsd.set")}"
+        read -r secs maxrss < "$RUN/setbuild.time"
+        raw "{\"peer\":\"dnsd+unbound\",\"kind\":\"set_build\",\"seconds\":$secs,\"max_rss_kb\":$maxrss,\"set_bytes\":$(stat -c %s "$RUN/dnsd.set")}"
         start_timed dnsd+unbound $A_DSD $P_DSD "$BLOCKED_ONE" nxdomain \
             "$DNSD" -f --listen "$A_DSD:$P_DSD" --upstream "$A_UNB:$P_UNB" \
             --domains "$RUN/dnsd.set" --control "$RUN/dnsd.ctl" --ratelimit 0
