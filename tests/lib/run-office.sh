@@ -59,29 +59,113 @@ teardown() {
     trap '' INT TERM
     echo
     echo "make run: stopping office $OFFICE_ID"
+    [ -n "${socat_pid:-}" ] && kill "$socat_pid" 2>/dev/null
     "$OFFICE" down "$OFFICE_ID"
 }
 trap 'exit 0' INT TERM
 trap teardown EXIT
 
 # ---- otasuke daemons ----------------------------------------------------------------
-# Add each daemon here when its binary exists: start_daemon NAME NODE CMD..., then wait
-# until it serves, then a hint line or two.
+# The whole box, started the way its units start it: the agent compiles the owner's
+# policy and the subscribed lists into domains.set, policy.set and fw.set; dnsd and fwd
+# load them; webd serves the owner UI and the block page. State lives in the run dir.
+# A daemon that is not built yet is left out, and the hints say what runs instead.
+ST=$OFFICE_RUN/state
+mkdir -p "$ST/fwd"
+# shellcheck disable=SC1091
+. "$OFFICE_RUN/office.env"
+cat >"$ST/otasuke.conf" <<CONF
+box: { name = "office-$OFFICE_ID"; };
+zones = (
+    { name = "wan";   interface = "$OFFICE_IF_BOX_WAN"; },
+    { name = "lan";   interface = "$OFFICE_IF_BOX_LAN"; addresses = [ "192.0.2.1/24", "fd00:0:0:1::1/64" ];
+      group = "staff"; dhcp = true; },
+    { name = "guest"; interface = "$OFFICE_IF_BOX_GUEST"; addresses = [ "203.0.113.1/24", "fd00:0:0:2::1/64" ];
+      group = "guests"; dhcp = true; },
+    { name = "iot";   interface = "$OFFICE_IF_BOX_IOT"; addresses = [ "198.51.100.1/24", "fd00:0:0:3::1/64" ];
+      group = "iot"; dhcp = true; }
+);
+firewall: { nflog_group = 7; };
+CONF
+CTL=("$BIN/otasukectl")
+export OTASUKE_AGENT_SOCKET=$ST/agent.sock
+have() { [ -x "$BIN/$1" ]; }
 
-if [ -x "$BIN/otasuke-dnsd" ]; then
-    args=(-f --listen 192.0.2.1:53 --listen 203.0.113.1:53 --listen 198.51.100.1:53
-          --listen '[fd00:0:0:1::1]:53' --upstream 127.0.0.1:5335)
-    demo=${OTASUKE_DEMO_DOMAINS:-$REPO/build/demo/domains.set}
-    [ -r "$demo" ] && args+=(--domains "$demo")
-    start_daemon dnsd box "$BIN/otasuke-dnsd" "${args[@]}"
+if have otasuke-agent && have otasuke-dnsd; then
+    # Two demo lists on the fake internet, so a blocked name can be seen at once.
+    start_daemon demo-lists wan python3 -m http.server 8088 --bind 198.18.10.10 \
+        --directory "$REPO/tests/lib/demo"
+    start_daemon agent box "$BIN/otasuke-agent" -f --config "$ST/otasuke.conf" \
+        --db "$ST/agent.db" --state-dir "$ST" --socket "$ST/agent.sock" \
+        --dnsd-control "$ST/dnsd.ctl" --events "$ST/events.sock" \
+        --fwd-pidfile "$OFFICE_RUN/pids/fwd.pid"
+    for ((i = 0; i < 100; i++)); do
+        "${CTL[@]}" status >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    for ((i = 0; i < 100; i++)); do
+        "$OFFICE" exec box curl -sf -o /dev/null http://198.18.10.10:8088/ads.txt && break
+        sleep 0.1
+    done
+    "${CTL[@]}" feed add-list demo-ads http://198.18.10.10:8088/ads.txt --category ads >/dev/null &&
+    "${CTL[@]}" feed add-list demo-malware http://198.18.10.10:8088/malware.txt --category malware >/dev/null ||
+        { echo "make run: could not subscribe the demo lists; see $OFFICE_RUN/logs/agent.log" >&2; exit 1; }
+    for ((i = 0; i < 200; i++)); do
+        [ -s "$ST/domains.set" ] && [ -s "$ST/policy.set" ] &&
+            "$BIN/otasukectl" set lookup "$ST/domains.set" malware.test 2>/dev/null | grep -q '"block"' && break
+        sleep 0.1
+    done
+    start_daemon dnsd box "$BIN/otasuke-dnsd" -f --listen 192.0.2.1:53 --listen 203.0.113.1:53 \
+        --listen 198.51.100.1:53 --listen '[fd00:0:0:1::1]:53' --listen '[fd00:0:0:2::1]:53' \
+        --listen '[fd00:0:0:3::1]:53' --upstream 127.0.0.1:5335 \
+        --domains "$ST/domains.set" --policy "$ST/policy.set" --control "$ST/dnsd.ctl" \
+        --events "$ST/events.sock"
     wait_dns dnsd pc 192.0.2.1 good.test
-    hints+=("DNS filter:   sudo tests/lib/office.sh exec pc dig good.test    (otasuke-dnsd on box:53)")
+    hints+=("DNS filter:   sudo tests/lib/office.sh exec pc dig good.test       (through otasuke-dnsd and unbound)"
+            "Blocked:      sudo tests/lib/office.sh exec pc dig malware.test    (NXDOMAIN, the reason in an EDE option)"
+            "Why:          sudo OTASUKE_AGENT_SOCKET=$ST/agent.sock build/bin/otasukectl explain malware.test"
+            "Ads too:      sudo OTASUKE_AGENT_SOCKET=$ST/agent.sock build/bin/otasukectl policy group staff --categories c2,malware,phishing,ads"
+            "              (ads.test is listed, but by default only malware, phishing and C2 are blocked)")
+elif have otasuke-dnsd; then
+    start_daemon dnsd box "$BIN/otasuke-dnsd" -f --listen 192.0.2.1:53 --listen 203.0.113.1:53 \
+        --listen 198.51.100.1:53 --listen '[fd00:0:0:1::1]:53' --upstream 127.0.0.1:5335
+    wait_dns dnsd pc 192.0.2.1 good.test
+    hints+=("DNS filter:   sudo tests/lib/office.sh exec pc dig good.test    (otasuke-dnsd on box:53; no agent built, nothing blocked)")
 else
     hints+=("DNS:          sudo tests/lib/office.sh exec pc dig good.test    (box unbound on :53; no otasuke-dnsd built yet)")
 fi
 
-# (firewall, agent, web UI, hub: start them here as they land.)
-[ -x "$BIN/otasuke-fwd" ] && start_daemon fwd box "$REPO/services/firewall/office-fwd.sh" "$OFFICE_RUN" "$BIN" && hints+=("Firewall:     sudo tests/lib/office.sh exec box nft -t list ruleset    (otasuke-fwd owns table inet otasuke; DHCP by dnsmasq)")
+if have otasuke-fwd && [ -s "$ST/fw.set" ]; then
+    # DHCP for the three client zones (dnsmasq without DNS); fwd reads its leases for names.
+    "$OFFICE" exec box dnsmasq --port=0 --conf-file=/dev/null --user=root --bind-interfaces \
+        --interface="$OFFICE_IF_BOX_LAN" --interface="$OFFICE_IF_BOX_GUEST" --interface="$OFFICE_IF_BOX_IOT" \
+        --dhcp-range=192.0.2.100,192.0.2.150,1h --dhcp-range=203.0.113.100,203.0.113.150,1h \
+        --dhcp-range=198.51.100.100,198.51.100.150,1h --dhcp-leasefile="$ST/dnsmasq.leases" \
+        --pid-file="$OFFICE_RUN/dnsmasq.pid" --log-facility="$OFFICE_RUN/logs/dnsmasq.log"
+    start_daemon fwd box "$BIN/otasuke-fwd" -f --set "$ST/fw.set" --state "$ST/fwd" \
+        --events "$ST/events.sock" --leases "$ST/dnsmasq.leases"
+    hints+=("Firewall:     sudo tests/lib/office.sh exec box nft list table inet otasuke"
+            "Isolation:    sudo tests/lib/office.sh exec guest ping -c1 -W1 192.0.2.10   (the guest net cannot reach the LAN)")
+fi
+
+if have otasuke-webd && [ -S "$ST/agent.sock" ] && [ -d "$REPO/build/webui" ]; then
+    start_daemon webd box "$BIN/otasuke-webd" -f --listen 192.0.2.1:443 --blockpage-listen 192.0.2.1:80 \
+        --agent "$ST/agent.sock" --ui "$REPO/build/webui" --cert "$ST/webd.crt" --key "$ST/webd.key"
+    for ((i = 0; i < 100; i++)); do
+        "$OFFICE" exec pc curl -skf -o /dev/null https://192.0.2.1/ && break
+        sleep 0.1
+    done
+    # The owner UI on this machine's loopback only, for a browser outside the office.
+    if command -v socat >/dev/null; then
+        socat TCP-LISTEN:8443,bind=127.0.0.1,reuseaddr,fork \
+            EXEC:"ip netns exec ota$OFFICE_ID-box socat STDIO TCP\:192.0.2.1\:443" 2>/dev/null &
+        socat_pid=$!
+        hints+=("Owner UI:     https://127.0.0.1:8443/   (self-signed certificate; the first visit asks for the setup code)")
+    fi
+    code=$("${CTL[@]}" setup-code 2>/dev/null)
+    hints+=("Setup code:   $(tr '\n' ' ' <<<"$code")"
+            "Block page:   sudo tests/lib/office.sh exec pc curl -s -H 'Host: ads.test' http://192.0.2.1/")
+fi
 
 # ---- tell, then wait ----------------------------------------------------------------
 secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}')
