@@ -40,7 +40,12 @@ fi
 
 # npm modules for the browser tests and the UI build (webui/package.json), if present.
 if [ -f webui/package.json ] && [ ! -d webui/node_modules ]; then
-    command -v npm >/dev/null || { echo "make deps: npm missing" >&2; exit 1; }
+    # Debian's nodejs comes without npm (NodeSource's includes it): add Debian's npm then.
+    if ! command -v npm >/dev/null; then
+        [ "$(id -u)" -eq 0 ] || { echo "make deps: must run as root to install npm (try: sudo make deps)" >&2; exit 1; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm \
+            >>/tmp/otasuke-deps.log 2>&1 || { echo "make deps: cannot install npm; see /tmp/otasuke-deps.log" >&2; exit 1; }
+    fi
     (cd webui && npm ci --no-audit --no-fund --loglevel=error) || {
         echo "make deps: npm install in webui/ failed" >&2; exit 1; }
 fi
