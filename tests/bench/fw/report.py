@@ -37,8 +37,11 @@ def main():
     med = one[len(one) // 2]
     fwd_1m = {k: statistics.median(r[k] for r in one) for k in ("wall_s", "user_s", "sys_s", "rss_mb")}
     fwd_1m["runs"] = one
-    delta = runs["fwd_delta"]
-    delta_ms = delta["fwd"]["read_ms"] + delta["fwd"]["build_ms"] + delta["fwd"]["commit_ms"]
+    apply_ms = lambda r: r["fwd"]["read_ms"] + r["fwd"]["build_ms"] + r["fwd"]["commit_ms"]
+    deltas = sorted((r for n, r in runs.items() if n.startswith("fwd_delta")), key=apply_ms)
+    delta = deltas[len(deltas) // 2]
+    delta_ms = apply_ms(delta)
+    delta["samples_ms"] = [round(apply_ms(r), 2) for r in deltas]
     noop = runs["fwd_noop"]
     noop_ms = noop["fwd"]["read_ms"] + noop["fwd"]["build_ms"] + noop["fwd"]["commit_ms"]
     ni, nh = runs["nft_interval"], runs["nft_hash"]
@@ -46,7 +49,8 @@ def main():
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
-        "load_avg_1m": os.getloadavg()[0],
+        "load_avg_1m_start": float(open(os.path.join(work, "load.start")).read()),
+        "load_avg_1m_end": float(open(os.path.join(work, "load.end")).read()),
         "inputs": {k: int(v) for k, v in c.items()},
         "fwd_apply_1m_v4": fwd_1m,
         "fwd_apply_1m_v4_median_stats": med.get("fwd"),
@@ -82,8 +86,10 @@ def main():
     md = [
         "# otasuke-fwd vs nft -f (make bench-fw)",
         "",
-        "%s, kernel %s, %d CPUs, load average %.1f at the end (other work was running: wall times include CPU contention)." % (
-            res["when"], res["kernel"], res["cpus"], res["load_avg_1m"]),
+        "%s, kernel %s, %d CPUs, 1-minute load average %.1f at the start and %.1f at the end: "
+        "other work shares the machine, so wall times include waiting for a CPU (user and sys "
+        "are this process's own CPU time)." % (
+            res["when"], res["kernel"], res["cpus"], res["load_avg_1m_start"], res["load_avg_1m_end"]),
         "Inputs: %d IPv4 entries (FireHOL level1, Spamhaus DROP, DShield, Feodo + generated singles and /28s), "
         "%d IPv6. fwd keeps one set per source, singles in hash sets, real ranges in interval sets; "
         "the nft peer loads the same entries (%d after merging overlaps between the real lists) into one set." % (
@@ -94,7 +100,9 @@ def main():
         row("fwd apply 1M IPv4 (median of %d)" % len(one), fwd_1m, "writes=%d, commit %.0f ms" % (med["fwd"]["writes"], med["fwd"]["commit_ms"])),
         row("nft -f 1M IPv4, interval set", ni),
         row("nft -f 1M IPv4, hash set", nh),
-        row("fwd 10k delta on 1M", delta, "writes=%d, apply %.1f ms (read+diff+commit)" % (delta["fwd"]["writes"], delta_ms)),
+        row("fwd 10k delta on 1M (median of %d)" % len(deltas), delta,
+            "writes=%d, apply %.1f ms (read+diff+commit); samples %s ms" % (
+                delta["fwd"]["writes"], delta_ms, ", ".join("%.0f" % x for x in delta["samples_ms"]))),
         row("fwd no-op reconcile", noop, "writes=%d, %.1f ms, elements trusted (generation unchanged)" % (noop["fwd"]["writes"], noop_ms)),
         row("fwd no-op, --full-read", runs["fwd_noop_full"], "writes=%d, every element dumped back" % runs["fwd_noop_full"]["fwd"]["writes"]),
         row("fwd +200k IPv6 on top", runs["fwd_v6"], "writes=%d" % runs["fwd_v6"]["fwd"]["writes"]),

@@ -3,7 +3,8 @@
 #   1M IPv4 entries (the shared FireHOL/Spamhaus/DShield/Feodo sets + generated), applied
 #   by fwd onto an empty table; a no-op reconcile (trusted and --full-read); a 10k
 #   delta; 200k IPv6 on top; then `nft -f` loading the same IPv4 entries into an
-#   interval set and into a plain hash set. Wall, user, sys and peak RSS for each.
+#   interval set and into a plain hash set. Wall, user, sys and peak RSS for each; the
+#   1M apply and the delta (there and back) run FW_BENCH_REPS times (3), medians reported.
 # Results: tests/bench/results/fw.json and fw.md. Generated addresses only go into
 # sets; no packet is sent anywhere.
 set -euo pipefail
@@ -50,6 +51,7 @@ measure() {
     cat "$WORK/t.one" >> "$WORK/times"
 }
 : > "$WORK/times"
+cut -d' ' -f1 /proc/loadavg > "$WORK/load.start"
 FWD=(ip netns exec "$NS" "$BIN/otasuke-fwd" --state "$WORK/state")
 for r in $(seq 1 "$REPS"); do
     inns nft delete table inet otasuke 2>/dev/null || true
@@ -59,9 +61,11 @@ for r in $(seq 1 "$REPS"); do
 done
 echo "# fwd: no-op reconcile"
 measure fwd_noop "${FWD[@]}" --apply-once "$WORK/v4.set"
-echo "# fwd: 10k delta"
-measure fwd_delta "${FWD[@]}" --apply-once "$WORK/v4delta.set"
-measure fwd_delta_back "${FWD[@]}" --apply-once "$WORK/v4.set"
+for r in $(seq 1 "$REPS"); do
+    echo "# fwd: 10k delta and back (run $r)"
+    measure "fwd_delta_$r" "${FWD[@]}" --apply-once "$WORK/v4delta.set"
+    measure "fwd_deltaback_$r" "${FWD[@]}" --apply-once "$WORK/v4.set"
+done
 echo "# fwd: no-op reconcile reading every element back (--full-read)"
 measure fwd_noop_full "${FWD[@]}" --full-read --apply-once "$WORK/v4.set"
 echo "# fwd: 200k IPv6 on top"
@@ -74,5 +78,6 @@ echo "# nft -f: hash set"
 measure nft_hash ip netns exec "$NS" nft -f "$IN/nft-hash.nft"
 inns nft delete table inet benchpeer
 
+cut -d' ' -f1 /proc/loadavg > "$WORK/load.end"
 python3 tests/bench/fw/report.py "$WORK" "$IN/counts" "$RES/fw.json" "$RES/fw.md"
 cat "$RES/fw.md"
