@@ -12,9 +12,11 @@
  *   POST /v1/boxes/<id>/policy        operator token; a delegate-signed policy change
  *   GET  /v1/policy?after=N           box token; its relayed policy changes
  *   GET  /v1/health
+ *   POST /v1/help, GET /v1/inbox[/N], POST /v1/inbox/N   help inbox (inbox.c)
  * Feed documents also carry their signature in X-Otasuke-Sig so one request gets a
  * consistent pair even while the seq moves. Client addresses are never stored. */
 #include "hubd.h"
+#include "inbox.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -400,6 +402,8 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
         return h_challenge(h, c);
     if (strcmp(url, "/v1/enroll") == 0 && post)
         return h_enroll(h, c, rq);
+    if (hub_inbox_match(url))   /* help inbox: inbox.c */
+        return hub_inbox(h, c, url, method, rq->body, rq->len);
     long org = 0, box = 0;
     if (strcmp(url, "/v1/policy") == 0) {
         if (!get)

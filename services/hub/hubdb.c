@@ -55,6 +55,12 @@ static const char *const migrations[] = {
     "  created BIGINT NOT NULL, sender TEXT NOT NULL, signer TEXT NOT NULL,"
     "  body TEXT NOT NULL, signature TEXT NOT NULL);"
     "CREATE INDEX policy_msgs_box ON policy_msgs (box_id, id);",
+    /* 4: help inbox (inbox.c): one request per box incident, its evidence bundle as sent */
+    "CREATE TABLE help_requests (id @ID@, box_id BIGINT NOT NULL REFERENCES boxes(id),"
+    "  org_id BIGINT NOT NULL, incident BIGINT NOT NULL, kind TEXT NOT NULL,"
+    "  severity TEXT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL, assignee TEXT,"
+    "  received BIGINT NOT NULL, updated BIGINT NOT NULL, note TEXT, bundle TEXT NOT NULL,"
+    "  UNIQUE (box_id, incident));",
 };
 
 static char *subst_id(const char *sql, const char *idtype)

@@ -1,0 +1,22 @@
+/* Calling for help: the incident and its evidence bundle go to the hub's help inbox
+ * (POST /v1/help with the box token of the enrolled hub client). */
+#ifndef OTASUKE_AGENT_HELP_H
+#define OTASUKE_AGENT_HELP_H
+
+#include "agent.h"
+
+#define HELP_HUB_STATE_DEFAULT "/var/lib/otasuke/hub"
+
+/* The request body for incident id: {"incident":{id, kind, severity, state, title_en,
+ * title_ja, opened, updated, count}, "bundle":{timeline, device, indicators, counters,
+ * box}, "note"}. Metadata only: no payloads and nothing about other devices. New
+ * reference or NULL with err. */
+json_t *help_bundle(sqlite3 *db, int64_t id, const char *note, char *err, size_t errlen);
+
+/* Sends the bundle to the hub (hub client state in hub_state, NULL = the setting
+ * hub_state or HELP_HUB_STATE_DEFAULT), then moves the incident to help_requested and
+ * records the hub's request id. Returns the hub's request id or -1 with err. */
+long long help_request(sqlite3 *db, const char *hub_state, int64_t id, const char *who,
+                       const char *note, int64_t now, char *err, size_t errlen);
+
+#endif
