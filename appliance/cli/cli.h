@@ -25,6 +25,7 @@ int cli_factory_reset(int argc, char **argv);
 int cli_feed(int argc, char **argv);
 int cli_fw(int argc, char **argv);
 int cli_hub(int argc, char **argv);
+int cli_incident(int argc, char **argv);
 int cli_list(int argc, char **argv);
 int cli_policy(int argc, char **argv);
 int cli_restore(int argc, char **argv);

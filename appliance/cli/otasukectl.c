@@ -15,6 +15,7 @@ static const struct cli_group groups[] = {
     { "feed", "feed keys, build/sign/verify feeds; subscriptions (agent)", cli_feed },
     { "fw", "build and inspect the firewall artifact fw.set", cli_fw },
     { "hub", "enrol with a hub; feed sync, status, contributions", cli_hub },
+    { "incident", "incidents: list, show, ack, contain, report, call for help (agent)", cli_incident },
     { "list", "inspect a blocklist file: format, entries, rejected lines", cli_list },
     { "policy", "groups, rules, unblock, schedules, audit (agent)", cli_policy },
     { "restore", "replace the owner policy from a backup, validated first (agent)", cli_restore },

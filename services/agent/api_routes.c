@@ -3,7 +3,9 @@
  * successful change marks the policy dirty: the main loop compiles right after. */
 #include "agentd.h"
 #include "api.h"
+#include "accounts.h"
 #include "backup.h"
+#include "incidents.h"
 #include "feed.h"
 
 #include <microhttpd.h>
@@ -572,6 +574,10 @@ void api_route(struct api_call *c)
     snprintf(path, sizeof path, "%s", c->url);
     if (!strcmp(path, "/metrics") && !strcmp(c->method, "GET"))
         return metrics(c);
+    if (api_auth_route(c))   /* accounts, sessions, unblock requests: api_auth.c */
+        return;
+    if (incidents_route(c))   /* incidents: incidents_api.c */
+        return;
     int n = 0;
     char *save = NULL;
     for (char *t = strtok_r(path, "/", &save); t; t = strtok_r(NULL, "/", &save)) {

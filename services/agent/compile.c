@@ -16,6 +16,7 @@
 #include "config.h"
 #include "domainset.h"
 #include "fwset.h"
+#include "incidents.h"
 #include "iplist.h"
 #include "log.h"
 #include "policyset.h"
@@ -273,7 +274,16 @@ static int build_fw(struct agentd *ad, int64_t now, const char *path, uint64_t *
     }
     sqlite3_finalize(st);
     iplist_normalize(&l);
-    if (fwset_add_iplist(s, "feed_block", FWSET_KIND_BLOCK, &l, 0, err, errlen) < 0 ||
+    struct iplist q;   /* devices quarantined from an incident (incidents.c) */
+    iplist_init(&q);
+    if (incident_quarantine_list(ad->db, &q, err, errlen) < 0) {
+        iplist_free(&q);
+        goto out;
+    }
+    iplist_normalize(&q);
+    int qrc = fwset_add_iplist(s, "quarantine", FWSET_KIND_QUARANTINE, &q, 0, err, errlen);
+    iplist_free(&q);
+    if (qrc < 0 || fwset_add_iplist(s, "feed_block", FWSET_KIND_BLOCK, &l, 0, err, errlen) < 0 ||
         fwset_write(s, path, err, errlen) < 0)
         goto out;
     *elems = fwset_total_elems(s);

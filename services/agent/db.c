@@ -71,6 +71,27 @@ static const char *const migrations[] = {
     /* 3: signed delegated changes already applied (replay protection within the
      * 10-minute validity window; rows older than a day are pruned) */
     "CREATE TABLE seen_changes(digest TEXT PRIMARY KEY, at INTEGER NOT NULL);",
+    /* 4: incidents (incidents.c): one row per device+kind window, its timeline, the
+     * quarantined devices compiled into fw.set, and notification attempts (notify.c) */
+    "CREATE TABLE incidents(id INTEGER PRIMARY KEY, device TEXT NOT NULL, mac TEXT NOT NULL"
+    "  DEFAULT '', label TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL, severity TEXT NOT NULL,"
+    "  score INTEGER NOT NULL, confidence INTEGER NOT NULL DEFAULT 0,"
+    "  importance INTEGER NOT NULL DEFAULT 3, state TEXT NOT NULL DEFAULT 'open',"
+    "  opened INTEGER NOT NULL, updated INTEGER NOT NULL, resolved INTEGER NOT NULL DEFAULT 0,"
+    "  count INTEGER NOT NULL DEFAULT 1, indicators TEXT NOT NULL DEFAULT '[]',"
+    "  help_ref TEXT);"
+    "CREATE INDEX incidents_device_kind ON incidents(device, kind, state);"
+    "CREATE TABLE incident_events(id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL"
+    "  REFERENCES incidents(id) ON DELETE CASCADE, at INTEGER NOT NULL, who TEXT NOT NULL,"
+    "  what TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX incident_events_incident ON incident_events(incident_id);"
+    "CREATE TABLE quarantine(addr TEXT PRIMARY KEY, mac TEXT NOT NULL DEFAULT '',"
+    "  incident_id INTEGER REFERENCES incidents(id) ON DELETE SET NULL, at INTEGER NOT NULL,"
+    "  who TEXT NOT NULL);"
+    "CREATE TABLE notify_queue(id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL"
+    "  REFERENCES incidents(id) ON DELETE CASCADE, channel TEXT NOT NULL, body TEXT NOT NULL,"
+    "  tries INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT, sent INTEGER NOT NULL DEFAULT 0);",
 };
 
 static void seterr_db(sqlite3 *db, char *err, size_t errlen, const char *what)

@@ -2,6 +2,7 @@
  * refreshes, schedule boundaries and compiles all run from one event loop, so the SQLite
  * connection is never shared and a change arriving during a compile simply marks the
  * policy dirty again — exactly one more compile, never two. */
+#include "accounts.h"
 #include "agent.h"
 #include "agentd.h"
 #include "feeds_fetch.h"
@@ -165,6 +166,12 @@ int main(int argc, char **argv)
     ad.db = agent_db_open(ad.db_path, err, sizeof err);
     if (!ad.db) {
         log_error("%s", err);
+        agentd_api_stop(&ad);
+        return 1;
+    }
+    if (accounts_migrate(ad.db, err, sizeof err) < 0) {   /* accounts.c: own tables */
+        log_error("%s", err);
+        agent_db_close(ad.db);
         agentd_api_stop(&ad);
         return 1;
     }

@@ -1,5 +1,6 @@
 /* The agent's periodic work, run from the main loop between API requests. */
 #include "agentd.h"
+#include "incidents.h"
 #include "log.h"
 
 #include <malloc.h>
@@ -8,6 +9,7 @@
 
 void agentd_tick(struct agentd *ad, int64_t now)
 {
+    incidents_tick(ad, now);   /* notification retries, feed staleness, box health */
     int64_t next = agentd_feeds_next(ad->db, now);
     if (ad->feeds_due_now || next == 0)
         agentd_feeds_due(ad, now);
