@@ -59,6 +59,25 @@ EOF
     office_start fwd box "$BIN/otasuke-fwd" -f --set "$ST/fw.set" --state "$ST/fwd" \
         --events "$ST/events.sock"
     office_wait_dns pc 192.0.2.1 good.test
+    # The hub (its help inbox) in the hub namespace, and this box enrolled with it.
+    if [ -x "$BIN/otasuke-hubd" ]; then
+        export HS=$ST/hubd URL=https://198.18.1.10:8443
+        mkdir -p "$HS"
+        "$BIN/otasuke-hubd" -d "$HS" admin tls --hosts 198.18.1.10 >/dev/null
+        "$BIN/otasuke-hubd" -d "$HS" admin org add office >/dev/null
+        export OPTOKEN
+        OPTOKEN=$("$BIN/otasuke-hubd" -d "$HS" admin operator add helper)
+        office_start hubd hub "$BIN/otasuke-hubd" -f -d "$HS" -l 198.18.1.10:8443
+        for ((i = 0; i < 50; i++)); do
+            office_exec box curl -sf --cacert "$HS/tls/cert.pem" "$URL/v1/health" >/dev/null && break
+            sleep 0.1
+        done
+        local code
+        code=$("$BIN/otasuke-hubd" -d "$HS" admin code create office)
+        office_exec box "$CTL" hub enroll "$URL" "$code" --cacert "$HS/tls/cert.pem" \
+            --name office --state "$ST/hub" >/dev/null
+        "$CTL" incident settings "hub_state=$ST/hub" >/dev/null
+    fi
     # The community feed lists malware.test; the owner's webhook is configured.
     printf '%s\n' "malware.test malware" > "$ST/entries"
     "$CTL" feed build --key "$ST/hub.key" --feed community --seq 1 -o "$WWW/feed.json" \
@@ -79,6 +98,14 @@ EOF
 }
 
 teardown_file() { office_teardown; }
+
+# inbox [PATH-SUFFIX [CURL-ARGS...]]: the helper's view of the hub inbox (operator token).
+inbox() {
+    local sfx=$1
+    shift
+    office_exec box curl -s --cacert "$HS/tls/cert.pem" -H "Authorization: Bearer $OPTOKEN" \
+        "$@" "$URL/v1/inbox$sfx"
+}
 
 # incident_of KIND DEVICE: the id of the newest incident of that kind on that device.
 incident_of() {
@@ -204,6 +231,37 @@ probe() {
     run "$CTL" incident self-report ""
     assert_failure
     assert_output --partial "note"
+}
+
+@test "calling for help puts the incident and its evidence in the hub's inbox; the helper assigns it" {
+    [ -n "${HS:-}" ] || skip "otasuke-hubd not built"
+    local id
+    id=$(incident_of lateral_scan 198.51.100.10)
+    run "$CTL" incident help "$id" "the camera acts strangely"
+    assert_success
+    assert_output --partial "help_requested"
+    run inbox ""
+    assert_success
+    assert_output --partial '"kind":"lateral_scan"'
+    assert_output --partial '"status":"new"'
+    local hid
+    hid=$(python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' <<<"$output")
+    run inbox "/$hid"
+    assert_output --partial '"note":"the camera acts strangely"'
+    assert_output --partial '"198.51.100.10"'
+    assert_output --partial 'LAN addresses probed'
+    # Metadata only: the other devices' history stays in the office.
+    refute_output --partial 'malware.test'
+    run inbox "/$hid" -d '{"assign":"helper","status":"in_progress"}'
+    assert_output --partial '"assignee":"helper"'
+    assert_output --partial '"status":"in_progress"'
+    run inbox "/$hid" -d '{"status":"bogus"}'
+    assert_output --partial 'status: use new'
+    # Only helpers read the inbox; a box token or none is refused.
+    run office_exec box curl -s --cacert "$HS/tls/cert.pem" "$URL/v1/inbox"
+    assert_output --partial 'operator token required'
+    run "$CTL" incident show "$id"
+    assert_output --partial "help_sent"
 }
 
 @test "lifecycle, report export and audit" {
