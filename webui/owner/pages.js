@@ -82,10 +82,26 @@ function helpDialog(ctx) {
     h('div', { class: 'row' },
       ctx.role === 'owner' ? h('button', { type: 'button', class: 'primary', id: 'help-record', onclick: async (ev) => {
         ev.target.disabled = true;
+        clear(msg);
+        const text = note.value.trim() || t('help.defaultnote');
+        // An incident (self-report) the agent can send to the helper's inbox on the hub;
+        // an agent without incidents keeps a plain help record instead.
         let id = null;
-        const ok = await act(msg, async () => { id = (await api('POST', '/help', { note: note.value })).id; });
-        if (ok) msg.append(h('p', { class: 'ok', role: 'status' }, t('help.recorded', { id })));
-        else ev.target.disabled = false;
+        try {
+          id = (await api('POST', '/incidents/report', { note: text })).id;
+        } catch (e) {
+          if (!(e instanceof ApiError) || e.status !== 404) { msg.append(err(e)); ev.target.disabled = false; return; }
+          try { id = (await api('POST', '/help', { note: text })).id; } catch (e2) { msg.append(err(e2)); ev.target.disabled = false; return; }
+          msg.append(h('p', { class: 'ok', role: 'status' }, t('help.recorded', { id })));
+          return;
+        }
+        msg.append(h('p', { class: 'ok', role: 'status' }, t('help.recorded', { id })));
+        try {
+          await api('POST', `/incidents/${id}/help`, { note: text });
+          msg.append(h('p', { class: 'ok', role: 'status', id: 'help-sent' }, t('help.sent')));
+        } catch (e) {
+          msg.append(h('p', { class: 'error', role: 'alert', id: 'help-notsent' }, `${t('help.notsent')} (${e.detail || e.message})`));
+        }
       } }, t('help.record')) : null,
       h('button', { type: 'button', onclick: () => d.close() }, t('common.close'))),
     h('p', { class: 'hint' }, t('help.noendpoint')), msg);
@@ -100,9 +116,10 @@ async function dashboard(main, ctx) {
     api('GET', '/devices').catch(() => null),
     api('GET', '/unblock-requests?status=pending').catch(() => null),
     api('GET', '/stats').catch(() => null),
-    api('GET', '/help').catch(() => null),
+    api('GET', '/incidents').catch(() => api('GET', '/help').catch(() => null)),
   ]);
-  const open = helps ? helps.filter((x) => x.status === 'open') : null;
+  // Incidents from the agent (state != resolved), or the plain help records of an older one.
+  const open = !helps ? null : helps.filter((x) => (x.state ? x.state !== 'resolved' : x.status === 'open'));
   const ok = st.status === 'ok' && !st.stale_feeds;
   main.append(h('section', { class: `hero ${ok ? 'good' : 'warn'}`, id: 'protected' },
     h('div', { class: 'big' }, t(ok ? 'dash.protected' : 'dash.attention')),
@@ -124,9 +141,10 @@ async function dashboard(main, ctx) {
     h('section', { class: 'card', id: 'incidents' }, h('h2', {}, t('dash.incidents')),
       h('p', { class: 'num' }, open ? String(open.length) : '–'),
       open && open.length ? h('ul', { class: 'plain' }, open.slice(0, 5).map((x) => h('li', {},
-        `${when(x.created)} ${x.who}: ${x.note || t('help.nonote')} `,
+        x.state ? `${when(x.opened)} ${has(`ikind.${x.kind}`) ? t(`ikind.${x.kind}`) : x.kind}${x.label || x.device ? ` (${x.label || x.device})` : ''} — ${has(`istate.${x.state}`) ? t(`istate.${x.state}`) : x.state} `
+          : `${when(x.created)} ${x.who}: ${x.note || t('help.nonote')} `,
         ctx.role === 'owner' ? h('button', { type: 'button', class: 'small', onclick: async () => {
-          try { await api('POST', `/help/${x.id}/close`, {}); } catch { /* shown on reload */ }
+          try { await api('POST', x.state ? `/incidents/${x.id}/resolve` : `/help/${x.id}/close`, {}); } catch { /* shown on reload */ }
           ctx.rerender();
         } }, t('help.close')) : null))) : h('p', { class: 'hint' }, t('dash.noincidents'))),
     h('section', { class: 'card' }, h('h2', {}, t('dash.requests')),
