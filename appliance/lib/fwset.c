@@ -1,9 +1,9 @@
 /* fw.set writer, reader and validator (format in fwset.h). */
 #include "fwset.h"
+#include "atomicfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,21 +335,6 @@ int fwset_validate(const struct fwset *s, char *err, size_t errlen)
     return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 static size_t align8(size_t n)
 {
     return (n + 7) & ~(size_t)7;
@@ -401,41 +386,26 @@ int fwset_write(const struct fwset *s, const char *path, char *err, size_t errle
     }
     crypto_generichash_final(&st, h.hash, sizeof h.hash);
 
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+    struct atomic_file f;
+    if (atomic_open(&f, path, 0644, err, errlen) < 0) {
         free(d);
         return -1;
     }
-    int bad = write_all(fd, &h, sizeof h) || write_all(fd, &s->opts, sizeof s->opts) ||
-              write_all(fd, d, s->n_sets * sizeof *d);
+    int bad = atomic_write(&f, &h, sizeof h, err, errlen) ||
+              atomic_write(&f, &s->opts, sizeof s->opts, err, errlen) ||
+              atomic_write(&f, d, s->n_sets * sizeof *d, err, errlen);
     for (size_t i = 0; !bad && i < s->n_sets; i++) {
         size_t len = s->sets[i].count * fwset_elem_size(s->sets[i].etype);
-        bad = (len && write_all(fd, s->sets[i].elems, len)) ||
-              (align8(len) != len && write_all(fd, zeros, align8(len) - len));
+        bad = (len && atomic_write(&f, s->sets[i].elems, len, err, errlen)) ||
+              (align8(len) != len && atomic_write(&f, zeros, align8(len) - len, err, errlen));
     }
     free(d);
-    if (bad || fsync(fd) < 0) {
-        snprintf(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
+    if (bad) {
+        atomic_abort(&f);
         return -1;
     }
-    close(fd);
-    if (rename(tmp, path) < 0) {
-        snprintf(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
+    if (atomic_commit(&f, err, errlen) < 0)
         return -1;
-    }
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd); /* makes the rename itself durable */
-        close(dfd);
-    }
     return 0;
 }
 

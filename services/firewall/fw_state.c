@@ -7,6 +7,7 @@
  * Every file is written tmp + fsync + rename; `pending` is written last and removed
  * first, so a crash never leaves a deadline without its rollback artifact. */
 #include "fw_state.h"
+#include "atomicfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,64 +53,35 @@ void fw_state_unlock(int fd)
 /* Copies src to dst atomically. Returns 0 or -1 + err. */
 int fw_state_copy(const char *src, const char *dst, char *err, size_t errlen)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", dst, (long)getpid());
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         snprintf(err, errlen, "%s: %s", src, strerror(errno));
         return -1;
     }
-    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (out < 0) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+    struct atomic_file out;
+    if (atomic_open(&out, dst, 0640, err, errlen) < 0) {
         close(in);
         return -1;
     }
     char buf[1 << 16];
     ssize_t r;
-    int bad = 0;
-    while ((r = read(in, buf, sizeof buf)) > 0) {
-        char *p = buf;
-        while (r > 0) {
-            ssize_t w = write(out, p, (size_t)r);
-            if (w <= 0) {
-                bad = 1;
-                break;
-            }
-            p += w;
-            r -= w;
-        }
-        if (bad)
+    while ((r = read(in, buf, sizeof buf)) > 0)
+        if (atomic_write(&out, buf, (size_t)r, err, errlen) < 0)
             break;
-    }
-    if (r < 0)
-        bad = 1;
+    int read_errno = r < 0 ? errno : 0;
     close(in);
-    if (bad || fsync(out) < 0 || close(out) < 0 || rename(tmp, dst) < 0) {
-        snprintf(err, errlen, "copying %s to %s: %s", src, dst, strerror(errno));
-        unlink(tmp);
+    if (r != 0) {
+        atomic_abort(&out);
+        if (read_errno)
+            snprintf(err, errlen, "copying %s to %s: %s", src, dst, strerror(read_errno));
         return -1;
     }
-    return 0;
+    return atomic_commit(&out, err, errlen);
 }
 
 static int write_small(const char *path, const char *text, char *err, size_t errlen)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || fsync(fd) < 0) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    if (rename(tmp, path) < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return atomic_write_file(path, text, strlen(text), 0640, err, errlen);
 }
 
 int fw_state_begin_pending(const char *dir, const char *newset, long deadline,
