@@ -90,7 +90,11 @@ static enum MHD_Result relay(struct MHD_Connection *c, long st, char *resp,
                              const char *const *extra)
 {
     const char *b = resp ? resp : "null";
-    enum MHD_Result r = webd_send(c, (unsigned)st, "application/json", b, strlen(b), 1, extra);
+    /* The agent answers JSON except for a few text documents (incident reports). */
+    const char *p = b + strspn(b, " \t\r\n");
+    int json = *p == '{' || *p == '[' || *p == '"' || !strncmp(p, "null", 4);
+    enum MHD_Result r = webd_send(c, (unsigned)st, json ? "application/json"
+                                  : "text/plain; charset=utf-8", b, strlen(b), 1, extra);
     free(resp);
     return r;
 }

@@ -81,7 +81,8 @@ async function signOut() {
 }
 
 const NAV = [['#/', 'nav.dashboard'], ['#/devices', 'nav.devices'], ['#/filtering', 'nav.filtering'],
-  ['#/requests', 'nav.requests'], ['#/delegation', 'nav.delegation'], ['#/settings', 'nav.settings']];
+  ['#/requests', 'nav.requests'], ['#/incidents', 'nav.incidents'], ['#/delegation', 'nav.delegation'],
+  ['#/settings', 'nav.settings']];
 
 // A render started later wins: earlier ones still waiting for the box stop quietly, so a
 // quick double render (sign-out event + route change) never shows two pages.

@@ -141,7 +141,7 @@ async function dashboard(main, ctx) {
     h('section', { class: 'card', id: 'incidents' }, h('h2', {}, t('dash.incidents')),
       h('p', { class: 'num' }, open ? String(open.length) : '–'),
       open && open.length ? h('ul', { class: 'plain' }, open.slice(0, 5).map((x) => h('li', {},
-        x.state ? `${when(x.opened)} ${has(`ikind.${x.kind}`) ? t(`ikind.${x.kind}`) : x.kind}${x.label || x.device ? ` (${x.label || x.device})` : ''} — ${has(`istate.${x.state}`) ? t(`istate.${x.state}`) : x.state} `
+        x.state ? h('a', { href: `#/incidents?id=${x.id}` }, `${when(x.opened)} ${has(`ikind.${x.kind}`) ? t(`ikind.${x.kind}`) : x.kind}${x.label || x.device ? ` (${x.label || x.device})` : ''} — ${has(`istate.${x.state}`) ? t(`istate.${x.state}`) : x.state}`)
           : `${when(x.created)} ${x.who}: ${x.note || t('help.nonote')} `,
         ctx.role === 'owner' ? h('button', { type: 'button', class: 'small', onclick: async () => {
           try { await api('POST', x.state ? `/incidents/${x.id}/resolve` : `/help/${x.id}/close`, {}); } catch { /* shown on reload */ }
@@ -423,5 +423,59 @@ async function settings(main, ctx) {
   }
 }
 
+// ---- incidents ----
+
+const ikind = (k) => (has(`ikind.${k}`) ? t(`ikind.${k}`) : k);
+const istate = (k) => (has(`istate.${k}`) ? t(`istate.${k}`) : k);
+
+async function incidents(main, ctx) {
+  const owner = ctx.role === 'owner';
+  const id = new URLSearchParams((location.hash.split('?')[1]) || '').get('id');
+  main.append(h('h1', {}, t('nav.incidents')));
+  if (!id) {
+    const list = await api('GET', '/incidents');
+    main.append(h('p', { class: 'hint' }, t('inc.intro')), table([
+      ['inc.opened', (x) => when(x.opened)],
+      ['inc.what', (x) => ikind(x.kind)],
+      ['inc.device', (x) => x.label || x.device || '–'],
+      ['inc.severity', (x) => h('span', { class: `sev ${x.severity}` }, has(`sev.${x.severity}`) ? t(`sev.${x.severity}`) : x.severity)],
+      ['inc.state', (x) => istate(x.state)],
+      ['inc.count', (x) => String(x.count)],
+      ['', (x) => h('a', { href: `#/incidents?id=${x.id}`, 'data-incident': x.id }, t('inc.open'))],
+    ], list, 'inc.none'));
+    return;
+  }
+  const inc = await api('GET', `/incidents/${encodeURIComponent(id)}`);
+  const msg = h('div', { id: 'incident-msg' });
+  const step = (verb, body) => async () => {
+    if (await act(msg, () => api('POST', `/incidents/${inc.id}/${verb}`, body || {}), 'common.saved')) ctx.rerender();
+  };
+  const title = (inc.title && (inc.title[lang] || inc.title.en)) || ikind(inc.kind);
+  const advice = inc.advice && (inc.advice[lang] || inc.advice.en);
+  const done = inc.state === 'resolved';
+  main.append(h('p', {}, h('a', { href: '#/incidents' }, t('inc.back'))),
+    h('section', { class: 'card', id: 'incident' },
+      h('h2', {}, `#${inc.id} ${title}`),
+      h('p', {}, h('span', { class: `sev ${inc.severity}` }, has(`sev.${inc.severity}`) ? t(`sev.${inc.severity}`) : inc.severity),
+        ' · ', istate(inc.state), ' · ', inc.label || inc.device || '', inc.quarantined ? ` · ${t('inc.quarantined')}` : ''),
+      advice ? h('p', { class: 'advice' }, advice) : null,
+      owner && !done ? h('div', { class: 'row' },
+        inc.state === 'open' ? h('button', { type: 'button', id: 'inc-ack', onclick: step('ack') }, t('inc.ack')) : null,
+        h('button', { type: 'button', id: 'inc-help', onclick: step('help') }, t('dash.help')),
+        inc.device && inc.device !== 'box' ? h('button', { type: 'button', class: 'danger', id: 'inc-contain', onclick: step('contain', { release: !!inc.quarantined }) },
+          t(inc.quarantined ? 'inc.release' : 'inc.contain')) : null,
+        h('button', { type: 'button', class: 'primary', id: 'inc-resolve', onclick: step('resolve') }, t('inc.resolve'))) : null,
+      h('div', { class: 'row' }, h('button', { type: 'button', id: 'inc-report', onclick: () => act(msg, async () => {
+        const r = await fetch(`/api/incidents/${inc.id}/report?format=md&lang=${lang}`, { credentials: 'same-origin' });
+        if (!r.ok) throw new ApiError(r.status, (await r.text()).slice(0, 200));
+        const a = h('a', { href: URL.createObjectURL(new Blob([await r.text()], { type: 'text/markdown' })), download: `incident-${inc.id}.md` });
+        document.body.append(a); a.click(); a.remove();
+      }, 'inc.exported') }, t('inc.export'))),
+      msg),
+    h('section', { class: 'card' }, h('h2', {}, t('inc.timeline')),
+      table([['audit.when', (e) => when(e.at)], ['audit.who', (e) => e.who || '–'], ['audit.what', (e) => (has(`tl.${e.what}`) ? t(`tl.${e.what}`) : e.what)], ['inc.detail', (e) => e.detail || '']],
+        inc.timeline || [], 'common.none')));
+}
+
 export const pages = { '#/': dashboard, '#/devices': devices, '#/filtering': filtering, '#/requests': requests,
-  '#/delegation': delegation, '#/settings': settings };
+  '#/delegation': delegation, '#/settings': settings, '#/incidents': incidents };

@@ -16,7 +16,7 @@ const office = new Office();
 let browser, ctx, page, code;
 
 const PAGES = [['dashboard', '#/'], ['devices', '#/devices'], ['filtering', '#/filtering'],
-  ['requests', '#/requests'], ['delegation', '#/delegation'], ['settings', '#/settings']];
+  ['requests', '#/requests'], ['incidents', '#/incidents'], ['delegation', '#/delegation'], ['settings', '#/settings']];
 
 async function newPage(locale) {
   const c = await browser.newContext({ locale, ignoreHTTPSErrors: true, viewport: { width: 1200, height: 900 } });
@@ -457,6 +457,30 @@ const test = (name, fn) => nodeTest(name, { skip: why || false }, fn);
       await c.close();
     });
   }
+
+  test('incidents: the self-report shows with its timeline, a report downloads, resolve closes it', async () => {
+    const mine = (await office.agent('GET', '/v1/incidents')).body.find((x) => x.kind === 'owner_report');
+    assert.ok(mine, 'the call-for-help test made an incident');
+    await page.goto(`${URL0}/#/incidents`);
+    await ready(page);
+    await page.click(`a[data-incident="${mine.id}"]`);
+    await page.waitForSelector('#incident');
+    await ready(page);
+    assert.match(await page.textContent('#incident h2'), new RegExp(`#${mine.id}`));
+    assert.match(await page.textContent('main'), /PCが急に遅い <b>bold<\/b>/);
+    await noMissing(page, 'incident');
+    await page.screenshot({ path: join(SHOTS, 'incident-ja.png'), fullPage: true });
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#inc-report')]);
+    const file = join(office.st, 'incident.md');
+    await dl.saveAs(file);
+    assert.match(readFileSync(file, 'utf8'), /#/);
+    const n = await renderNo(page);
+    await page.click('#inc-resolve');
+    await rerendered(page, n);
+    const after2 = (await office.agent('GET', `/v1/incidents/${mine.id}`)).body;
+    assert.equal(after2.state, 'resolved');
+    assert.ok(JSON.stringify(after2.timeline).includes('boss'), 'the step is recorded with the owner\'s name');
+  });
 
   test('login is throttled after repeated failures', async () => {
     let last;
