@@ -62,7 +62,11 @@ done
 [ "$(journalctl -o cat -u otasuke-dnsd | grep -c 'loaded:')" -gt "$before" ] && echo "watcher reloaded dnsd"
 systemctl -q is-active otasuke-dnsd && echo "dnsd active after reload"
 # Factory reset with systemd: stop, delete, re-create, start.
-old_db=$(stat -c %i /var/lib/otasuke/agent.db)
+# an owner datum in the agent's database and a stray file: both must go
+setpriv --reuid=otasuke --regid=otasuke --clear-groups \
+    sqlite3 /var/lib/otasuke/agent.db 'CREATE TABLE owner_marker(x); INSERT INTO owner_marker VALUES (1);'
+touch /var/lib/otasuke/owner-file
+sqlite3 /var/lib/otasuke/agent.db .tables | grep -q owner_marker && echo "owner datum written"
 echo '# owner edit' >> /etc/otasuke/otasuke.conf
 otasukectl factory-reset --yes >/var/tmp/reset.out 2>&1 && echo "reset exit 0"
 cat /var/tmp/reset.out
@@ -70,8 +74,9 @@ settle
 for u in otasuke-agent otasuke-dnsd otasuke-fwd otasuke-webd; do
     echo "after-reset $u $(systemctl show -p ActiveState --value $u)"
 done
-[ -e /var/lib/otasuke/agent.db ] && [ "$(stat -c %i /var/lib/otasuke/agent.db)" != "$old_db" ] &&
-    echo "fresh database"
+for i in $(seq 40); do [ -e /var/lib/otasuke/agent.db ] && break; sleep 0.25; done
+[ -e /var/lib/otasuke/agent.db ] && [ ! -e /var/lib/otasuke/owner-file ] &&
+    ! sqlite3 /var/lib/otasuke/agent.db .tables | grep -q owner_marker && echo "fresh database"
 cmp -s /etc/otasuke/otasuke.conf /usr/share/otasuke/otasuke.conf && echo "config restored"
 echo "--- journal"
 journalctl --no-pager -o short-monotonic -u 'otasuke-*' | tail -n 60
@@ -187,6 +192,7 @@ built() { [ -x "$REPO/build/deb/obj/bin/$1" ]; }
     assert_line "after-reset otasuke-agent active"
     assert_line "after-reset otasuke-dnsd active"
     assert_line "after-reset otasuke-fwd active"
+    assert_line "owner datum written"
     assert_line "fresh database"
     assert_line "config restored"
 }
