@@ -1,5 +1,6 @@
 /* Signed feeds: verification before parsing, entry parsing, signing and keys. */
 #include "feed.h"
+#include "errbuf.h"
 #include "domainset.h"
 
 #include <errno.h>
@@ -40,18 +41,6 @@ const char *feed_action_name(enum feed_action a)
     return (unsigned)a < 3 ? action_names[a] : "?";
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int sodium_ready(void)
 {
     return sodium_init() < 0 ? -1 : 0;
@@ -75,11 +64,11 @@ static enum feed_reason parse_sig_line(const char *sig, size_t siglen, char keyi
                       sig[siglen - 1] == ' '))
         siglen--;
     if (siglen == 0) {
-        seterr(err, errlen, "signature: empty (the feed is unsigned)");
+        errbuf_set(err, errlen, "signature: empty (the feed is unsigned)");
         return FEED_UNSIGNED;
     }
     if (siglen >= sizeof line || memchr(sig, '\n', siglen) || memchr(sig, '\0', siglen)) {
-        seterr(err, errlen, "signature: expected one line '%s KEYID BASE64'", FEED_SIG_PREFIX);
+        errbuf_set(err, errlen, "signature: expected one line '%s KEYID BASE64'", FEED_SIG_PREFIX);
         return FEED_SIG_MALFORMED;
     }
     memcpy(line, sig, siglen);
@@ -89,18 +78,18 @@ static enum feed_reason parse_sig_line(const char *sig, size_t siglen, char keyi
     char *kid = strtok_r(NULL, " ", &save);
     char *b64 = strtok_r(NULL, " ", &save);
     if (!p || strcmp(p, FEED_SIG_PREFIX) != 0 || !kid || !b64 || strtok_r(NULL, " ", &save)) {
-        seterr(err, errlen, "signature: expected '%s KEYID BASE64'", FEED_SIG_PREFIX);
+        errbuf_set(err, errlen, "signature: expected '%s KEYID BASE64'", FEED_SIG_PREFIX);
         return FEED_SIG_MALFORMED;
     }
     if (strlen(kid) != FEED_KEYID_LEN || strspn(kid, "0123456789abcdef") != FEED_KEYID_LEN) {
-        seterr(err, errlen, "signature: key id must be %d lower-case hex digits",
+        errbuf_set(err, errlen, "signature: key id must be %d lower-case hex digits",
                FEED_KEYID_LEN);
         return FEED_SIG_MALFORMED;
     }
     size_t n = 0;
     if (sodium_base642bin(raw, FEED_SIG_BYTES, b64, strlen(b64), NULL, &n, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 || n != FEED_SIG_BYTES) {
-        seterr(err, errlen, "signature: not %d bytes of base64", FEED_SIG_BYTES);
+        errbuf_set(err, errlen, "signature: not %d bytes of base64", FEED_SIG_BYTES);
         return FEED_SIG_MALFORMED;
     }
     memcpy(keyid, kid, FEED_KEYID_LEN + 1);
@@ -127,14 +116,14 @@ static int get_uint(json_t *o, const char *k, int required, uint64_t *out,
     json_t *v = json_object_get(o, k);
     if (!v) {
         if (required) {
-            seterr(err, errlen, "%s: field '%s' missing", where, k);
+            errbuf_set(err, errlen, "%s: field '%s' missing", where, k);
             return -1;
         }
         *out = 0;
         return 0;
     }
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
-        seterr(err, errlen, "%s: field '%s': expected a non-negative integer", where, k);
+        errbuf_set(err, errlen, "%s: field '%s': expected a non-negative integer", where, k);
         return -1;
     }
     *out = (uint64_t)json_integer_value(v);
@@ -147,19 +136,19 @@ static int get_str(json_t *o, const char *k, int required, char *out, size_t out
     json_t *v = json_object_get(o, k);
     if (!v) {
         if (required) {
-            seterr(err, errlen, "%s: field '%s' missing", where, k);
+            errbuf_set(err, errlen, "%s: field '%s' missing", where, k);
             return -1;
         }
         out[0] = '\0';
         return 0;
     }
     if (!json_is_string(v)) {
-        seterr(err, errlen, "%s: field '%s': expected a string", where, k);
+        errbuf_set(err, errlen, "%s: field '%s': expected a string", where, k);
         return -1;
     }
     size_t n = json_string_length(v);
     if (n >= outlen || memchr(json_string_value(v), '\0', n)) {
-        seterr(err, errlen, "%s: field '%s': longer than %zu bytes", where, k, outlen - 1);
+        errbuf_set(err, errlen, "%s: field '%s': longer than %zu bytes", where, k, outlen - 1);
         return -1;
     }
     memcpy(out, json_string_value(v), n + 1);
@@ -183,7 +172,7 @@ static int parse_manifest(const char *line, size_t len, struct feed_manifest *m,
     json_error_t je;
     json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
-        seterr(err, errlen, "manifest (line 1): %s at column %d", je.text, je.column);
+        errbuf_set(err, errlen, "manifest (line 1): %s at column %d", je.text, je.column);
         return -1;
     }
     int rc = -1;
@@ -191,12 +180,12 @@ static int parse_manifest(const char *line, size_t len, struct feed_manifest *m,
     const char *k;
     json_t *v;
     if (!json_is_object(o)) {
-        seterr(err, errlen, "manifest (line 1): expected a JSON object");
+        errbuf_set(err, errlen, "manifest (line 1): expected a JSON object");
         goto out;
     }
     json_object_foreach(o, k, v) {
         if (!known_field(manifest_fields, k)) {
-            seterr(err, errlen, "manifest (line 1): unknown field '%s'", k);
+            errbuf_set(err, errlen, "manifest (line 1): unknown field '%s'", k);
             goto out;
         }
     }
@@ -213,11 +202,11 @@ static int parse_manifest(const char *line, size_t len, struct feed_manifest *m,
         get_uint(o, "count", 1, &m->count, err, errlen, w))
         goto out;
     if (strcmp(fmt, FEED_FORMAT) != 0) {
-        seterr(err, errlen, "%s: field 'format': '%s' is not %s", w, fmt, FEED_FORMAT);
+        errbuf_set(err, errlen, "%s: field 'format': '%s' is not %s", w, fmt, FEED_FORMAT);
         goto out;
     }
     if (!valid_feed_id(m->feed)) {
-        seterr(err, errlen, "%s: field 'feed': use a-z 0-9 . - _", w);
+        errbuf_set(err, errlen, "%s: field 'feed': use a-z 0-9 . - _", w);
         goto out;
     }
     if (strcmp(type, "snapshot") == 0) {
@@ -225,15 +214,15 @@ static int parse_manifest(const char *line, size_t len, struct feed_manifest *m,
     } else if (strcmp(type, "delta") == 0) {
         m->type = FEED_DELTA;
         if (m->base == 0 || m->base >= m->seq) {
-            seterr(err, errlen, "%s: field 'base': a delta needs 0 < base < seq", w);
+            errbuf_set(err, errlen, "%s: field 'base': a delta needs 0 < base < seq", w);
             goto out;
         }
     } else {
-        seterr(err, errlen, "%s: field 'type': expected snapshot|delta", w);
+        errbuf_set(err, errlen, "%s: field 'type': expected snapshot|delta", w);
         goto out;
     }
     if (m->seq == 0 || created > INT64_MAX || expires > INT64_MAX) {
-        seterr(err, errlen, "%s: seq must be >= 1 and times must fit in 63 bits", w);
+        errbuf_set(err, errlen, "%s: seq must be >= 1 and times must fit in 63 bits", w);
         goto out;
     }
     m->created = (int64_t)created;
@@ -251,15 +240,15 @@ enum feed_reason feed_verify(const char *doc, size_t len, const char *sig, size_
     size_t max = x->max_bytes ? x->max_bytes : FEED_DEFAULT_MAX_BYTES;
     memset(m, 0, sizeof *m);
     if (len > max) {
-        seterr(err, errlen, "feed: %zu bytes is over the limit of %zu", len, max);
+        errbuf_set(err, errlen, "feed: %zu bytes is over the limit of %zu", len, max);
         return FEED_OVERSIZED;
     }
     if (!sig || siglen == 0) {
-        seterr(err, errlen, "feed: no signature (unsigned feeds are refused)");
+        errbuf_set(err, errlen, "feed: no signature (unsigned feeds are refused)");
         return FEED_UNSIGNED;
     }
     if (sodium_ready() < 0) {
-        seterr(err, errlen, "feed: libsodium failed to initialise");
+        errbuf_set(err, errlen, "feed: libsodium failed to initialise");
         return FEED_BAD_SIGNATURE;
     }
     char keyid[FEED_KEYID_LEN + 1], pinned[FEED_KEYID_LEN + 1];
@@ -269,11 +258,11 @@ enum feed_reason feed_verify(const char *doc, size_t len, const char *sig, size_
         return r;
     feed_key_id(x->pubkey, pinned);
     if (strcmp(keyid, pinned) != 0) {
-        seterr(err, errlen, "signature: signed by key %s, pinned key is %s", keyid, pinned);
+        errbuf_set(err, errlen, "signature: signed by key %s, pinned key is %s", keyid, pinned);
         return FEED_WRONG_KEY;
     }
     if (crypto_sign_verify_detached(raw, (const unsigned char *)doc, len, x->pubkey) != 0) {
-        seterr(err, errlen, "signature: does not match the %zu bytes of the feed "
+        errbuf_set(err, errlen, "signature: does not match the %zu bytes of the feed "
                "(tampered or truncated)", len);
         return FEED_BAD_SIGNATURE;
     }
@@ -284,27 +273,27 @@ enum feed_reason feed_verify(const char *doc, size_t len, const char *sig, size_
         return FEED_BAD_MANIFEST;
     m->entries_offset = nl ? mlen + 1 : len;
     if (strcmp(m->signer, keyid) != 0) {
-        seterr(err, errlen, "manifest: signer %s differs from the signature's key %s",
+        errbuf_set(err, errlen, "manifest: signer %s differs from the signature's key %s",
                m->signer, keyid);
         return FEED_BAD_MANIFEST;
     }
     if (x->feed_id && strcmp(m->feed, x->feed_id) != 0) {
-        seterr(err, errlen, "manifest: feed '%s', subscribed to '%s'", m->feed, x->feed_id);
+        errbuf_set(err, errlen, "manifest: feed '%s', subscribed to '%s'", m->feed, x->feed_id);
         return FEED_WRONG_FEED;
     }
     if (m->seq <= x->last_seq) {
-        seterr(err, errlen, "manifest: seq %llu is not newer than the accepted %llu "
+        errbuf_set(err, errlen, "manifest: seq %llu is not newer than the accepted %llu "
                "(rollback or replay)", (unsigned long long)m->seq,
                (unsigned long long)x->last_seq);
         return FEED_ROLLBACK;
     }
     if (m->expires <= x->now) {
-        seterr(err, errlen, "manifest: expired at %lld (now %lld)", (long long)m->expires,
+        errbuf_set(err, errlen, "manifest: expired at %lld (now %lld)", (long long)m->expires,
                (long long)x->now);
         return FEED_EXPIRED;
     }
     if (m->type == FEED_DELTA && m->base != x->last_seq) {
-        seterr(err, errlen, "manifest: delta on seq %llu, we hold %llu (fetch a snapshot)",
+        errbuf_set(err, errlen, "manifest: delta on seq %llu, we hold %llu (fetch a snapshot)",
                (unsigned long long)m->base, (unsigned long long)x->last_seq);
         return FEED_BAD_BASE;
     }
@@ -314,7 +303,7 @@ enum feed_reason feed_verify(const char *doc, size_t len, const char *sig, size_
     while (p < end) {
         const char *e = memchr(p, '\n', (size_t)(end - p));
         if (!e) {
-            seterr(err, errlen, "feed: last line has no newline (truncated)");
+            errbuf_set(err, errlen, "feed: last line has no newline (truncated)");
             return FEED_TRUNCATED;
         }
         if (e > p)
@@ -322,7 +311,7 @@ enum feed_reason feed_verify(const char *doc, size_t len, const char *sig, size_
         p = e + 1;
     }
     if (lines != m->count) {
-        seterr(err, errlen, "feed: %llu entry lines, manifest says %llu (truncated)",
+        errbuf_set(err, errlen, "feed: %llu entry lines, manifest says %llu (truncated)",
                (unsigned long long)lines, (unsigned long long)m->count);
         return FEED_TRUNCATED;
     }
@@ -352,7 +341,7 @@ static int check_indicator(struct feed_entry *e, char *err, size_t errlen)
         int n = dset_normalize(e->indicator, strlen(e->indicator), buf, sizeof buf,
                                e2, sizeof e2);
         if (n < 0) {
-            seterr(err, errlen, "field 'indicator': %s", e2);
+            errbuf_set(err, errlen, "field 'indicator': %s", e2);
             return -1;
         }
         memcpy(e->indicator, buf, (size_t)n);
@@ -385,7 +374,7 @@ static int check_indicator(struct feed_entry *e, char *err, size_t errlen)
         break;
     }
     }
-    seterr(err, errlen, "field 'indicator': '%s' is not a valid %s", e->indicator,
+    errbuf_set(err, errlen, "field 'indicator': '%s' is not a valid %s", e->indicator,
            feed_kind_name(e->kind));
     return -1;
 }
@@ -397,7 +386,7 @@ int feed_parse_entry(const char *line, size_t len, int is_delta, struct feed_ent
     memset(e, 0, sizeof *e);
     json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
     if (!o) {
-        seterr(err, errlen, "%s at column %d", je.text, je.column);
+        errbuf_set(err, errlen, "%s at column %d", je.text, je.column);
         return -1;
     }
     int rc = -1;
@@ -406,12 +395,12 @@ int feed_parse_entry(const char *line, size_t len, int is_delta, struct feed_ent
     char kind[16], cat[32], act[16];
     uint64_t expires, conf;
     if (!json_is_object(o)) {
-        seterr(err, errlen, "expected a JSON object");
+        errbuf_set(err, errlen, "expected a JSON object");
         goto out;
     }
     json_object_foreach(o, k, v) {
         if (!known_field(entry_fields, k)) {
-            seterr(err, errlen, "unknown field '%s'", k);
+            errbuf_set(err, errlen, "unknown field '%s'", k);
             goto out;
         }
     }
@@ -426,13 +415,13 @@ int feed_parse_entry(const char *line, size_t len, int is_delta, struct feed_ent
         goto out;
     int ki = pick(kind_names, 4, kind);
     if (ki < 0) {
-        seterr(err, errlen, "field 'kind': expected domain|ipv4|ipv6|cidr");
+        errbuf_set(err, errlen, "field 'kind': expected domain|ipv4|ipv6|cidr");
         goto out;
     }
     e->kind = (enum feed_kind)ki;
     int ai = pick(action_names, 3, act);
     if (ai < 0 || (ai == FEED_ACT_REMOVE && !is_delta)) {
-        seterr(err, errlen, "field 'action': expected block|allow%s", is_delta ? "|remove" : "");
+        errbuf_set(err, errlen, "field 'action': expected block|allow%s", is_delta ? "|remove" : "");
         goto out;
     }
     e->action = (enum feed_action)ai;
@@ -440,21 +429,21 @@ int feed_parse_entry(const char *line, size_t len, int is_delta, struct feed_ent
     if (cat[0]) {
         e->category = dset_category_parse(cat);
         if (e->category < 0) {
-            seterr(err, errlen, "field 'category': unknown category '%s'", cat);
+            errbuf_set(err, errlen, "field 'category': unknown category '%s'", cat);
             goto out;
         }
     } else if (e->action == FEED_ACT_BLOCK) {
-        seterr(err, errlen, "field 'category' missing (a block entry needs one)");
+        errbuf_set(err, errlen, "field 'category' missing (a block entry needs one)");
         goto out;
     }
     if (!json_object_get(o, "confidence"))
         conf = 100;
     if (conf > 100) {
-        seterr(err, errlen, "field 'confidence': expected 0..100");
+        errbuf_set(err, errlen, "field 'confidence': expected 0..100");
         goto out;
     }
     if (expires > INT64_MAX) {
-        seterr(err, errlen, "field 'expires': too large");
+        errbuf_set(err, errlen, "field 'expires': too large");
         goto out;
     }
     e->confidence = (int)conf;
@@ -480,7 +469,7 @@ int feed_foreach_entry(const char *doc, size_t len, const struct feed_manifest *
         if (le > p) {
             if (feed_parse_entry(p, (size_t)(le - p), m->type == FEED_DELTA, &e,
                                  e2, sizeof e2) < 0) {
-                seterr(err, errlen, "line %lu: %s", lineno, e2);
+                errbuf_set(err, errlen, "line %lu: %s", lineno, e2);
                 return -1;
             }
             int rc = fn(&e, ctx);
@@ -517,7 +506,7 @@ int feed_key_decode(const char *text, uint8_t *key, size_t keylen, char *err, si
     if (sodium_ready() < 0 ||
         sodium_base642bin(key, keylen, text, tl, NULL, &n, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 || n != keylen) {
-        seterr(err, errlen, "key: expected %zu bytes of base64", keylen);
+        errbuf_set(err, errlen, "key: expected %zu bytes of base64", keylen);
         return -1;
     }
     return 0;
@@ -527,7 +516,7 @@ int feed_key_load(const char *path, uint8_t *key, size_t keylen, char *err, size
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     char buf[256], e2[128];
@@ -535,7 +524,7 @@ int feed_key_load(const char *path, uint8_t *key, size_t keylen, char *err, size
     fclose(f);
     buf[n] = '\0';
     if (feed_key_decode(buf, key, keylen, e2, sizeof e2) < 0) {
-        seterr(err, errlen, "%s: %s", path, e2);
+        errbuf_set(err, errlen, "%s: %s", path, e2);
         sodium_memzero(buf, sizeof buf);
         return -1;
     }
@@ -548,12 +537,12 @@ int feed_key_save(const char *path, const uint8_t *key, size_t keylen, int secre
 {
     char buf[256];
     if (feed_key_encode(key, keylen, buf, sizeof buf) < 0) {
-        seterr(err, errlen, "%s: key too long", path);
+        errbuf_set(err, errlen, "%s: key too long", path);
         return -1;
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0600 : 0644);
     if (fd < 0) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     size_t n = strlen(buf);
@@ -561,7 +550,7 @@ int feed_key_save(const char *path, const uint8_t *key, size_t keylen, int secre
     int ok = write(fd, buf, n) == (ssize_t)n && fsync(fd) == 0;
     sodium_memzero(buf, sizeof buf);
     if (close(fd) != 0 || !ok) {
-        seterr(err, errlen, "%s: write failed: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: write failed: %s", path, strerror(errno));
         return -1;
     }
     return 0;

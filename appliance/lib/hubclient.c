@@ -1,6 +1,8 @@
 /* Hub client: state file, HTTPS requests (libcurl, hub certificate pinned by file),
  * enrolment, heartbeat, contributions. The feed half is in hubclient_feed.c. */
 #include "hubclient_internal.h"
+#include "atomicfile.h"
+#include "errbuf.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -15,18 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static void copy_str(json_t *o, const char *k, char *out, size_t outlen)
 {
     const char *s = json_string_value(json_object_get(o, k));
@@ -40,7 +30,7 @@ static int load_state(struct hubclient *hc, char *err, size_t errlen)
     if (!o) {
         if (access(hc->state_path, F_OK) != 0)
             return 0;   /* not enrolled yet */
-        seterr(err, errlen, "%s:%d: %s (enrol again or restore it)", hc->state_path, je.line,
+        errbuf_set(err, errlen, "%s:%d: %s (enrol again or restore it)", hc->state_path, je.line,
                je.text);
         return -1;
     }
@@ -62,12 +52,12 @@ static int load_state(struct hubclient *hc, char *err, size_t errlen)
     copy_str(o, "feed_pubkey", pk, sizeof pk);
     json_decref(o);
     if (feed_key_decode(pk, hc->feed_pk, sizeof hc->feed_pk, e2, sizeof e2) < 0) {
-        seterr(err, errlen, "%s: field 'feed_pubkey': %s", hc->state_path, e2);
+        errbuf_set(err, errlen, "%s: field 'feed_pubkey': %s", hc->state_path, e2);
         return -1;
     }
     feed_key_id(hc->feed_pk, hc->feed_key_id);
     if (!hc->url[0] || !hc->token[0] || !hc->feed_id[0]) {
-        seterr(err, errlen, "%s: url, token or feed_id missing (enrol again)", hc->state_path);
+        errbuf_set(err, errlen, "%s: url, token or feed_id missing (enrol again)", hc->state_path);
         return -1;
     }
     hc->enrolled = 1;
@@ -89,33 +79,28 @@ int hubclient_save(struct hubclient *hc, char *err, size_t errlen)
                           "last_error", hc->last_error,
                           "last_error_at", (json_int_t)hc->last_error_at);
     if (!o) {
-        seterr(err, errlen, "cannot encode the hub state");
+        errbuf_set(err, errlen, "cannot encode the hub state");
         return -1;
     }
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
-    char tmp[440];
-    snprintf(tmp, sizeof tmp, "%s.tmp", hc->state_path);
-    /* Credentials inside: 0600, written whole then renamed so a crash keeps the old. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t n = s ? strlen(s) : 0;
-    int ok = fd >= 0 && s && write(fd, s, n) == (ssize_t)n && write(fd, "\n", 1) == 1 &&
-             fsync(fd) == 0;
-    if (fd >= 0)
-        close(fd);
-    free(s);
-    if (!ok || rename(tmp, hc->state_path) < 0) {
-        seterr(err, errlen, "%s: %s", hc->state_path, strerror(errno));
-        unlink(tmp);
+    if (!s) {
+        errbuf_set(err, errlen, "cannot encode the hub state");
         return -1;
     }
+    /* Credentials inside: 0600, and replaced atomically so a crash keeps the old. */
+    size_t n = strlen(s);
+    int rc = atomic_write_file(hc->state_path, s, n, 0600, err, errlen);
+    free(s);
+    if (rc < 0)
+        return -1;
     return 0;
 }
 
 struct hubclient *hubclient_open(const char *state_dir, char *err, size_t errlen)
 {
     if (sodium_init() < 0) {
-        seterr(err, errlen, "libsodium failed to initialise");
+        errbuf_set(err, errlen, "libsodium failed to initialise");
         return NULL;
     }
     static int curl_ready;
@@ -124,12 +109,12 @@ struct hubclient *hubclient_open(const char *state_dir, char *err, size_t errlen
         curl_ready = 1;
     }
     if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
-        seterr(err, errlen, "%s: %s", state_dir, strerror(errno));
+        errbuf_set(err, errlen, "%s: %s", state_dir, strerror(errno));
         return NULL;
     }
     struct hubclient *hc = calloc(1, sizeof *hc);
     if (!hc) {
-        seterr(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(hc->dir, sizeof hc->dir, "%s", state_dir);
@@ -231,7 +216,7 @@ int hubclient_request(struct hubclient *hc, const char *method, const char *path
     snprintf(url, sizeof url, "%s%s", base, path);
     CURL *c = curl_easy_init();
     if (!c) {
-        seterr(err, errlen, "curl_easy_init failed");
+        errbuf_set(err, errlen, "curl_easy_init failed");
         return -1;
     }
     struct curl_slist *hdr = NULL;
@@ -269,7 +254,7 @@ int hubclient_request(struct hubclient *hc, const char *method, const char *path
     curl_slist_free_all(hdr);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK) {
-        seterr(err, errlen, "%s %s: %s", method, url, curl_easy_strerror(rc));
+        errbuf_set(err, errlen, "%s %s: %s", method, url, curl_easy_strerror(rc));
         hubclient_http_free(res);
         return -1;
     }
@@ -288,7 +273,7 @@ void hubclient_http_error(const struct hubclient_http *r, const char *what, char
 {
     json_t *o = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
     const char *m = json_string_value(json_object_get(o, "error"));
-    seterr(err, errlen, "%s: hub answered %ld: %s", what, r->status, m ? m : "(no reason)");
+    errbuf_set(err, errlen, "%s: hub answered %ld: %s", what, r->status, m ? m : "(no reason)");
     json_decref(o);
 }
 
@@ -298,19 +283,19 @@ static int copy_file(const char *from, const char *to, char *err, size_t errlen)
 {
     FILE *in = fopen(from, "r");
     if (!in) {
-        seterr(err, errlen, "hub certificate %s: %s", from, strerror(errno));
+        errbuf_set(err, errlen, "hub certificate %s: %s", from, strerror(errno));
         return -1;
     }
     char buf[65536];
     size_t n = fread(buf, 1, sizeof buf, in);
     fclose(in);
     if (n == 0 || n == sizeof buf || !memmem(buf, n, "-----BEGIN CERTIFICATE-----", 27)) {
-        seterr(err, errlen, "hub certificate %s: not a PEM certificate", from);
+        errbuf_set(err, errlen, "hub certificate %s: not a PEM certificate", from);
         return -1;
     }
     int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || write(fd, buf, n) != (ssize_t)n || fsync(fd) < 0) {
-        seterr(err, errlen, "%s: %s", to, strerror(errno));
+        errbuf_set(err, errlen, "%s: %s", to, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -324,7 +309,7 @@ int hubclient_enroll(struct hubclient *hc, const char *url, const char *code,
                      char *err, size_t errlen)
 {
     if (strncmp(url, "https://", 8) != 0) {
-        seterr(err, errlen, "hub URL must start with https:// (got '%s')", url);
+        errbuf_set(err, errlen, "hub URL must start with https:// (got '%s')", url);
         return -1;
     }
     uint8_t pk[FEED_PUBKEY_BYTES], sk[FEED_SECKEY_BYTES];
@@ -377,7 +362,7 @@ int hubclient_enroll(struct hubclient *hc, const char *url, const char *code,
     char *body = rq && sr == 0 ? json_dumps(rq, JSON_COMPACT) : NULL;
     json_decref(rq);
     if (!body) {
-        seterr(err, errlen, "cannot build the enrolment request (code must be text)");
+        errbuf_set(err, errlen, "cannot build the enrolment request (code must be text)");
         return -1;
     }
     int rc = hubclient_request(hc, "POST", "/v1/enroll", body, 0, &r, err, errlen);
@@ -405,7 +390,7 @@ int hubclient_enroll(struct hubclient *hc, const char *url, const char *code,
     json_decref(o);
     if (feed_key_decode(fpk, hc->feed_pk, sizeof hc->feed_pk, e2, sizeof e2) < 0 ||
         !hc->token[0] || !hc->feed_id[0]) {
-        seterr(err, errlen, "enrolment answer incomplete (feed key: %s)", e2);
+        errbuf_set(err, errlen, "enrolment answer incomplete (feed key: %s)", e2);
         return -1;
     }
     feed_key_id(hc->feed_pk, hc->feed_key_id);
@@ -421,14 +406,14 @@ static int post_json(struct hubclient *hc, const char *path, json_t *rq, json_t 
                      const char *what, char *err, size_t errlen)
 {
     if (!hc->enrolled) {
-        seterr(err, errlen, "not enrolled with a hub (otasukectl hub enroll URL CODE)");
+        errbuf_set(err, errlen, "not enrolled with a hub (otasukectl hub enroll URL CODE)");
         json_decref(rq);
         return -1;
     }
     char *body = rq ? json_dumps(rq, JSON_COMPACT) : NULL;
     json_decref(rq);
     if (!body) {
-        seterr(err, errlen, "%s: cannot encode the request", what);
+        errbuf_set(err, errlen, "%s: cannot encode the request", what);
         return -1;
     }
     struct hubclient_http r;
@@ -457,7 +442,7 @@ int hubclient_heartbeat(struct hubclient *hc, const struct hubclient_heartbeat *
         json_t *c = json_loads(hb->counters_json, 0, NULL);
         if (!c) {
             json_decref(rq);
-            seterr(err, errlen, "heartbeat counters are not JSON");
+            errbuf_set(err, errlen, "heartbeat counters are not JSON");
             return -1;
         }
         json_object_set_new(rq, "counters", c);
@@ -481,7 +466,7 @@ int hubclient_contribute(struct hubclient *hc, const struct hubclient_indicator 
                               "count", (json_int_t)(v[i].count > 0 ? v[i].count : 1));
         if (!e) {
             json_decref(arr);
-            seterr(err, errlen, "indicator %d: not valid text", i);
+            errbuf_set(err, errlen, "indicator %d: not valid text", i);
             return -1;
         }
         if (v[i].first_seen)
@@ -497,7 +482,7 @@ int hubclient_contribute(struct hubclient *hc, const struct hubclient_indicator 
     json_t *rej = json_object_get(a, "rejected");
     int rc = 0;
     if (json_array_size(rej) > 0) {
-        seterr(err, errlen, "hub refused: %s", json_string_value(json_array_get(rej, 0)));
+        errbuf_set(err, errlen, "hub refused: %s", json_string_value(json_array_get(rej, 0)));
         rc = -1;
     }
     if (promoted)
@@ -522,7 +507,7 @@ int hubclient_policy_fetch(struct hubclient *hc, long long after, hubclient_poli
                            void *ctx, char *err, size_t errlen)
 {
     if (!hc->enrolled) {
-        seterr(err, errlen, "not enrolled with a hub (otasukectl hub enroll URL CODE)");
+        errbuf_set(err, errlen, "not enrolled with a hub (otasukectl hub enroll URL CODE)");
         return -1;
     }
     char path[64];

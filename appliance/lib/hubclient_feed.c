@@ -3,6 +3,7 @@
  * MQTT subscription that triggers it. A refused document never moves the seq: the box
  * keeps protecting with what it had and says why in last_error. */
 #include "hubclient_internal.h"
+#include "atomicfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -374,11 +375,13 @@ int hubclient_store_apply(const char *doc, size_t len, const struct feed_manifes
         s.map = json_object();
     char e2[200];
     int rc = feed_foreach_entry(doc, len, m, store_entry, &s, e2, sizeof e2);
-    char tmp[440];
-    snprintf(tmp, sizeof tmp, "%s.tmp", hc->store);
-    if (rc == 0)
-        rc = json_dump_file(s.map, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) == 0 &&
-             rename(tmp, hc->store) == 0 ? 0 : -1;
+    if (rc == 0) {
+        /* fsync + rename: after a power loss the store is the old one or the new one */
+        char *text = json_dumps(s.map, JSON_INDENT(1) | JSON_SORT_KEYS);
+        rc = text && atomic_write_file(hc->store, text, strlen(text), 0600, e2, sizeof e2) == 0
+                 ? 0 : -1;
+        free(text);
+    }
     json_decref(s.map);
     return rc;
 }
