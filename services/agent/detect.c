@@ -303,18 +303,19 @@ int detect_event(struct detect_state *s, json_t *ev, int64_t now, struct detect_
         const char *name = jstr(ev, "name");
         if (!*client)
             return 0;
+        int n = 0;
         if (!strcmp(cat, "malware") || !strcmp(cat, "phishing") || !strcmp(cat, "c2")) {
-            finding(out, DK_MALWARE_DOMAIN, client, name, !strcmp(cat, "c2") ? 95 : 90,
+            finding(&out[n++], DK_MALWARE_DOMAIN, client, name, !strcmp(cat, "c2") ? 95 : 90,
                     "looked up %s (%s list %s)", name, cat, jstr(ev, "list"));
-            return 1;
+        } else if (!strcmp(cat, "doh-bypass") || !strcmp(cat, "doh")) {
+            finding(&out[n++], DK_DOH_BYPASS, client, name, 60,
+                    "looked up encrypted-DNS server %s", name);
         }
-        if (!strcmp(cat, "doh-bypass") || !strcmp(cat, "doh")) {
-            finding(out, DK_DOH_BYPASS, client, name, 60, "looked up encrypted-DNS server %s",
-                    name);
-            return 1;
-        }
-        /* A blocked query still says what was asked: tunnels get blocked too. */
-        return on_query(s, client, name, now, out);
+        /* A blocked query still says what was asked: a tunnel to a listed C2 domain is
+         * both a malware hit and a tunnel. */
+        if (n < max)
+            n += on_query(s, client, name, now, &out[n]);
+        return n;
     }
     if (!strcmp(type, "query"))   /* sampled allowed query with its name (see events.c) */
         return on_query(s, jstr(ev, "client"), jstr(ev, "name"), now, out);

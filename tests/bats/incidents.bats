@@ -192,6 +192,29 @@ probe() {
     [ -z "$(incident_of lateral_scan 192.0.2.10)" ]
 }
 
+@test "a DNS tunnelling generator on pc opens a dns-tunnel incident" {
+    # dnsd names only the lookups it blocks (allowed ones come as per-client counts), so
+    # the tunnel's domain is one the office blocks: the owner's own rule here.
+    run "$CTL" policy block "*.tunnel.test"
+    assert_success
+    local i
+    for ((i = 0; i < 50; i++)); do
+        office_exec pc dig +time=1 +tries=1 @192.0.2.1 probe.tunnel.test A | grep -q NXDOMAIN && break
+        sleep 0.1
+    done
+    # 25 lookups whose first label is 40 random base32 characters, like exfiltrated data.
+    python3 -c 'import base64, os
+for _ in range(25): print(base64.b32encode(os.urandom(25)).decode().lower().rstrip("="))' |
+        while read -r label; do
+            office_exec pc dig +time=1 +tries=1 @192.0.2.1 "$label.x.tunnel.test" A >/dev/null
+        done
+    run wait_incident dns_tunnel 192.0.2.10 5
+    assert_success
+    run "$CTL" incident show "$output"
+    assert_output --partial "hidden in DNS"
+    assert_output --partial "tunnel.test"
+}
+
 @test "quarantine from the incident cuts iot off from the LAN and the internet; release restores it" {
     office_start iotweb iot python3 -m http.server 8080 --bind 198.51.100.10
     office_wait_port iot tcp 198.51.100.10 8080

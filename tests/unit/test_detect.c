@@ -139,6 +139,33 @@ static void test_dns_tunnel(void **st)
     assert_string_equal(f[0].indicator, "tunnel.test");
     detect_free(s);
 
+    /* Names the box blocked still count (dnsd reports names of blocked lookups only);
+     * under a listed C2 domain the threshold event is both a malware hit and a tunnel. */
+    s = detect_new(&c);
+    fired = 0;
+    int both = 0;
+    for (int i = 0; i < c.tunnel_names; i++) {
+        char label[48];
+        static uint32_t y = 777;
+        for (int k = 0; k < 40; k++) {
+            y = y * 1103515245u + 12345u;
+            label[k] = alpha[(y >> 16) % 36];
+        }
+        label[40] = '\0';
+        int n = feed(s, 100 + i, f, "{\"type\":\"blocked\",\"client\":\"192.0.2.10\","
+                     "\"name\":\"%s.c2.test\",\"category\":\"c2\"}", label);
+        assert_string_equal(f[0].kind, DK_MALWARE_DOMAIN);
+        fired += n;
+        if (n == 2) {
+            both++;
+            assert_string_equal(f[1].kind, DK_DNS_TUNNEL);
+            assert_string_equal(f[1].indicator, "c2.test");
+        }
+    }
+    assert_int_equal(both, 1);
+    assert_int_equal(fired, c.tunnel_names + 1);
+    detect_free(s);
+
     /* Must not fire: long but low-entropy labels (CDN names), many short names, and the
      * same long name asked again and again. */
     s = detect_new(&c);
