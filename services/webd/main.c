@@ -259,10 +259,11 @@ int main(int argc, char **argv)
             webd_https_port = port;
         if (i >= nh && strcmp(host, "0.0.0.0") && strcmp(host, "::")) {
             int v6 = strchr(host, ':') != NULL;
-            if (v6 && !bp6[0] && strlen(host) < sizeof bp6)
-                snprintf(bp6, sizeof bp6, "%s", host);
-            else if (!v6 && !bp4[0] && strlen(host) < sizeof bp4)
-                snprintf(bp4, sizeof bp4, "%s", host);
+            size_t hl = strlen(host);
+            if (v6 && !bp6[0] && hl < sizeof bp6)
+                memcpy(bp6, host, hl + 1);
+            else if (!v6 && !bp4[0] && hl < sizeof bp4)
+                memcpy(bp4, host, hl + 1);
         }
         if (i < nh) {
             if (strcmp(host, "0.0.0.0") && strcmp(host, "::") && ns < MAX_LISTEN * 2) {
