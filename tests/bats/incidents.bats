@@ -246,11 +246,23 @@ for _ in range(25): print(base64.b32encode(os.urandom(25)).decode().lower().rstr
     assert_output --partial "released"
 }
 
-@test "the owner reports a strange e-mail: an incident opens and he is thanked" {
+@test "the owner reports a strange e-mail: an incident opens, he is thanked, the mail relay gets it" {
+    # The office's mail relay on wan: prints every message it receives to its log.
+    office_start smtp wan python3 -u -m smtpd -n -c DebuggingServer 198.18.10.10:2525
+    office_wait_port wan tcp 198.18.10.10 2525
+    run "$CTL" incident settings notify_smtp=smtp://198.18.10.10:2525 \
+        notify_mail_from=box@office.test notify_mail_to=owner@office.test
+    assert_success
     run "$CTL" incident self-report "this email looked wrong" --by hanako
     assert_success
     assert_output --partial "Thank you for reporting"
     assert_output --partial "ありがとうございます"
+    local i
+    for ((i = 0; i < 50; i++)); do office_log smtp | grep -q 'Subject: \[otasuke\]' && break; sleep 0.1; done
+    run office_log smtp
+    assert_output --partial "Subject: [otasuke] Someone reported something suspicious"
+    assert_output --partial "To: owner@office.test"
+    assert_output --partial "Thank you for reporting"
     run "$CTL" incident self-report ""
     assert_failure
     assert_output --partial "note"
