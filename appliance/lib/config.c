@@ -168,7 +168,7 @@ void cfg_defaults(struct ota_config *cfg)
     cfg->dns.rate_limit_burst = 400;
 
     copy(cfg->firewall.artifact, sizeof cfg->firewall.artifact, "/var/lib/otasuke/fw.set");
-    copy(cfg->firewall.state_dir, sizeof cfg->firewall.state_dir, "/var/lib/otasuke/fw");
+    copy(cfg->firewall.state_dir, sizeof cfg->firewall.state_dir, "/var/lib/otasuke/fwd");
     copy(cfg->firewall.events, sizeof cfg->firewall.events, "/run/otasuke/agent-events.sock");
     copy(cfg->firewall.control, sizeof cfg->firewall.control, "/run/otasuke/fwd.ctl");
     cfg->firewall.confirm_timeout_s = 120;
@@ -178,10 +178,13 @@ void cfg_defaults(struct ota_config *cfg)
     copy(cfg->agent.database, sizeof cfg->agent.database, "/var/lib/otasuke/agent.db");
     copy(cfg->agent.user, sizeof cfg->agent.user, "otasuke");
 
-    cfg->web.n_listen = 1;
-    copy(cfg->web.listen[0], CFG_ADDR_MAX, "[::]:443");
-    cfg->web.n_blockpage_listen = 1;
-    copy(cfg->web.blockpage_listen[0], CFG_ADDR_MAX, "[::]:80");
+    /* IPv6 sockets are v6-only in every daemon, so IPv4 gets its own listener. */
+    cfg->web.n_listen = 2;
+    copy(cfg->web.listen[0], CFG_ADDR_MAX, "0.0.0.0:443");
+    copy(cfg->web.listen[1], CFG_ADDR_MAX, "[::]:443");
+    cfg->web.n_blockpage_listen = 2;
+    copy(cfg->web.blockpage_listen[0], CFG_ADDR_MAX, "0.0.0.0:80");
+    copy(cfg->web.blockpage_listen[1], CFG_ADDR_MAX, "[::]:80");
     copy(cfg->web.cert, sizeof cfg->web.cert, "/var/lib/otasuke/web/cert.pem");
     copy(cfg->web.key, sizeof cfg->web.key, "/var/lib/otasuke/web/key.pem");
     copy(cfg->web.user, sizeof cfg->web.user, "otasuke-web");
