@@ -1,10 +1,14 @@
 /* The agent's SQLite database: open, pragmas, ordered migrations, small query helpers. */
 #include "agent.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Migrations run in order, each once, inside one transaction with the version bump.
  * Never edit a shipped migration: add the next one. */
@@ -141,6 +145,18 @@ int agent_db_version(sqlite3 *db)
 sqlite3 *agent_db_open(const char *path, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
+    /* Password hashes, sessions and delegate keys live here: owner only, whatever the
+     * unit's umask. SQLite gives its -wal and -shm files the database file's mode. */
+    if (path[0] != ':') {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || fchmod(fd, 0600) < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return NULL;
+        }
+        close(fd);
+    }
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                         SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");

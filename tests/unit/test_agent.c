@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -25,8 +26,13 @@ static void test_migrations_reopen(void **state)
     assert_true(fd >= 0);
     close(fd);
     unlink(path);
+    umask(022);
     sqlite3 *db = agent_db_open(path, err, sizeof err);
     assert_non_null(db);
+    /* accounts and keys live here: owner-only, whatever the umask */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     int v = agent_db_version(db);
     assert_true(v >= 1);
     assert_true(agent_group_id(db, "staff") > 0);
