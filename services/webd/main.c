@@ -51,7 +51,8 @@ static void usage(FILE *out)
         "                     /usr/share/otasuke/webui)\n"
         "  --cert / --key     certificate and key (default /var/lib/otasuke/webd.crt,\n"
         "                     webd.key); both generated at first start when missing\n"
-        "  --name DNSNAME     extra name for the generated certificate\n"
+        "  --name DNSNAME     extra name of the box: in the generated certificate, and the\n"
+        "                     owner UI answers to it (other names get the block page)\n"
         "  --user NAME        drop to this user after binding\n"
         "  --config FILE      otasuke.conf: web listen/blockpage_listen/cert/key/user and\n"
         "                     agent socket (command-line options win)\n", APICLIENT_SOCKET_DEFAULT);
@@ -277,6 +278,13 @@ int main(int argc, char **argv)
     }
     sans[ns++] = "otasuke.local";
     sans[ns] = NULL;
+    /* The owner UI's own names: the generated certificate's DNS names plus "otasuke". */
+    int nn = 0;
+    w.names[nn++] = "otasuke";
+    for (int i = 0; i < ns && nn < (int)(sizeof w.names / sizeof w.names[0]) - 1; i++)
+        if (!strchr(sans[i], ':') && strspn(sans[i], "0123456789.") != strlen(sans[i]))
+            w.names[nn++] = sans[i];
+    w.names[nn] = NULL;
     char path[4200];
     struct stat sb;
     for (int i = 0; i < 2; i++) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sess {
     char username[64], role[16], csrf[80];
@@ -257,12 +258,32 @@ static enum MHD_Result api(struct webd *w, struct MHD_Connection *c, const char 
     return forward(w, c, sub, method, r, &s);
 }
 
+/* The owner UI answers only to the box's addresses and its own names. Any other name
+ * reaching this listener is a blocked site whose visitor clicked through the certificate
+ * warning (show the block page), or a DNS-rebinding attempt (which then finds no UI). */
+static int own_host(const struct webd *w, struct MHD_Connection *c)
+{
+    char host[256];
+    int kind = webd_host_parse(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"), host,
+                               sizeof host);
+    if (kind != 1)
+        return 1;   /* IP literal, or missing/bad (answered by the normal checks) */
+    if (!strcmp(host, "localhost"))
+        return 1;
+    for (int i = 0; w->names[i]; i++)
+        if (!strcasecmp(host, w->names[i]))
+            return 1;
+    return 0;
+}
+
 enum MHD_Result webd_owner_handler(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version, const char *upload,
                                    size_t *upload_size, void **con_cls)
 {
     (void)version;
     struct webd *w = cls;
+    if (!own_host(w, c))
+        return webd_block_handler(cls, c, url, method, version, upload, upload_size, con_cls);
     struct webd_req *r = NULL;
     int restore = !strcmp(url, "/api/restore");
     /* Only a signed-in owner may send the large restore body: check before reading any of

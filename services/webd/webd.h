@@ -16,6 +16,7 @@ struct webd {
     const char *ui_dir;          /* built UI: owner/ and blockpage/ under it */
     char *cert_pem, *key_pem;    /* loaded (or generated) at start */
     char fingerprint[100];       /* SHA-256 of the certificate, AA:BB:... */
+    const char *names[12];       /* DNS names the owner UI answers to (NULL-terminated) */
 };
 
 /* tls.c: loads cert and key from the files, or when both are missing generates an ECDSA

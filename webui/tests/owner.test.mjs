@@ -179,6 +179,15 @@ const test = (name, fn) => nodeTest(name, { skip: why || false }, fn);
       }
       await c.close();
     }
+    // A visitor who reached the blocked name over HTTPS (certificate warning clicked
+    // through) gets the block page too, never the owner UI.
+    {
+      const { c, p } = await newPage('en-US');
+      await p.goto('https://ads.test/');
+      await p.waitForSelector('#blocked-host');
+      assert.equal(await p.locator('#login-form, #setup-form').count(), 0);
+      await c.close();
+    }
     const reqs = (await office.agent('GET', '/v1/unblock-requests')).body;
     assert.equal(reqs.length, 1);
     assert.equal(reqs[0].domain, 'ads.test');

@@ -103,6 +103,11 @@ test('HTTPS: UI files with security headers, no traversal, no API without a sess
     assert.doesNotMatch(await curl('--path-as-is', `https://127.0.0.1:${HTTPS}${p}`), /root:/, p);
   const code = await curl('-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', 'X-CSRF-Token: x', `https://127.0.0.1:${HTTPS}/api/rules`);
   assert.equal(code, '401');
+  // Another name on the HTTPS listener is a blocked site (or DNS rebinding): block page, no UI, no API.
+  const foreign = await curl('-H', 'Host: blocked.example', `https://127.0.0.1:${HTTPS}/`);
+  assert.match(foreign, /__otasuke\/page\.js/);
+  assert.doesNotMatch(await curl('-H', 'Host: rebind.example', `https://127.0.0.1:${HTTPS}/api/auth/state`), /agent is not answering|owner_exists/);
+  assert.match(await curl('-H', 'Host: otasuke.local', `https://127.0.0.1:${HTTPS}/`), /\/app\.js/);
   // The agent is down: the answer says so in words.
   const state = await curl(`https://127.0.0.1:${HTTPS}/api/auth/state`);
   assert.match(state, /agent is not answering/);
