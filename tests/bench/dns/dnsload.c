@@ -375,8 +375,8 @@ int main(int argc, char **argv)
 			if (done == UINT64_MAX && t >= hard_stop)
 				timed_out = 1;
 		}
-		if (t >= end_send)
-			break;
+		/* Every query due before the end is sent, even after a stall of this process:
+		 * the count of a run is rate x seconds, whatever the machine did. */
 		while (n < cap && (uint64_t)n * interval <= t && (uint64_t)n * interval < end_send) {
 			int s = (int)(n % NSOCK);
 			uint16_t id = (uint16_t)(n / NSOCK);
@@ -396,6 +396,8 @@ int main(int argc, char **argv)
 			}
 			n++;
 		}
+		if (t >= end_send)
+			break;
 		/* Sleep until the next send is due (ns precision: a busy loop would steal the
 		 * core the server under test needs on a 2-core box). */
 		uint64_t next = (uint64_t)n * interval;
