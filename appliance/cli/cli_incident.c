@@ -12,7 +12,8 @@
 static const char *use =
     "otasukectl incident list [--state S] | show N | ack N [NOTE] | resolve N [NOTE]\n"
     "       | contain N | release N | help N [NOTE] | report N [--format md|html] [--lang en|ja] [-o FILE]\n"
-    "       | self-report NOTE [--device ADDR] [--by NAME] | settings [KEY=VALUE]...";
+    "       | self-report NOTE [--device ADDR] [--by NAME] | settings [KEY=VALUE]...\n"
+    "       | remote N --consent [--minutes M] [--ui-port P] | remote-end N";
 
 static int positive_id(const char *s)
 {
@@ -172,6 +173,28 @@ int cli_incident(int argc, char **argv)
         snprintf(path, sizeof path, "/v1/incidents/%s/contain", argv[1]);
         return cli_call(&o, "POST", path, json_pack("{s:b}", "release", !strcmp(cmd, "release")),
                         NULL);
+    }
+    if (!strcmp(cmd, "remote-end") && argc == 2) {
+        snprintf(path, sizeof path, "/v1/incidents/%s/session", argv[1]);
+        return cli_call(&o, "DELETE", path, NULL, NULL);
+    }
+    if (!strcmp(cmd, "remote")) {
+        /* Consent is a deliberate word on the command line, never a default. */
+        json_t *b = json_pack("{s:b}", "consent", 0);
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--consent"))
+                json_object_set_new(b, "consent", json_true());
+            else if (!strcmp(argv[i], "--minutes") && i + 1 < argc)
+                json_object_set_new(b, "minutes", json_integer(atoi(argv[++i])));
+            else if (!strcmp(argv[i], "--ui-port") && i + 1 < argc)
+                json_object_set_new(b, "ui_port", json_integer(atoi(argv[++i])));
+            else {
+                json_decref(b);
+                return cli_usage("%s", use);
+            }
+        }
+        snprintf(path, sizeof path, "/v1/incidents/%s/session", argv[1]);
+        return cli_call(&o, "POST", path, b, NULL);
     }
     const char *verb = !strcmp(cmd, "ack") ? "ack" : !strcmp(cmd, "resolve") ? "resolve"
                        : !strcmp(cmd, "help") ? "help" : NULL;

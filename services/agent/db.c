@@ -96,6 +96,11 @@ static const char *const migrations[] = {
     "  REFERENCES incidents(id) ON DELETE CASCADE, channel TEXT NOT NULL, body TEXT NOT NULL,"
     "  tries INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL DEFAULT 0,"
     "  last_error TEXT, sent INTEGER NOT NULL DEFAULT 0);",
+    /* 5: remote-help sessions the owner consented to (help_session.c) */
+    "CREATE TABLE help_sessions(id INTEGER PRIMARY KEY, incident_id INTEGER NOT NULL"
+    "  REFERENCES incidents(id) ON DELETE CASCADE, who TEXT NOT NULL, started INTEGER NOT NULL,"
+    "  expires INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0, end_reason TEXT,"
+    "  pid INTEGER NOT NULL DEFAULT 0, port INTEGER NOT NULL DEFAULT 0);",
 };
 
 static void seterr_db(sqlite3 *db, char *err, size_t errlen, const char *what)

@@ -19,4 +19,16 @@ json_t *help_bundle(sqlite3 *db, int64_t id, const char *note, char *err, size_t
 long long help_request(sqlite3 *db, const char *hub_state, int64_t id, const char *who,
                        const char *note, int64_t now, char *err, size_t errlen);
 
+/* help_session.c: with the owner's consent (consent != 0) opens the reverse tunnel of
+ * ui_port to the hub's bastion for minutes (1..240), keys in work_dir/help. Returns the
+ * bastion port the helper uses, or -1 with err (no consent, not enrolled, hub refusal). */
+int help_session_start(sqlite3 *db, const char *hub_state, const char *work_dir, int64_t id,
+                       const char *who, int consent, int minutes, int ui_port, int64_t now,
+                       char *err, size_t errlen);
+/* Ends the incident's session now (reason for the audit). Returns 0 or -1 with err. */
+int help_session_stop(sqlite3 *db, int64_t id, const char *who, const char *reason,
+                      int64_t now, char *err, size_t errlen);
+/* Ends expired sessions and records tunnels that closed by themselves. */
+void help_session_tick(sqlite3 *db, int64_t now);
+
 #endif

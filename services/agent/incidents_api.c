@@ -5,6 +5,9 @@
  *   POST /v1/incidents/N/{ack|resolve|helper}  {"note","by"}  lifecycle steps
  *   POST /v1/incidents/N/help                {"note","by"}  send to the hub's help inbox
  *   GET  /v1/incidents/N/bundle              what a help call would send
+ *   POST /v1/incidents/N/session             {"consent":true,"minutes":60,"ui_port":443}
+ *                                            remote help through the hub bastion
+ *   DELETE /v1/incidents/N/session           the owner ends it now
  *   POST /v1/incidents/N/contain             {"release":false,"by"}  quarantine / release
  *   POST /v1/incidents/report                {"note","device","by"}  owner self-report
  *   GET|POST /v1/incidents/settings          notify_* / auto_quarantine / detect_* */
@@ -24,6 +27,9 @@ static const struct api_field step_fields[] = {
     { "note", API_STR, 0, 2000 }, { "by", API_STR, 0, 64 }, { NULL, 0, 0, 0 } };
 static const struct api_field contain_fields[] = {
     { "release", API_BOOL, 0, 0 }, { "by", API_STR, 0, 64 }, { NULL, 0, 0, 0 } };
+static const struct api_field session_fields[] = {
+    { "consent", API_BOOL, 0, 0 }, { "minutes", API_INT, 0, 240 }, { "ui_port", API_INT, 0, 65535 },
+    { "by", API_STR, 0, 64 }, { NULL, 0, 0, 0 } };
 static const struct api_field report_fields[] = {
     { "note", API_STR, 1, 2000 }, { "device", API_STR, 0, 64 }, { "by", API_STR, 0, 64 },
     { NULL, 0, 0, 0 } };
@@ -145,6 +151,36 @@ static void one(struct api_call *c, int64_t id, const char *verb, json_t *body)
             fail_err(c, err);
         return;
     }
+    if (verb && !strcmp(verb, "session") && !strcmp(c->method, "DELETE")) {
+        if (help_session_stop(c->ad->db, id, AGENT_OWNER, "ended by the owner", now, err,
+                              sizeof err) < 0)
+            return fail(c, 404, err, NULL);
+        c->out = json_pack("{s:I,s:s}", "incident", (json_int_t)id, "session", "ended");
+        return;
+    }
+    if (verb && !strcmp(verb, "session") && !strcmp(c->method, "POST")) {
+        /* Remote help exists only through this call: the owner's consent, made here. */
+        json_t *m = json_object_get(body, "minutes"), *p = json_object_get(body, "ui_port");
+        char *hs = NULL;
+        json_t *row = agent_query_json(c->ad->db, "SELECT value FROM settings WHERE"
+                                       " key='hub_state'", NULL, 0, err, sizeof err);
+        const char *v = json_string_value(json_object_get(json_array_get(row, 0), "value"));
+        hs = strdup(v ? v : HELP_HUB_STATE_DEFAULT);
+        json_decref(row);
+        int port = help_session_start(c->ad->db, hs, c->ad->state_dir ? c->ad->state_dir : ".",
+                                      id, by(body),
+                                      json_is_true(json_object_get(body, "consent")),
+                                      m ? (int)json_integer_value(m) : 60,
+                                      p ? (int)json_integer_value(p) : 443, now, err, sizeof err);
+        free(hs);
+        if (port < 0)
+            return fail(c, strstr(err, "consent") || strstr(err, "minutes") ||
+                        strstr(err, "ui_port") ? 400 : strstr(err, "no incident") ? 404 : 502,
+                        err, NULL);
+        c->out = json_pack("{s:I,s:i,s:i}", "incident", (json_int_t)id, "bastion_port", port,
+                           "minutes", m ? (int)json_integer_value(m) : 60);
+        return;
+    }
     if (!verb || strcmp(c->method, "POST"))
         return fail(c, 405, "use GET /v1/incidents/N, GET .../report or POST .../ack|resolve|"
                     "help|helper|contain", NULL);
@@ -203,7 +239,8 @@ int incidents_route(struct api_call *c)
     if (post)
         fields = !seg[0] ? NULL : !strcmp(seg[0], "report") ? report_fields
                  : !strcmp(seg[0], "settings") ? settings_fields
-                 : seg[1] && !strcmp(seg[1], "contain") ? contain_fields : step_fields;
+                 : seg[1] && !strcmp(seg[1], "contain") ? contain_fields
+                 : seg[1] && !strcmp(seg[1], "session") ? session_fields : step_fields;
     json_t *body = NULL, *error = NULL;
     if (fields) {
         body = api_parse_body(c->body_len ? c->body : "{}", c->body_len ? c->body_len : 2,

@@ -3,6 +3,7 @@
  * C2 quarantines the device at once when the owner enabled auto_quarantine. */
 #include "agentd.h"
 #include "config.h"
+#include "help.h"
 #include "incidents.h"
 #include "log.h"
 #include "notify.h"
@@ -159,6 +160,7 @@ void incidents_tick(struct agentd *ad, int64_t now)
     static long pid_dnsd, pid_fwd;
     static int r_dnsd, r_fwd;
     notify_run(ad->db, now);
+    help_session_tick(ad->db, now);   /* expiry of remote-help sessions */
     if (!det || now - last < 60)
         return;
     last = now;

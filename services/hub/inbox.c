@@ -3,6 +3,7 @@
  *                        -> {"id": N}; the same box + incident again updates that request
  *   GET  /v1/inbox       operator token: requests newest first, without the bundles
  *   GET  /v1/inbox/N     operator token: one request with its bundle (the helper's view)
+ *   POST /v1/help/session box token: a remote-help certificate (inbox_session.c)
  *   POST /v1/inbox/N     operator token: {"assign": NAME} and/or {"status": new|assigned|
  *                        in_progress|waiting_owner|closed}
  * The bundle is what the owner's box chose to send (metadata only); the hub stores it as
@@ -48,7 +49,7 @@ static const char *bearer(struct MHD_Connection *c)
 
 int hub_inbox_match(const char *url)
 {
-    return !strcmp(url, "/v1/help") || !strcmp(url, "/v1/inbox") || !strncmp(url, "/v1/inbox/", 10);
+    return !strcmp(url, "/v1/help") || !strcmp(url, "/v1/help/session") || !strcmp(url, "/v1/inbox") || !strncmp(url, "/v1/inbox/", 10);
 }
 
 static int short_str(json_t *o, const char *k, size_t max, int required)
@@ -222,10 +223,20 @@ enum MHD_Result hub_inbox(struct hub *h, struct MHD_Connection *c, const char *u
                           const char *method, const char *body, size_t len)
 {
     int post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
+    char who[80], err[300];
     if (!strcmp(url, "/v1/help"))
         return post ? post_help(h, c, body, len) : fail(c, 405, "use POST");
+    if (!strcmp(url, "/v1/help/session")) {
+        long org = 0;
+        const char *bt = bearer(c);
+        long box = bt && post ? hub_box_auth(h, bt, &org, err, sizeof err) : 0;
+        if (!post)
+            return fail(c, 405, "use POST");
+        if (box <= 0)
+            return fail(c, 401, "missing, unknown or revoked box token");
+        return hub_help_session(h, c, box, body, len);
+    }
     const char *t = bearer(c);
-    char who[80], err[300];
     if (!t || hub_operator_name(h, t, who, sizeof who) != 1)
         return fail(c, 401, "operator token required (otasuke-hubd admin operator add NAME)");
     if (!strcmp(url, "/v1/inbox")) {

@@ -16,6 +16,10 @@ int hub_inbox_match(const char *url);
 enum MHD_Result hub_inbox(struct hub *h, struct MHD_Connection *c, const char *url,
                           const char *method, const char *body, size_t len);
 
+/* inbox_session.c: POST /v1/help/session for an authenticated box. */
+enum MHD_Result hub_help_session(struct hub *h, struct MHD_Connection *c, long box,
+                                 const char *body, size_t len);
+
 /* Validates a help request body: {"incident":{...,"id":N,"kind":S,"severity":S},
  * "bundle":{...}, "note":S?}. Returns 0 or -1 with err naming the field. Exposed for
  * tests and the fuzzer. */

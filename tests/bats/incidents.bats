@@ -77,6 +77,12 @@ EOF
         office_exec box "$CTL" hub enroll "$URL" "$code" --cacert "$HS/tls/cert.pem" \
             --name office --state "$ST/hub" >/dev/null
         "$CTL" incident settings "hub_state=$ST/hub" >/dev/null
+        # The bastion for remote help (sshd in the hub namespace; root only in a test hub).
+        [ -d /run/sshd ] || { mkdir -p /run/sshd && touch "$ST/made-run-sshd"; }
+        "$OTASUKE_REPO/services/hub/bastion/bastion.sh" init "$HS" 198.18.1.10 2222 root >/dev/null
+        office_start bastion hub "$OTASUKE_REPO/services/hub/bastion/bastion.sh" run "$HS"
+        office_wait_port hub tcp 198.18.1.10 2222
+        export HELP_PORT=$((20000 + $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["box_id"])' "$ST/hub/hub.json")))
     fi
     # The community feed lists malware.test; the owner's webhook is configured.
     printf '%s\n' "malware.test malware" > "$ST/entries"
@@ -97,7 +103,15 @@ EOF
     "$CTL" incident resolve "$id" "setup probe" >/dev/null
 }
 
-teardown_file() { office_teardown; }
+teardown_file() {
+    local made=0
+    [ -n "${ST:-}" ] && [ -f "$ST/made-run-sshd" ] && made=1
+    office_teardown
+    [ "$made" = 0 ] || rmdir /run/sshd 2>/dev/null || true
+}
+
+# What a helper on the hub gets from the box's UI through the bastion ("" when nothing).
+via_bastion() { office_exec hub curl -s -m 2 "http://127.0.0.1:$HELP_PORT/ui.txt" || true; }
 
 # inbox [PATH-SUFFIX [CURL-ARGS...]]: the helper's view of the hub inbox (operator token).
 inbox() {
@@ -297,6 +311,50 @@ for _ in range(25): print(base64.b32encode(os.urandom(25)).decode().lower().rstr
     assert_output --partial 'operator token required'
     run "$CTL" incident show "$id"
     assert_output --partial "help_sent"
+}
+
+@test "remote help: impossible without the owner's consent, works with it, ends when he stops it" {
+    [ -n "${HS:-}" ] || skip "otasuke-hubd not built"
+    # A stand-in for the box's web UI on the box's loopback.
+    mkdir -p "$ST/ui" && echo "otasuke owner UI" > "$ST/ui/ui.txt"
+    office_start ui box python3 -m http.server 8444 --bind 127.0.0.1 --directory "$ST/ui"
+    office_wait_port box tcp 127.0.0.1 8444
+    local id i
+    id=$(incident_of lateral_scan 198.51.100.10)
+    # No consent: refused, and nothing on the bastion reaches the box.
+    run "$CTL" incident remote "$id" --ui-port 8444
+    assert_failure
+    assert_output --partial "consent"
+    [ -z "$(via_bastion)" ]
+    # Consent: the helper on the hub reaches the UI port, and only through the box's port.
+    run "$CTL" incident remote "$id" --consent --minutes 30 --ui-port 8444
+    assert_success
+    assert_output --partial "bastion_port: $HELP_PORT"
+    for ((i = 0; i < 50; i++)); do [ -n "$(via_bastion)" ] && break; sleep 0.1; done
+    assert_equal "$(via_bastion)" "otasuke owner UI"
+    # The certificate does not let the box listen anywhere else, nor open a shell.
+    run office_exec box timeout 10 ssh -N -T -F /dev/null -o BatchMode=yes \
+        -o ExitOnForwardFailure=yes -o UserKnownHostsFile="$ST/help/known_hosts" \
+        -o CertificateFile="$ST/help/session_key-cert.pub" -i "$ST/help/session_key" \
+        -p 2222 -R 20999:127.0.0.1:8444 root@198.18.1.10
+    assert_failure
+    assert_output --partial "remote port forwarding failed for listen port 20999"
+    run office_exec box timeout 10 ssh -T -F /dev/null -o BatchMode=yes \
+        -o UserKnownHostsFile="$ST/help/known_hosts" \
+        -o CertificateFile="$ST/help/session_key-cert.pub" -i "$ST/help/session_key" \
+        -p 2222 root@198.18.1.10 id
+    refute_output --partial "uid="
+    run "$CTL" incident show "$id"
+    assert_output --partial "remote_help_started"
+    # The owner stops it: the path closes at once.
+    run "$CTL" incident remote-end "$id"
+    assert_success
+    for ((i = 0; i < 50; i++)); do [ -z "$(via_bastion)" ] && break; sleep 0.1; done
+    [ -z "$(via_bastion)" ]
+    run "$CTL" policy audit --json
+    assert_output --partial "incident.remote_start"
+    assert_output --partial "incident.remote_end"
+    assert_output --partial "ended by the owner"
 }
 
 @test "lifecycle, report export and audit" {
