@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 static char err[AGENT_ERR];
@@ -279,6 +281,39 @@ static void test_help_bundle(void **state)
     json_decref(inc);
 }
 
+static void test_remote_session_rules(void **state)
+{
+    sqlite3 *db = *state;
+    struct detect_finding f = mk(DK_C2_IP, "192.0.2.10", "198.18.10.66", 95);
+    int64_t id;
+    assert_int_equal(incident_record(db, &f, 1000, &id, err, sizeof err), 1);
+    /* Without consent nothing happens, whatever else is right. */
+    assert_int_equal(help_session_start(db, "/nonexistent", "/tmp", id, AGENT_OWNER, 0, 60, 443,
+                                        1000, err, sizeof err), -1);
+    assert_non_null(strstr(err, "consent"));
+    assert_int_equal(help_session_start(db, "/nonexistent", "/tmp", id, AGENT_OWNER, 1, 0, 443,
+                                        1000, err, sizeof err), -1);
+    assert_non_null(strstr(err, "minutes"));
+    assert_int_equal(help_session_stop(db, id, AGENT_OWNER, "x", 1000, err, sizeof err), -1);
+    /* A session past its expiry is ended by the tick: its process is stopped, audited. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    char sql[256];
+    snprintf(sql, sizeof sql, "INSERT INTO help_sessions(incident_id, who, started, expires, pid,"
+             " port) VALUES (%lld, 'owner', 1000, 4600, %d, 20001)", (long long)id, (int)pid);
+    assert_int_equal(agent_exec(db, sql, err, sizeof err), 0);
+    help_session_tick(db, 2000);   /* not yet */
+    assert_int_equal(kill(pid, 0), 0);
+    help_session_tick(db, 4600);
+    assert_int_equal(kill(pid, 0), -1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM help_sessions WHERE ended=4600 AND"
+                                " end_reason='expired'"), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM audit WHERE what='incident.remote_end'"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +323,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help_bundle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_session_rules, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
