@@ -54,6 +54,8 @@ if [ ! -s "$BASE" ]; then
         "deb $MIRROR bookworm-updates main" \
         "deb $SECMIRROR bookworm-security main"
     mv "$BASE.tmp" "$BASE"
+    # an older base (other package list) is 700 MB of nothing
+    find "$OUT" -maxdepth 1 -name 'base-*.tar' ! -name "$(basename "$BASE")" -delete
     echo "image: base built in $(( $(date +%s) - t0 )) s"
 fi
 
