@@ -240,6 +240,7 @@ static void webd(struct api_call *c, json_t *body)
         if (accounts_meta_set(c->ad->db, key, v ? v : "", err, sizeof err) < 0)
             return afail_err(c, 500, err);
     }
+    c->ad->dirty = 1; /* the block-page addresses go into policy.set */
     c->out = json_pack("{s:b}", "ok", 1);
 }
 

@@ -11,6 +11,7 @@
  *                safe search, the owner's uncategorised blocks and all group-bound rules;
  *                clients from group networks and devices with a group;
  *   fw.set       IP / CIDR block entries of feeds as the "feed_block" sets. */
+#include "accounts.h"
 #include "agentd.h"
 #include "agent_sql.h"
 #include "config.h"
@@ -177,6 +178,11 @@ static json_t *policy_doc(sqlite3 *db, int64_t now)
 {
     json_t *groups = json_array(), *clients = json_array();
     sqlite3_stmt *st;
+    /* webd tells the agent which addresses serve the block page when it starts; until
+     * it has, a group set to "blockpage" answers NXDOMAIN rather than point nowhere. */
+    char *bp4 = accounts_meta_get(db, "webd.blockpage_v4");
+    char *bp6 = accounts_meta_get(db, "webd.blockpage_v6");
+    int have_blockpage = (bp4 && *bp4) || (bp6 && *bp6);
     if (sqlite3_prepare_v2(db, "SELECT id, name, answer, safesearch FROM groups ORDER BY id",
                            -1, &st, NULL) == SQLITE_OK) {
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -197,8 +203,7 @@ static json_t *policy_doc(sqlite3 *db, int64_t now)
             const char *answer = (const char *)sqlite3_column_text(st, 2);
             json_array_append_new(groups, json_pack("{s:s, s:o, s:s, s:b, s:o, s:o}",
                 "name", (const char *)sqlite3_column_text(st, 1), "categories", cats,
-                /* without a configured block page address, fall back to NXDOMAIN */
-                "answer", strcmp(answer, "blockpage") == 0 ? "nxdomain" : answer,
+                "answer", !have_blockpage && strcmp(answer, "blockpage") == 0 ? "nxdomain" : answer,
                 "safesearch", sqlite3_column_int(st, 3), "allow", allow, "block", block));
         }
         sqlite3_finalize(st);
@@ -232,8 +237,19 @@ static json_t *policy_doc(sqlite3 *db, int64_t now)
             snprintf(dflt, sizeof dflt, "%s", (const char *)sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
     }
-    return json_pack("{s:i, s:o, s:o, s:s}", "version", 1, "groups", groups, "clients",
-                     clients, "default_group", dflt);
+    json_t *doc = json_pack("{s:i, s:o, s:o, s:s}", "version", 1, "groups", groups, "clients",
+                            clients, "default_group", dflt);
+    if (doc && have_blockpage) {
+        json_t *bp = json_object();
+        if (bp4 && *bp4)
+            json_object_set_new(bp, "ipv4", json_string(bp4));
+        if (bp6 && *bp6)
+            json_object_set_new(bp, "ipv6", json_string(bp6));
+        json_object_set_new(doc, "blockpage", bp);
+    }
+    free(bp4);
+    free(bp6);
+    return doc;
 }
 
 static int build_fw(struct agentd *ad, int64_t now, const char *path, uint64_t *elems,

@@ -201,7 +201,7 @@ http_code() { office_exec pc curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" ||
 
 @test "kill -9 of the agent during a compile: dnsd keeps its set, the agent restarts cleanly" {
     # A big list makes the compile long enough to be caught in the middle.
-    cp /work/shared/data/blocklists/stevenblack.domains.txt "$WWW/big.txt" 2>/dev/null ||
+    cp "$OTASUKE_REPO/../shared/data/blocklists/stevenblack.domains.txt" "$WWW/big.txt" 2>/dev/null ||
         skip "shared blocklists not available"
     run "$CTL" feed add-list big http://198.18.10.10:8088/big.txt --category ads
     assert_success
@@ -286,6 +286,32 @@ http_code() { office_exec pc curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" ||
     assert_output --partial '"what": "feed.set"'
 }
 
+@test "a group set to answer with the block page gets the address webd reported" {
+    # Until webd has said where it serves the block page, "blockpage" answers NXDOMAIN.
+    run "$CTL" policy group guests --answer blockpage
+    assert_success
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [ "$(answer_at guest 203.0.113.1 malware.test)" = NXDOMAIN ] && break
+        sleep 0.1
+    done
+    assert_equal "$(answer_at guest 203.0.113.1 malware.test)" NXDOMAIN
+    # webd reports its block-page addresses at start; the next compile points there.
+    run curl -s --unix-socket "$ST/agent.sock" -X POST http://agent/v1/webd \
+        -d '{"fingerprint":"00:11","listen":"203.0.113.1:443","blockpage_v4":"203.0.113.1","blockpage_v6":"fd00:0:0:2::1"}'
+    assert_output --partial '"ok": true'
+    for ((i = 0; i < 50; i++)); do
+        [ "$(answer_at guest 203.0.113.1 malware.test)" = 203.0.113.1 ] && break
+        sleep 0.1
+    done
+    assert_equal "$(answer_at guest 203.0.113.1 malware.test)" 203.0.113.1
+    grep -q '"blockpage"' "$ST/policy.set"
+    # staff keep their own answer mode
+    assert_equal "$(answer malware.test)" NXDOMAIN
+    run "$CTL" policy group guests --answer nxdomain
+    assert_success
+}
+
 @test "bad API bodies are refused with the field named" {
     run curl -s --unix-socket "$ST/agent.sock" -X POST http://agent/v1/rules \
         -d '{"pattern":"x.test","kind":"block","colour":"red"}'
@@ -296,7 +322,7 @@ http_code() { office_exec pc curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" ||
     run curl -s --unix-socket "$ST/agent.sock" -X POST http://agent/v1/unblock -d '{"domain":"x.test"'
     assert_output --partial '"field": "body"'
     run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$ST/agent.sock" -X POST \
-        http://agent/v1/rules --data-binary @/work/shared/data/blocklists/fake.domains.txt
+        http://agent/v1/rules --data-binary @"$OTASUKE_REPO/../shared/data/blocklists/fake.domains.txt"
     assert_output 400
     run curl -s --unix-socket "$ST/agent.sock" http://agent/metrics
     assert_output --partial "otasuke_agent_compiles_total"
