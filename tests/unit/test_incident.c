@@ -1,6 +1,7 @@
 /* Incidents: dedupe into one per device+kind window, severity, lifecycle rules, timeline,
  * owner self-report, quarantine list, report export, notification queue. */
 #include "../../services/agent/agent.h"
+#include "../../services/agent/agentd.h"
 #include "../../services/agent/incidents.h"
 #include "../../services/agent/notify.h"
 #include "../../services/agent/help.h"
@@ -314,6 +315,38 @@ static void test_remote_session_rules(void **state)
     assert_int_equal(scalar(db, "SELECT count(*) FROM audit WHERE what='incident.remote_end'"), 1);
 }
 
+/* The event path end to end: a datagram from fwd opens an incident; auto-quarantine acts
+ * only when the owner enabled it and only on near-certain C2. */
+static void test_event_path_auto_quarantine(void **state)
+{
+    sqlite3 *db = *state;
+    struct agentd ad;
+    memset(&ad, 0, sizeof ad);
+    ad.db = db;
+    ad.events_fd = ad.hub_fd = -1;
+    const char *c2 = "{\"type\":\"drop\",\"reason\":\"blocklist\",\"match\":\"destination\","
+                     "\"set\":\"feed_block\",\"src\":\"192.0.2.10\",\"dst\":\"198.18.10.66\","
+                     "\"dport\":443}";
+    incidents_on_event(&ad, c2, strlen(c2), 1000);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM incidents WHERE kind='c2_ip'"), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM quarantine"), 0);   /* not enabled */
+    assert_int_equal(ad.dirty, 0);
+    assert_int_equal(agent_exec(db, "INSERT INTO settings VALUES ('auto_quarantine','1')", err,
+                                sizeof err), 0);
+    /* A DoH attempt is not certain enough. */
+    const char *dot = "{\"type\":\"drop\",\"reason\":\"policy\",\"src\":\"192.0.2.12\","
+                      "\"dst\":\"198.18.8.8\",\"dport\":853}";
+    incidents_on_event(&ad, dot, strlen(dot), 1001);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM quarantine"), 0);
+    incidents_on_event(&ad, c2, strlen(c2), 1002);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM quarantine WHERE addr='192.0.2.10' AND"
+                                " who='auto'"), 1);
+    assert_int_equal(ad.dirty, 1);
+    /* Garbage never breaks the path. */
+    incidents_on_event(&ad, "{\"type\":", 9, 1003);
+    incidents_on_event(&ad, "[]", 2, 1003);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +357,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notify_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help_bundle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_session_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_path_auto_quarantine, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
