@@ -315,6 +315,17 @@ static void quarantine_rules(struct ctx *c, struct fw_chain *ch, int to_chain)
             in_set(&b, q, 1);
             verdict(&b, NF_DROP, NULL);
             end(c, ch, &b);
+            /* Containment works both ways: nobody opens a new connection to a
+             * quarantined address either (replies to the box's own services are input,
+             * not forward). A MAC set has no destination to match once routed. */
+            if (q->etype != FWSET_E_MAC) {
+                snprintf(what, sizeof what, "to quarantined @%s", q->name);
+                b = begin(ch, what);
+                in_set(&b, q, 0);
+                counter(&b);
+                verdict(&b, NF_DROP, NULL);
+                end(c, ch, &b);
+            }
         }
     }
 }

@@ -247,6 +247,18 @@ teardown() { [ -r "$OFFICE_RUN/pids/fwd.pid" ] || start_fwd; }
     assert_failure
     run office_exec iot curl -s --max-time 5 http://198.18.10.10/
     assert_line site=good.test
+    # Containment works both ways: the LAN manages IoT devices, but opens no new
+    # connection to a quarantined one.
+    run office_exec pc ping -c 1 -W 1 198.51.100.10
+    assert_success
+    zones "$OFFICE_RUN/zones-q.conf" 'doh = ["198.18.8.8"];' 'quarantine = ["198.51.100.10", "fd00:0:0:3::10"];'
+    build "$SET" "$OFFICE_RUN/zones-q.conf"
+    kill -HUP "$(fwd_pid)"
+    wait_elem 1 quar_v4 198.51.100.10
+    run office_exec pc ping -c 1 -W 1 198.51.100.10
+    assert_failure
+    run office_exec pc ping -c 1 -W 1 fd00:0:0:3::10
+    assert_failure
     # released: back to normal
     zones "$OFFICE_RUN/zones.conf" 'doh = ["198.18.8.8", "fd00:0:0:8::8"];'
     build "$SET" "$OFFICE_RUN/zones.conf"
@@ -254,6 +266,8 @@ teardown() { [ -r "$OFFICE_RUN/pids/fwd.pid" ] || start_fwd; }
     wait_elem 0 quar_v4 203.0.113.10
     run office_exec iot curl -s --max-time 5 http://198.18.10.10/
     assert_line site=good.test
+    run office_exec pc ping -c 1 -W 1 198.51.100.10
+    assert_success
     office_stop blockpage
 }
 
