@@ -491,5 +491,7 @@ int main(int argc, char **argv)
 		printf(",\"reload_timed_out\":%s", timed_out ? "true" : "false");
 	}
 	printf("}\n");
+	free(recs);
+	free(qs);
 	return 0;
 }
