@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite and ends with one line: "N passed, N failed, N skipped".
 #   tests/run.sh                 all suites
-#   tests/run.sh unit|bats|browser|fuzz   one suite
+#   tests/run.sh unit|bats|hub-pg|browser|fuzz   one suite
 #   tests/run.sh tests/bats/x.bats        one scenario file
 # Every suite speaks TAP; this script only counts and never decides pass/fail itself.
 set -uo pipefail
@@ -68,6 +68,17 @@ suite_bats() {
     done
 }
 
+suite_hub_pg() {
+    # The hub's storage-dependent tests again, on a throwaway PostgreSQL cluster.
+    [ -x tests/bats/hub/pg.sh ] || return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "# hub-pg: needs root; skipped"
+        skipped=$((skipped + 1)); return 0
+    fi
+    echo "# hub-pg: tests/bats/hub/pg.sh"
+    run_tap hub-pg tests/bats/hub/pg.sh
+}
+
 suite_browser() {
     [ -d webui/tests ] && ls webui/tests/*.test.mjs >/dev/null 2>&1 || return 0
     echo "# browser: webui/tests"
@@ -84,13 +95,14 @@ suite_fuzz() {
 }
 
 case "${1:-all}" in
-    all)     suite_unit; suite_bats; suite_browser; suite_fuzz ;;
+    all)     suite_unit; suite_bats; suite_hub_pg; suite_browser; suite_fuzz ;;
+    hub-pg)  suite_hub_pg ;;
     unit)    suite_unit ;;
     bats)    shift; suite_bats "$@" ;;
     browser) suite_browser ;;
     fuzz)    suite_fuzz ;;
     *.bats)  suite_bats "$@" ;;
-    *) echo "usage: tests/run.sh [all|unit|bats|browser|fuzz|FILE.bats...]" >&2; exit 2 ;;
+    *) echo "usage: tests/run.sh [all|unit|bats|hub-pg|browser|fuzz|FILE.bats...]" >&2; exit 2 ;;
 esac
 
 if [ ${#failures[@]} -gt 0 ]; then

@@ -31,5 +31,5 @@ for t in test_hub_consensus test_hub_enroll; do
 done
 fresh
 echo "# hub.bats on PostgreSQL"
-HUB_DB=$URI bats tests/bats/hub.bats || rc=1
+HUB_DB=$URI bats --tap tests/bats/hub.bats || rc=1
 exit $rc
