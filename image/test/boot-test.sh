@@ -18,7 +18,7 @@ check(){ local name=$1; shift; local out; if out=$("$@" 2>&1); then ok "$name"; 
 t0=$(date +%s)
 img_net_up
 img_vm_start
-if img_wait_console 'otasuke: ready' $BOOT_LIMIT; then
+if img_wait_console 'otasuke: (ready|DNS filter not|web UI not|firewall not)' $BOOT_LIMIT && img_wait_console 'otasuke: ready' 1; then
     ok "box boots and reports ready on the console ($(( $(date +%s) - t0 )) s)"
 else
     notok "box boots and reports ready on the console" "$(tail -40 "$IMG_CONSOLE")"

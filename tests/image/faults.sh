@@ -30,11 +30,22 @@ LIST_B=$DATA/blocklists/hagezi-light.domains.txt
 [ -r "$LIST_A" ] && [ -r "$LIST_B" ] || img_die "test lists missing under $DATA/blocklists"
 t0=$(date +%s)
 img_net_up
-# A name only in list A and one only in list B: which of them the set blocks tells
-# which list version it holds.
-names() { grep -v '^#' "$1" | grep -v '^$' | sort -u; }
-NAME_A=$(comm -23 <(names "$LIST_A") <(names "$LIST_B") | grep -E '^[a-z0-9.-]+$' | sed -n 1000p)
-NAME_B=$(comm -13 <(names "$LIST_A") <(names "$LIST_B") | grep -E '^[a-z0-9.-]+$' | sed -n 1000p)
+# A name only in list A and one only in list B — and no parent domain of it in the
+# other list either (a listed name covers its subdomains): which of them the set
+# blocks tells which list version it holds.
+read -r NAME_A NAME_B < <(python3 - "$LIST_A" "$LIST_B" <<'PY'
+import sys
+def load(p):
+    return {l.strip() for l in open(p) if l.strip() and not l.startswith('#')}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+def covered(n, s):
+    parts = n.split('.')
+    return any('.'.join(parts[i:]) in s for i in range(len(parts)))
+pa = sorted(n for n in a - b if not covered(n, b))[1000]
+pb = sorted(n for n in b - a if not covered(n, a))[1000]
+print(pa, pb)
+PY
+)
 img_log "list A $(basename "$LIST_A") probe $NAME_A; list B $(basename "$LIST_B") probe $NAME_B"
 
 # the feed server of the fake internet
@@ -49,7 +60,7 @@ ip -n "$IMG_ID-pc" addr add 192.0.2.10/24 dev eth0
 
 boot() {
     img_vm_start
-    img_wait_console 'otasuke: ready' "$BOOT_LIMIT" || { notok "box boots ($1)" "$(tail -30 "$IMG_CONSOLE")"; return 1; }
+    img_wait_console 'otasuke: (ready|DNS filter not|web UI not|firewall not)' "$BOOT_LIMIT" && img_wait_console 'otasuke: ready' 1 || { notok "box boots ($1)" "$(tail -30 "$IMG_CONSOLE")"; return 1; }
     img_guest --wait 60 >/dev/null || { notok "test shell answers ($1)"; return 1; }
 }
 dns_status() { img_ns pc dig +time=2 +tries=2 @192.0.2.1 "$1" A 2>&1 | grep -oE 'status: [A-Z]+' | head -1; }
