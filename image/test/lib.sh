@@ -105,7 +105,9 @@ img_vm_start() {
     : >>"$IMG_CONSOLE"
     echo "=== boot $(date -u +%H:%M:%S) ===" >>"$IMG_CONSOLE"
     # shellcheck disable=SC2046
-    img_ns vm qemu-system-x86_64 -machine pc -nodefaults $(img_kvm_args) -m 1024 -smp 2 \
+    # ip netns exec execs qemu: $! is qemu itself (a shell function here would put a
+    # subshell between, and SIGKILL would miss qemu)
+    ip netns exec "$IMG_ID-vm" qemu-system-x86_64 -machine pc -nodefaults $(img_kvm_args) -m 1024 -smp 2 \
         -kernel "$IMG_DIR/vmlinuz" -initrd "$IMG_DIR/initrd.img" \
         -append "root=LABEL=otasuke-root rw console=ttyS0 panic=-1 $append" \
         -drive file="$disk",if=virtio,format=qcow2 \
@@ -126,6 +128,8 @@ img_vm_kill() {
     [ -n "${IMG_QEMU_PID:-}" ] || return 0
     kill -9 "$IMG_QEMU_PID" 2>/dev/null || true
     wait "$IMG_QEMU_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 50); do kill -0 "$IMG_QEMU_PID" 2>/dev/null || break; sleep 0.1; done
     IMG_QEMU_PID=
 }
 

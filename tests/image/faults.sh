@@ -108,7 +108,7 @@ for r in $(seq "$ROUNDS"); do
     sleep "$delay"
     img_vm_kill
     img_log "feed round $r: power cut ${delay}s after refresh ($cur -> $next)"
-    boot "feed round $r" || break
+    boot "feed round $r" || exit 1
     after_power_loss "feed update power cut $r (${delay}s)" "$cur" "$next"
     # let it settle on the new list (the agent refetches) before the next round
     img_guest "otasukectl feed refresh big" >/dev/null
@@ -135,13 +135,14 @@ for r in $(seq "$ROUNDS"); do
     sleep "$delay"
     img_vm_kill
     img_log "firewall round $r: power cut ${delay}s after the rule change"
-    boot "firewall round $r" || break
+    boot "firewall round $r" || exit 1
     check "firewall power cut $r (${delay}s): table inet otasuke loaded and equal to fw.set" fw_agree
     if db_ok; then ok "firewall power cut $r: agent.db integrity_check ok"; else notok "firewall power cut $r: agent.db integrity_check ok"; fi
 done
 
 # ---- 3. disk full ---------------------------------------------------------------------
 have=$(set_version)
+case "$have" in A|B) ;; *) notok "disk full: a known list before the test" "$have"; exit 1;; esac
 next=$([ "$have" = A ] && echo B || echo A)
 img_guest "fallocate -l \$(( \$(df --output=avail -B1 /var/lib/otasuke | tail -1) - 4096 )) /var/lib/otasuke/filler || dd if=/dev/zero of=/var/lib/otasuke/filler bs=1M 2>/dev/null; df -h /var/lib/otasuke" >"$IMG_RUN/df.log"
 img_log "disk full: $(tail -1 "$IMG_RUN/df.log")"
