@@ -236,8 +236,13 @@ json_t *agent_explain(sqlite3 *db, const char *query, const char *client, int64_
         if (mask >> c & 1)
             json_array_append_new(cats, json_string(dset_category_name(c)));
     const char *decision = vd.allow ? "allow" : vd.block ? "block" : "none";
+    /* "none" with entries in the chain means listed under a category this group does
+     * not block (now): say so, an owner reading "not listed" would doubt the lists. */
     const char *summary = vd.allow ? "allowed: an allow entry beats every block entry"
-                          : vd.block ? "blocked" : "not listed: resolved normally";
+                          : vd.block ? "blocked"
+                          : json_array_size(chain) ? "listed, but not in a category this group "
+                                                     "blocks now: resolved normally"
+                          : "not listed: resolved normally";
     return json_pack("{s:s, s:s, s:s?, s:s, s:o, s:s, s:s, s:o}", "query", name, "type", type,
                      "client", client, "group", gname, "group_categories", cats,
                      "decision", decision, "summary", summary, "chain", chain);

@@ -76,6 +76,8 @@ static void test_feed_subtree(void **state)
     r = ex(db, "good.test", NULL);
     assert_string_equal(decision(r), "none");
     assert_int_equal(json_array_size(json_object_get(r, "chain")), 0);
+    assert_string_equal(json_string_value(json_object_get(r, "summary")),
+                        "not listed: resolved normally");
     json_decref(r);
 }
 
@@ -87,6 +89,8 @@ static void test_category_not_enabled(void **state)
     assert_string_equal(decision(r), "none");
     assert_false(json_is_true(json_object_get(step(r, 0), "enforced")));
     assert_string_equal(json_string_value(json_object_get(step(r, 0), "category")), "ads");
+    assert_string_equal(json_string_value(json_object_get(r, "summary")),
+                        "listed, but not in a category this group blocks now: resolved normally");
     json_decref(r);
     json_t *cats = json_pack("[s,s]", "ads", "malware");
     assert_int_equal(agent_group_set(db, AGENT_OWNER, "guests", cats, NULL, -1, NULL, 0, err,
