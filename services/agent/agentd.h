@@ -66,6 +66,9 @@ int agentd_event_apply(sqlite3 *db, const struct ota_config *cfg, const char *ms
 int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errlen);
 /* Called when hub_fd is readable: applies the handed-over document, answers the thread. */
 void agentd_hub_handle(struct agentd *ad, int64_t now);
+/* Refreshes what the next heartbeat carries (open incidents, counters); cheap, at most
+ * every 10 s. Does nothing without --hub. Main thread only (it reads the database). */
+void agentd_hub_snapshot(struct agentd *ad, int64_t now);
 
 /* tick.c: refreshes due feeds, notices schedule / expiry boundaries, compiles when dirty. */
 void agentd_tick(struct agentd *ad, int64_t now);

@@ -5,7 +5,11 @@
  * hubclient_watch blocks (it runs the MQTT loop), so it lives on its own thread with its
  * own hubclient. The database stays with the main thread: the hub thread hands each
  * verified document over (a pipe wakes the main loop) and waits for the verdict, so the
- * hub client saves the new seq only when the entries are really stored. */
+ * hub client saves the new seq only when the entries are really stored.
+ *
+ * Heartbeats go out from a second thread with a hubclient of its own, so a hub that does
+ * not answer never holds up the feed or the main loop. The main loop refreshes what they
+ * carry (open incidents, counters) in agentd_hub_snapshot; the thread only copies it. */
 #include "agentd.h"
 #include "hubclient.h"
 #include "log.h"
@@ -21,6 +25,8 @@
 
 #define HUB_POLL_SECONDS 60    /* without MQTT: poll at least this often */
 #define HUB_WATCH_SECONDS 300  /* restart the MQTT watch (and sync) this often */
+#define HUB_HEARTBEAT_SECONDS 60 /* the hub counts a box online for a few of these */
+#define AGENT_VERSION "otasuke-agent 0.1"
 
 struct agentd_hub {
     struct hubclient *hc;
@@ -33,6 +39,12 @@ struct agentd_hub {
     size_t len;
     struct feed_manifest m;
     int pending, done, rc;
+    /* heartbeat: its own client and thread; the snapshot is under mu */
+    struct hubclient *hb_hc;
+    pthread_t hb_thread;
+    long long hb_incidents;
+    char hb_counters[512];
+    int64_t hb_snapshot_at;
 };
 
 static int hand_over(const char *doc, size_t len, const struct feed_manifest *m, void *ctx)
@@ -83,6 +95,58 @@ static void *hub_thread(void *arg)
         backoff = backoff * 2 > HUB_POLL_SECONDS ? HUB_POLL_SECONDS : backoff * 2;
     }
     return NULL;
+}
+
+static void *heartbeat_thread(void *arg)
+{
+    struct agentd_hub *h = arg;
+    int failing = 0;
+    for (;;) {
+        char counters[sizeof h->hb_counters], err[300];
+        struct hubclient_heartbeat hb = { AGENT_VERSION, 0, NULL };
+        pthread_mutex_lock(&h->mu);
+        hb.open_incidents = h->hb_incidents;
+        snprintf(counters, sizeof counters, "%s", h->hb_counters);
+        pthread_mutex_unlock(&h->mu);
+        hb.counters_json = counters[0] ? counters : NULL;
+        /* say it once when the hub stops answering and once when it is back, not every
+         * minute: a hub down for days must not fill the log */
+        if (hubclient_heartbeat(h->hb_hc, &hb, NULL, err, sizeof err) < 0) {
+            if (!failing)
+                log_warn("hub heartbeat: %s (the box keeps protecting; retrying)", err);
+            failing = 1;
+        } else if (failing) {
+            log_info("hub heartbeat: the hub answers again");
+            failing = 0;
+        }
+        sleep(HUB_HEARTBEAT_SECONDS);
+    }
+    return NULL;
+}
+
+void agentd_hub_snapshot(struct agentd *ad, int64_t now)
+{
+    struct agentd_hub *h = ad->hub;
+    if (!h || now - h->hb_snapshot_at < 10)
+        return;
+    h->hb_snapshot_at = now;
+    long long open = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ad->db, "SELECT count(*) FROM incidents WHERE state <> 'resolved'",
+                           -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            open = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_lock(&h->mu);
+    h->hb_incidents = open;
+    snprintf(h->hb_counters, sizeof h->hb_counters,
+             "{\"compiles\":%llu,\"compile_errors\":%llu,\"feed_refusals\":%llu,"
+             "\"domains\":%llu,\"fw_elements\":%llu,\"events\":%llu}",
+             (unsigned long long)ad->n.compiles, (unsigned long long)ad->n.compile_errors,
+             (unsigned long long)ad->n.feed_refusals, (unsigned long long)ad->n.last_domains,
+             (unsigned long long)ad->n.last_fw_elems, (unsigned long long)ad->n.events);
+    pthread_mutex_unlock(&h->mu);
 }
 
 static int64_t hub_row_id(sqlite3 *db)
@@ -147,8 +211,14 @@ int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errle
         snprintf(err, errlen, "--hub: cannot start its thread");
         return -1;
     }
+
     ad->hub = h;
     ad->hub_fd = h->pipe[0];
+    /* the first heartbeat goes out at once, so the fleet view shows the box right away */
+    agentd_hub_snapshot(ad, time(NULL));
+    h->hb_hc = hubclient_open(dir, e2, sizeof e2);
+    if (!h->hb_hc || pthread_create(&h->hb_thread, NULL, heartbeat_thread, h) != 0)
+        log_warn("hub %s: no heartbeats: %s", in.url, h->hb_hc ? "cannot start the thread" : e2);
     log_info("hub %s: feed %s, seq %llu, MQTT %s", in.url, in.feed_id,
              (unsigned long long)in.seq, in.mqtt_broker[0] ? in.mqtt_broker : "none (polling)");
     return 0;

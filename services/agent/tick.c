@@ -10,6 +10,7 @@
 void agentd_tick(struct agentd *ad, int64_t now)
 {
     incidents_tick(ad, now);   /* notification retries, feed staleness, box health */
+    agentd_hub_snapshot(ad, now);
     int64_t next = agentd_feeds_next(ad->db, now);
     if (ad->feeds_due_now || next == 0)
         agentd_feeds_due(ad, now);

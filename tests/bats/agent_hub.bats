@@ -95,3 +95,17 @@ teardown_file() {
     run office_log agent
     assert_output --partial "hub feed seq"
 }
+
+@test "the agent's heartbeat puts the box in the hub's fleet view, with its counters" {
+    local tok i out=""
+    tok=$(admin operator add bats-fleet)
+    for i in $(seq 50); do
+        out=$(office_exec box curl -s --cacert "$HS/tls/cert.pem" -H "Authorization: Bearer $tok" \
+            "$URL/v1/fleet?online=1")
+        echo "$out" | jq -e '.boxes | map(select(.name=="office")) | length == 1' >/dev/null && break
+        sleep 0.2
+    done
+    echo "$out" | jq -e '.boxes[] | select(.name=="office") | .online and (.version | startswith("otasuke-agent"))'
+    echo "$out" | jq -e '.boxes[] | select(.name=="office") | .counters | has("compiles") and has("domains") and has("feed_refusals")'
+    echo "$out" | jq -e '.boxes[] | select(.name=="office") | .open_incidents == 0'
+}
