@@ -1,5 +1,6 @@
 /* policy.set reader, validator and writer. See policyset.h for the format. */
 #include "policyset.h"
+#include "atomicfile.h"
 
 #include "domainset.h"
 
@@ -7,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -653,47 +653,8 @@ int policy_write_json(const char *path, const char *json, size_t len, char *err,
     if (!ps)
         return -1;
     policy_free(ps);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        perr(err, errlen, path, "path too long");
-        return -1;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        perr(err, errlen, tmp, "cannot create: %s", strerror(errno));
-        return -1;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, json + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            perr(err, errlen, tmp, "write failed: %s", strerror(errno));
-            close(fd);
-            unlink(tmp);
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) < 0 || close(fd) < 0) {
-        perr(err, errlen, tmp, "fsync failed: %s", strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    if (rename(tmp, path) < 0) {
-        perr(err, errlen, path, "rename from %s failed: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    char dirbuf[4096];
-    snprintf(dirbuf, sizeof dirbuf, "%s", path);
-    int dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
+    /* 0644: dnsd reads it as another user */
+    return atomic_write_file(path, json, len, 0644, err, errlen);
 }
 
 static const char *answer_name(enum policy_answer a)
