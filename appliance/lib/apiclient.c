@@ -1,5 +1,6 @@
 /* HTTP/1.1 over a unix socket to the agent, with libcurl. */
 #include "apiclient.h"
+#include "growbuf.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -12,36 +13,6 @@ const char *apiclient_socket(const char *path)
         return path;
     const char *env = getenv("OTASUKE_AGENT_SOCKET");
     return env && *env ? env : APICLIENT_SOCKET_DEFAULT;
-}
-
-struct rbuf {
-    char *data;
-    size_t len, cap;
-    int over;
-};
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    struct rbuf *b = ud;
-    size_t add = sz * n;
-    if (b->len + add > APICLIENT_MAX_RESPONSE) {
-        b->over = 1;
-        return 0;
-    }
-    if (b->len + add + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 8192;
-        while (cap < b->len + add + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d)
-            return 0;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
 }
 
 long apiclient_request(const char *socket, const char *method, const char *path,
@@ -61,12 +32,12 @@ long apiclient_request(const char *socket, const char *method, const char *path,
     char url[2048];
     /* The host part is ignored on a unix socket; "agent" makes logs readable. */
     snprintf(url, sizeof url, "http://agent%s", path);
-    struct rbuf b = { 0 };
+    struct growbuf b = { .max = APICLIENT_MAX_RESPONSE };
     struct curl_slist *h = NULL;
     curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, socket);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, growbuf_curl_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

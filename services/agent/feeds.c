@@ -424,8 +424,8 @@ static struct feed_job *job_prepare(sqlite3 *db, int64_t id, char *err, size_t e
     snprintf(j->url, sizeof j->url, "%s", r.url);
     snprintf(j->etag, sizeof j->etag, "%s", r.etag);
     j->is_signed = strcmp(r.kind, "signed") == 0;
-    j->doc.max = (size_t)r.max_bytes;
-    j->sig.max = 4096;
+    j->doc.body.max = (size_t)r.max_bytes;
+    j->sig.body.max = 4096;
     return j;
 }
 
@@ -445,8 +445,8 @@ static int job_finish(struct agentd *ad, struct feed_job *j, int64_t now, char *
         record(ad->db, j->id, now, 0, j->status == -2 ? "oversized" : "fetch", j->err);
         rc = -1;
     } else {
-        rc = agentd_feed_apply(ad->db, j->id, j->doc.data ? j->doc.data : "", j->doc.len,
-                               j->sig.data, j->sig.len, now, err, errlen);
+        rc = agentd_feed_apply(ad->db, j->id, j->doc.body.data ? j->doc.body.data : "", j->doc.body.len,
+                               j->sig.body.data, j->sig.body.len, now, err, errlen);
         /* The new ETag is stored with applied content only: a refused document must be
          * fetched again, not skipped as "not modified". */
         if (rc > 0 && j->doc.etag[0]) {

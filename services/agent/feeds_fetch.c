@@ -15,30 +15,6 @@ void feeds_fetch_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    struct fetch_buf *b = ud;
-    size_t add = sz * n;
-    if (b->len + add > b->max) {
-        b->over = 1;
-        return 0;   /* aborts the transfer: we never hold more than the limit */
-    }
-    if (b->len + add + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + add + 1)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d)
-            return 0;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
-
 static size_t on_header(char *p, size_t sz, size_t n, void *ud)
 {
     struct fetch_buf *b = ud;
@@ -79,9 +55,9 @@ static long fetch(const char *url, const char *etag, struct fetch_buf *b, char *
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FEED_FETCH_TIMEOUT);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->body.max);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, growbuf_curl_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b->body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "otasuke-agent/1");
@@ -98,8 +74,8 @@ static long fetch(const char *url, const char *etag, struct fetch_buf *b, char *
             snprintf(err, errlen, "%s: HTTP status %ld", url, status);
             status = -1;
         }
-    } else if (b->over || rc == CURLE_FILESIZE_EXCEEDED) {
-        snprintf(err, errlen, "%s: larger than the limit of %zu bytes", url, b->max);
+    } else if (b->body.over || rc == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(err, errlen, "%s: larger than the limit of %zu bytes", url, b->body.max);
         status = -2;
     } else {
         snprintf(err, errlen, "%s: %s", url, curl_easy_strerror(rc));
@@ -116,7 +92,7 @@ void feed_job_run(struct feed_job *j)
         char sigurl[1200], e2[AGENT_ERR];
         snprintf(sigurl, sizeof sigurl, "%s.sig", j->url);
         if (fetch(sigurl, NULL, &j->sig, e2, sizeof e2) < 0)
-            j->sig.len = 0;   /* feed_verify reports "unsigned" */
+            j->sig.body.len = 0;   /* feed_verify reports "unsigned" */
     }
 }
 
@@ -140,7 +116,7 @@ void feed_job_free(struct feed_job *j)
 {
     if (!j)
         return;
-    free(j->doc.data);
-    free(j->sig.data);
+    free(j->doc.body.data);
+    free(j->sig.body.data);
     free(j);
 }

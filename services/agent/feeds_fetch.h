@@ -5,15 +5,14 @@
 #define OTASUKE_AGENT_FEEDS_FETCH_H
 
 #include "agent.h"
+#include "growbuf.h"
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct fetch_buf {
-    char *data;          /* NUL-terminated, malloc'd */
-    size_t len, cap, max;
-    int over;
+    struct growbuf body; /* body.max is the size limit */
     char etag[256];      /* ETag of the answer, "" if none */
 };
 
