@@ -3,6 +3,7 @@
 #include "hubclient_internal.h"
 #include "atomicfile.h"
 #include "errbuf.h"
+#include "growbuf.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -171,18 +172,15 @@ void hubclient_set_error(struct hubclient *hc, const char *msg)
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
+    /* Grows by doubling: a snapshot of a million entries arrives in many small chunks.
+     * A hub never sends more than RESPONSE_MAX; passing it aborts the transfer. */
     struct hubclient_http *r = ctx;
-    size_t add = size * n;
-    if (r->len + add > RESPONSE_MAX)
-        return 0;   /* aborts the transfer: a hub never sends this much */
-    char *b = realloc(r->body, r->len + add + 1);
-    if (!b)
-        return 0;
-    memcpy(b + r->len, p, add);
-    r->body = b;
-    r->len += add;
-    b[r->len] = '\0';
-    return add;
+    struct growbuf g = { r->body, r->len, r->cap, RESPONSE_MAX, 0 };
+    int rc = growbuf_append(&g, p, size * n);
+    r->body = g.data;
+    r->len = g.len;
+    r->cap = g.cap;
+    return rc == 0 ? size * n : 0;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ctx)
@@ -266,6 +264,7 @@ void hubclient_http_free(struct hubclient_http *res)
     free(res->body);
     res->body = NULL;
     res->len = 0;
+    res->cap = 0;
 }
 
 void hubclient_http_error(const struct hubclient_http *r, const char *what, char *err,

@@ -131,6 +131,7 @@ struct hubclient_http {
     long status;
     char *body;
     size_t len;
+    size_t cap;                   /* allocated size of body (growbuf doubling) */
     char sig[200];                /* X-Otasuke-Sig, if the hub sent it */
 };
 int hubclient_request(struct hubclient *hc, const char *method, const char *path,
