@@ -106,9 +106,10 @@ int hubclient_notify(struct hubclient *hc, const char *payload, size_t len,
 int hubclient_notify_parse(const char *payload, size_t len, unsigned long long *seq,
                            const char **sig, size_t *siglen, const char **doc, size_t *doclen);
 
-/* Subscribes to the feed topic and syncs on every notification (and once at start)
- * until max_seconds pass or stop_after updates were applied (0 = no limit).
+/* Subscribes to the feed topic and syncs on every notification, once at start and every
+ * HUBCLIENT_POLL_SECONDS (a safety net for a lost notification) until max_seconds pass or stop_after updates were applied (0 = no limit).
  * Returns the number of updates applied, or -1 with err. */
+#define HUBCLIENT_POLL_SECONDS 60
 int hubclient_watch(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int max_seconds,
                     int stop_after, char *err, size_t errlen);
 

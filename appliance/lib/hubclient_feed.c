@@ -324,7 +324,9 @@ int hubclient_watch(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int 
             if (r != FEED_OK)
                 next_sync = time(NULL) + backoff;
         } else if (next_sync && time(NULL) >= next_sync) {
-            next_sync = 0;
+            /* after a sync, the next one in HUBCLIENT_POLL_SECONDS anyway: a notification
+             * lost between broker and box then costs a minute, not the whole watch */
+            next_sync = time(NULL) + HUBCLIENT_POLL_SECONDS;
             if (hubclient_sync(hc, fn, ctx, &upd, e2, sizeof e2) != FEED_OK)
                 next_sync = time(NULL) + 2;   /* hub down: keep the last good, retry */
         }

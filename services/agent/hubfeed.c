@@ -76,20 +76,23 @@ static int hand_over(const char *doc, size_t len, const struct feed_manifest *m,
 static void *hub_thread(void *arg)
 {
     struct agentd_hub *h = arg;
-    unsigned backoff = 5;
+    unsigned backoff = 1;
     for (;;) {
         char err[300];
         int updated = 0;
-        /* watch syncs when it connects, then on every notification. It is restarted every
-         * HUB_WATCH_SECONDS so a notification lost on the way costs at most that long.
+        /* watch syncs when it connects, then on every notification, and polls every
+         * HUB_POLL_SECONDS besides (a notification lost on the way costs at most that).
          * It fails at once when MQTT cannot be used (no broker named, credentials not yet
-         * or no longer accepted): then poll over HTTPS and retry MQTT with backoff. */
+         * or no longer accepted, e.g. while the broker reloads its password file after an
+         * enrolment): then poll over HTTPS and retry MQTT soon -- 1, 2, 4 ... 60 s -- so a
+         * refusal during a reload costs seconds, and a revoked box does not hammer it. */
         time_t t0 = time(NULL);
         if (hubclient_watch(h->hc, hand_over, h, HUB_WATCH_SECONDS, 0, err, sizeof err) >= 0 ||
             time(NULL) - t0 > HUB_POLL_SECONDS) {
-            backoff = 5;
+            backoff = 1;
             continue;
         }
+        log_debug("hub: MQTT not usable (%s); polling, retrying in %u s", err, backoff);
         hubclient_sync(h->hc, hand_over, h, &updated, err, sizeof err);
         sleep(backoff);
         backoff = backoff * 2 > HUB_POLL_SECONDS ? HUB_POLL_SECONDS : backoff * 2;

@@ -88,6 +88,10 @@ teardown_file() {
         [ "$(answer tracker.ads.test)" = NXDOMAIN ] && break
         sleep 0.1
     done
+    # shown only when the test fails: what the agent and the hub saw
+    echo "--- agent log"; office_log agent | tail -40
+    echo "--- hubd log"; office_log hubd | tail -40
+    echo "--- broker log"; office_log mqtt | tail -20
     assert_equal "$(answer tracker.ads.test)" NXDOMAIN
     assert_equal "$(answer good.test)" 198.18.10.10
     run office_exec box "$CTL" explain tracker.ads.test
