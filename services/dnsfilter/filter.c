@@ -129,18 +129,47 @@ static size_t client_max_udp(const struct dnsd_client *c, const struct dnsw_msg 
     return q->edns.udp_size > 1232 ? 1232 : q->edns.udp_size;
 }
 
+/* Appends the SOA that makes a negative answer cacheable (RFC 2308): without it many
+ * stub resolvers (Windows, Android) do not cache NXDOMAIN/NODATA at all and ask again for
+ * every connection attempt. Owner = the query name (pointer to the question), so the
+ * negative entry covers exactly the blocked name; its TTL and MINIMUM are BLOCK_TTL, so
+ * unblocking takes effect within a minute. Names under .invalid cannot exist. */
+static void put_negative_soa(struct dnsw_buf *b)
+{
+    static const char mname[] = "blocked.otasuke.invalid", rname[] = "hostmaster.otasuke.invalid";
+    dnsw_put_u16(b, 0xc000 | DNSW_HDR_LEN);
+    dnsw_put_u16(b, DNSW_TYPE_SOA);
+    dnsw_put_u16(b, DNSW_CLASS_IN);
+    dnsw_put_u32(b, BLOCK_TTL);
+    size_t rdlen_at = b->len;
+    dnsw_put_u16(b, 0);
+    dnsw_put_name(b, mname, sizeof mname - 1);
+    dnsw_put_name(b, rname, sizeof rname - 1);
+    dnsw_put_u32(b, 1);            /* serial */
+    dnsw_put_u32(b, 3600);         /* refresh, retry, expire: meaningless here */
+    dnsw_put_u32(b, 600);
+    dnsw_put_u32(b, 86400);
+    dnsw_put_u32(b, BLOCK_TTL);    /* minimum = negative-caching TTL */
+    if (!b->overflow)
+        dnsw_set16(b->p + rdlen_at, (uint16_t)(b->len - rdlen_at - 2));
+}
+
 static void reply_simple(struct dnsd *d, const struct dnsd_client *c, const uint8_t *qp,
                          const struct dnsw_msg *q, unsigned rcode, int ede, const char *text)
 {
     uint8_t buf[1024];
     struct dnsw_buf b = { .p = buf, .cap = sizeof buf };
     dnsw_reply_begin(&b, qp, q, rcode);
-    uint16_t ar = 0;
+    uint16_t ns = 0, ar = 0;
+    if (rcode == DNSW_RCODE_NXDOMAIN) {   /* only our own blocks answer NXDOMAIN here */
+        put_negative_soa(&b);
+        ns = 1;
+    }
     if (q->edns.present) {
         dnsw_put_opt(&b, 1232, q->edns.do_bit, ede, text);
         ar = 1;
     }
-    dnsw_reply_finish(&b, 0, 0, ar);
+    dnsw_reply_finish(&b, 0, ns, ar);
     if (!b.overflow)
         net_send(d, c, buf, b.len, client_max_udp(c, q));
     else if (c->tcp)
@@ -197,11 +226,16 @@ static void answer_blocked(struct dnsd *d, const struct dnsd_client *c, const ui
         dnsw_put_bytes(&b, a, alen);
         an = 1;
     }
+    uint16_t ns = 0;
+    if (!an) {                 /* NXDOMAIN, or NODATA for other types */
+        put_negative_soa(&b);
+        ns = 1;
+    }
     if (q->edns.present) {
         dnsw_put_opt(&b, 1232, q->edns.do_bit, v->ede, v->text);
         ar = 1;
     }
-    dnsw_reply_finish(&b, an, 0, ar);
+    dnsw_reply_finish(&b, an, ns, ar);
     d->st.blocked++;
     events_blocked(d, c, blocked_name, q->qtype, v->category, v->list, group_name(d, group));
     if (!b.overflow)

@@ -89,6 +89,16 @@ q() {   # NODE SERVER NAME [dig args...]
     assert_output 198.18.10.66
 }
 
+@test "a block is negatively cacheable: SOA in the authority section, TTL 60 (RFC 2308)" {
+    run q pc 192.0.2.1 ads.test
+    assert_output --partial "status: NXDOMAIN"
+    assert_output --partial "AUTHORITY: 1"
+    assert_output --regexp $'ads\\.test\\.[[:space:]]+60[[:space:]]+IN[[:space:]]+SOA[[:space:]]+blocked\\.otasuke\\.invalid\\. hostmaster\\.otasuke\\.invalid\\. 1 3600 600 86400 60'
+    # the canary answer carries it too
+    run q pc 192.0.2.1 use-application-dns.net
+    assert_output --partial "AUTHORITY: 1"
+}
+
 @test "a subdomain of an adblock rule is blocked" {
     run q pc 192.0.2.1 deep.sub.ads.test AAAA
     assert_output --partial "status: NXDOMAIN"
