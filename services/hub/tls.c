@@ -3,6 +3,7 @@
  * ECDSA P-256: a handshake costs a fraction of RSA-2048's on the hub's CPU, which is
  * what matters when thousands of boxes reconnect at once. Operators replace the two
  * files with a CA-issued pair at any time; boxes pin the certificate they are given. */
+#include "atomicfile.h"
 #include "hubd.h"
 
 #include <arpa/inet.h>
@@ -16,26 +17,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int write_file(const char *path, const void *data, size_t len, mode_t mode,
-                      char *err, size_t errlen)
-{
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    if (rename(tmp, path) < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 int hub_tls_ensure(const char *state_dir, const char *hosts, char *err, size_t errlen)
 {
@@ -98,8 +79,8 @@ int hub_tls_ensure(const char *state_dir, const char *hosts, char *err, size_t e
         (g = gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &kout)) < 0 ||
         (g = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cout)) < 0)
         goto gnutls_fail;
-    if (write_file(keyp, kout.data, kout.size, 0600, err, errlen) == 0 &&
-        write_file(certp, cout.data, cout.size, 0644, err, errlen) == 0)
+    if (atomic_write_file(keyp, kout.data, kout.size, 0600, err, errlen) == 0 &&
+        atomic_write_file(certp, cout.data, cout.size, 0644, err, errlen) == 0)
         rc = 0;
     goto out;
 gnutls_fail:
