@@ -4,6 +4,7 @@
  * handed to the router in api_routes.c as parsed JSON. */
 #include "agentd.h"
 #include "api.h"
+#include "growbuf.h"
 #include "log.h"
 
 #include <errno.h>
@@ -20,9 +21,7 @@
 #include <unistd.h>
 
 struct req {
-    char *body;
-    size_t len, cap;
-    int over;
+    struct growbuf body;   /* bounded by body_limit(url); over = 400 once all is read */
 };
 
 static void req_free(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -33,7 +32,7 @@ static void req_free(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     struct req *r = *con_cls;
     if (r) {
-        free(r->body);
+        free(r->body.data);
         free(r);
         *con_cls = NULL;
     }
@@ -72,35 +71,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r = calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
+        r->body.max = body_limit(url);
         *con_cls = r;
         return MHD_YES;
     }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (r->over || r->len + n > body_limit(url)) {
-            r->over = 1;     /* keep reading (and dropping) so we can answer 400 */
-            return MHD_YES;
-        }
-        if (r->len + n + 1 > r->cap) {
-            size_t cap = r->cap ? r->cap * 2 : 4096;
-            while (cap < r->len + n + 1)
-                cap *= 2;
-            char *b = realloc(r->body, cap);
-            if (!b)
-                return MHD_NO;
-            r->body = b;
-            r->cap = cap;
-        }
-        memcpy(r->body + r->len, upload, n);
-        r->len += n;
-        r->body[r->len] = '\0';
+        /* past the limit: keep reading (and dropping) so we can answer 400 */
+        if (!r->body.over && growbuf_append(&r->body, upload, n) < 0 && !r->body.over)
+            return MHD_NO;   /* out of memory */
         return MHD_YES;
     }
     ad->n.api_requests++;
     struct api_call call = { .ad = ad, .conn = c, .method = method, .url = url,
-                             .body = r->body, .body_len = r->len, .status = 200 };
-    if (r->over) {
+                             .body = r->body.data, .body_len = r->body.len, .status = 200 };
+    if (r->body.over) {
         call.status = 400;
         call.out = api_error_json("body larger than the limit", "body");
     } else {
