@@ -13,5 +13,6 @@ fuzz_apibody_EXTRA := $(addprefix services/agent/,api_body.c backup.c db.c devic
 # Incidents (detect*.c, incidents*.c, notify.c, help.c): detectors alone, the rest with the core.
 test_detect_EXTRA := services/agent/detect.c
 test_incident_EXTRA := $(AGENT_CORE)
+test_notify_EXTRA := $(AGENT_CORE)
 fuzz_incident_EXTRA := $(addprefix services/agent/,db.c detect.c devices.c incidents.c \
                          incidents_report.c policy.c grants.c)

@@ -211,7 +211,7 @@ static void one(struct api_call *c, int64_t id, const char *verb, json_t *body)
         return fail_err(c, err);
     if (!strcmp(state, "resolved") && notify_enqueue(c->ad->db, id, "resolved", now, err,
                                                      sizeof err) > 0)
-        notify_run(c->ad->db, now);
+        notify_kick(c->ad->db, now);
     c->out = incident_get(c->ad->db, id, err, sizeof err);
 }
 
@@ -273,7 +273,7 @@ int incidents_route(struct api_call *c)
             c->out = json_pack("{s:I,s:{s:s,s:s}}", "id", (json_int_t)id, "thanks", "en",
                                incident_thanks("en"), "ja", incident_thanks("ja"));
             if (notify_enqueue(c->ad->db, id, "opened", time(NULL), err, sizeof err) > 0)
-                notify_run(c->ad->db, time(NULL));
+                notify_kick(c->ad->db, time(NULL));
         }
     } else if (seg[0]) {
         char *end;

@@ -71,7 +71,7 @@ static void handle(struct agentd *ad, const struct detect_finding *f, int64_t no
                  f->detail);
         if (notify_enqueue(ad->db, id, "opened", now, err, sizeof err) < 0)
             log_warn("incident %lld: %s", (long long)id, err);
-        notify_run(ad->db, now);
+        notify_kick(ad->db, now);
     }
     /* Only the findings that are near-certain command-and-control traffic, and only when
      * the owner chose it: a wrong quarantine stops someone's work. */
@@ -159,7 +159,7 @@ void incidents_tick(struct agentd *ad, int64_t now)
     static int64_t last;
     static long pid_dnsd, pid_fwd;
     static int r_dnsd, r_fwd;
-    notify_run(ad->db, now);
+    notify_poll(ad->db, now);
     help_session_tick(ad->db, now);   /* expiry of remote-help sessions */
     if (!det || now - last < 60)
         return;

@@ -8,6 +8,7 @@
 #include "feeds_fetch.h"
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -199,6 +200,10 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Owner notifications go out from a thread of their own (notify.c): a slow relay
+     * never holds up DNS events or the API. Without it they are sent inline, as before. */
+    if (notify_start(ad.db_path, err, sizeof err) < 0)
+        log_warn("%s; sending notifications from the main loop", err);
     log_info("started: db %s, socket %s, state %s", ad.db_path, ad.socket_path, ad.state_dir);
     ad.started = time(NULL);
     ad.dirty = 1;   /* artifacts may be missing or older than the database: compile once */
@@ -216,6 +221,7 @@ int main(int argc, char **argv)
         pthread_join(ad.job->thread, NULL);
         feed_job_free(ad.job);
     }
+    notify_stop();
     agentd_events_close(&ad);
     agentd_api_stop(&ad);
     agent_db_close(ad.db);
