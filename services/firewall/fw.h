@@ -33,6 +33,7 @@ struct fw_nl {
     struct fw_nl_obj *objs;
     size_t nobj, capobj;
     int rcvbuf_set;
+    int test_ack_rcvbuf;  /* fault injection (tests only): squeeze the next commit's ack buffer */
 };
 
 /* Opens the netfilter socket with big buffers. Returns 0 or -1 + err. */

@@ -475,6 +475,23 @@ EOF
     assert_output --partial '"added":1,'
 }
 
+@test "acks lost to a full socket buffer (ENOBUFS): fwd re-reads the kernel and ends exact" {
+    # The kernel drops acks it cannot queue; fwd cannot know which messages they were for,
+    # so it must drain the socket, re-read its table and diff again. A squeezed ack buffer
+    # for the first commit (a test-only hook) makes a from-scratch apply lose most acks.
+    office_stop fwd
+    office_exec box nft delete table inet otasuke
+    run office_exec box env OTASUKE_FWD_TEST_ACK_RCVBUF=1 "$FWD" --apply-once "$SET" --state "$STATE"
+    assert_success
+    assert_output --regexp 'first attempt failed \(only [0-9]+ of [0-9]+ acks arrived\)'
+    assert_output --partial '"retried":1,'
+    run office_exec box "$FWD" --full-read --diff "$SET" --state "$STATE"
+    assert_line 'writes: 0 (elements read from the kernel)'
+    run office_exec pc curl -s --max-time 2 http://198.18.10.66/
+    assert_failure
+    foreign_intact
+}
+
 @test "kill -9 during a 1M-element apply leaves the old set or the new one, never half" {
     # The new state adds set blk_big_v4 (1M singles, its creation is the batch's first
     # message) and blk_big_v4r holding 198.18.10.20/30 (shop.test), whose elements and the
