@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum cfg_type { T_STR, T_INT, T_BOOL, T_STRLIST, T_LOGLEVEL, T_ZONES };
+enum cfg_type { T_STR, T_INT, T_BOOL, T_STRLIST, T_LOGLEVEL, T_ZONES, T_FLOAT };
 
 struct cfg_field {
     const char *name;
@@ -24,6 +24,7 @@ struct cfg_field {
     size_t count_offset;          /* T_STRLIST: where the item count goes */
     int max_items;                /* T_STRLIST */
     long min, max;                /* T_INT */
+    double fmin, fmax;            /* T_FLOAT */
     const char *const *choices;   /* T_STR: allowed values, NULL-terminated */
     int (*check)(const char *value, char *why, size_t whylen);
     int required;
@@ -40,6 +41,7 @@ struct cfg_section {
                          .size = sizeof(((struct ota_config *)0)->m), __VA_ARGS__ }
 #define INT(n, m, lo, hi) { .name = n, .type = T_INT, .offset = OFF(m), .min = lo, .max = hi }
 #define BOOL(n, m) { .name = n, .type = T_BOOL, .offset = OFF(m) }
+#define FLOAT(n, m, lo, hi) { .name = n, .type = T_FLOAT, .offset = OFF(m), .fmin = lo, .fmax = hi }
 #define LIST(n, m, cnt, ...) { .name = n, .type = T_STRLIST, .offset = OFF(m),           \
                                .size = sizeof(((struct ota_config *)0)->m[0]),            \
                                .count_offset = OFF(cnt),                                  \
@@ -106,6 +108,23 @@ static const struct cfg_field hub_fields[] = {
     { 0 }
 };
 
+static const struct cfg_field detect_fields[] = {
+    INT("scan_hosts", detect.scan_hosts, 2, 65536),
+    INT("scan_ports", detect.scan_ports, 2, 65536),
+    INT("scan_window_s", detect.scan_window_s, 1, 86400),
+    INT("tunnel_names", detect.tunnel_names, 2, 100000),
+    INT("tunnel_window_s", detect.tunnel_window_s, 1, 86400),
+    INT("tunnel_label_len", detect.tunnel_label_len, 8, 63),
+    FLOAT("tunnel_entropy", detect.tunnel_entropy, 1.0, 6.0),
+    INT("feed_stale_hours", detect.feed_stale_hours, 1, 8760),
+    INT("disk_pct", detect.disk_pct, 50, 100),
+    INT("mem_pct", detect.mem_pct, 50, 100),
+    INT("restarts", detect.restarts, 1, 1000),
+    INT("restart_window_s", detect.restart_window_s, 10, 86400),
+    BOOL("auto_quarantine", detect.auto_quarantine),
+    { 0 }
+};
+
 /* One zone: offsets here are into struct cfg_zone. */
 static const struct cfg_field zone_fields[] = {
     { .name = "name", .type = T_STR, .offset = ZOFF(name),
@@ -136,6 +155,7 @@ static const struct cfg_section sections[] = {
     { "agent", agent_fields },
     { "web", web_fields },
     { "hub", hub_fields },
+    { "detect", detect_fields },
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
@@ -188,6 +208,21 @@ void cfg_defaults(struct ota_config *cfg)
     copy(cfg->web.cert, sizeof cfg->web.cert, "/var/lib/otasuke/web/cert.pem");
     copy(cfg->web.key, sizeof cfg->web.key, "/var/lib/otasuke/web/key.pem");
     copy(cfg->web.user, sizeof cfg->web.user, "otasuke-web");
+
+    /* The same values as detect_cfg_defaults (test_detect checks they agree). */
+    cfg->detect.scan_hosts = 10;
+    cfg->detect.scan_ports = 15;
+    cfg->detect.scan_window_s = 60;
+    cfg->detect.tunnel_names = 20;
+    cfg->detect.tunnel_window_s = 120;
+    cfg->detect.tunnel_label_len = 30;
+    cfg->detect.tunnel_entropy = 3.5;
+    cfg->detect.feed_stale_hours = 48;
+    cfg->detect.disk_pct = 90;
+    cfg->detect.mem_pct = 90;
+    cfg->detect.restarts = 3;
+    cfg->detect.restart_window_s = 600;
+    cfg->detect.auto_quarantine = 0;
 }
 
 /* ---- value checks -------------------------------------------------------- */
@@ -413,6 +448,16 @@ static int apply_field(struct cfg_ctx *ctx, const config_setting_t *s, const cha
         if (v < f->min || v > f->max)
             return fail(ctx, s, "%s: %lld is out of range %ld..%ld", path, v, f->min, f->max);
         *(int *)(void *)dst = (int)v;
+        return 0;
+    }
+    case T_FLOAT: {
+        if (t != CONFIG_TYPE_FLOAT && t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+            return fail(ctx, s, "%s: expected a number such as 3.5, got %s", path, type_name(t));
+        double v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(s)
+                                          : (double)config_setting_get_int64(s);
+        if (!(v >= f->fmin && v <= f->fmax))
+            return fail(ctx, s, "%s: %g is out of range %g..%g", path, v, f->fmin, f->fmax);
+        *(double *)(void *)dst = v;
         return 0;
     }
     case T_BOOL:

@@ -88,6 +88,16 @@ struct ota_config {
         char ca_file[CFG_PATH_MAX];
         int sharing;                /* contribute indicators: owner opt-in, off by default */
     } hub;
+
+    /* Incident detectors (services/agent/detect.h explains each); the owner's settings
+     * (detect_* and auto_quarantine via the API) override these at run time. */
+    struct {
+        int scan_hosts, scan_ports, scan_window_s;
+        int tunnel_names, tunnel_window_s, tunnel_label_len;
+        double tunnel_entropy;
+        int feed_stale_hours, disk_pct, mem_pct, restarts, restart_window_s;
+        int auto_quarantine;        /* quarantine on near-certain C2: owner opt-in */
+    } detect;
 };
 
 /* Fills cfg with the built-in defaults (what the box uses with no file at all). */

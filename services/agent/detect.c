@@ -75,6 +75,11 @@ const struct detect_cfg *detect_config(const struct detect_state *s)
     return &s->cfg;
 }
 
+void detect_set_config(struct detect_state *s, const struct detect_cfg *cfg)
+{
+    s->cfg = *cfg;
+}
+
 double detect_entropy(const char *s, size_t len)
 {
     unsigned cnt[256] = { 0 };

@@ -52,6 +52,8 @@ struct detect_state;
 struct detect_state *detect_new(const struct detect_cfg *cfg);
 void detect_free(struct detect_state *s);
 const struct detect_cfg *detect_config(const struct detect_state *s);
+/* Replaces the thresholds; what the trackers counted so far stays. */
+void detect_set_config(struct detect_state *s, const struct detect_cfg *cfg);
 
 /* Feeds one event object (dnsd / fwd format, see events.c) seen at now. Writes at most
  * max findings to out; returns how many. Events that do not concern a detector are

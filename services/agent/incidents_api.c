@@ -112,6 +112,7 @@ static void settings(struct api_call *c, json_t *body)
             agent_tx_rollback(c->ad->db);
             return fail(c, 500, err, NULL);
         }
+        incidents_settings_changed(c->ad);   /* new thresholds apply from now on */
     }
     c->out = agent_query_json(c->ad->db, "SELECT key, CASE WHEN key IN ('notify_webhook',"
                               "'notify_smtp') THEN 'set' ELSE value END AS value FROM settings"

@@ -15,10 +15,25 @@
 
 static struct detect_state *det;   /* one agent, one event stream */
 
-/* Thresholds from the settings table (detect_<name>), defaults otherwise; read once. */
-static void load_cfg(sqlite3 *db, struct detect_cfg *c)
+/* Thresholds: built-in defaults, then otasuke.conf's detect section (cfg, may be NULL),
+ * then the owner's run-time settings (detect_<name>), which win. */
+static void load_cfg(sqlite3 *db, const struct ota_config *cfg, struct detect_cfg *c)
 {
     detect_cfg_defaults(c);
+    if (cfg) {
+        c->scan_hosts = cfg->detect.scan_hosts;
+        c->scan_ports = cfg->detect.scan_ports;
+        c->scan_window = cfg->detect.scan_window_s;
+        c->tunnel_names = cfg->detect.tunnel_names;
+        c->tunnel_window = cfg->detect.tunnel_window_s;
+        c->tunnel_label_len = cfg->detect.tunnel_label_len;
+        c->tunnel_entropy = cfg->detect.tunnel_entropy;
+        c->feed_stale_s = cfg->detect.feed_stale_hours * 3600;
+        c->disk_pct = cfg->detect.disk_pct;
+        c->mem_pct = cfg->detect.mem_pct;
+        c->restarts = cfg->detect.restarts;
+        c->restart_window = cfg->detect.restart_window_s;
+    }
     struct { const char *key; int *v; } ints[] = {
         { "detect_scan_hosts", &c->scan_hosts }, { "detect_scan_ports", &c->scan_ports },
         { "detect_scan_window", &c->scan_window }, { "detect_tunnel_names", &c->tunnel_names },
@@ -44,10 +59,20 @@ static void load_cfg(sqlite3 *db, struct detect_cfg *c)
     }
 }
 
-static int setting_on(sqlite3 *db, const char *key)
+void incidents_settings_changed(struct agentd *ad)
+{
+    if (!det)
+        return;   /* loaded at the first event */
+    struct detect_cfg c;
+    load_cfg(ad->db, ad->cfg, &c);
+    detect_set_config(det, &c);
+}
+
+/* The owner's setting key ("1" = on) or, when he never set it, dflt. */
+static int setting_on(sqlite3 *db, const char *key, int dflt)
 {
     sqlite3_stmt *st;
-    int on = 0;
+    int on = dflt;
     if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key=?", -1, &st, NULL) != SQLITE_OK)
         return 0;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -75,7 +100,7 @@ static void handle(struct agentd *ad, const struct detect_finding *f, int64_t no
     }
     /* Only the findings that are near-certain command-and-control traffic, and only when
      * the owner chose it: a wrong quarantine stops someone's work. */
-    if (f->confidence >= 95 && setting_on(ad->db, "auto_quarantine") &&
+    if (f->confidence >= 95 && setting_on(ad->db, "auto_quarantine", ad->cfg && ad->cfg->detect.auto_quarantine) &&
         (!strcmp(f->kind, DK_C2_IP) || !strcmp(f->kind, DK_MALWARE_DOMAIN))) {
         char cur[AGENT_ERR];
         json_t *inc = incident_get(ad->db, id, cur, sizeof cur);
@@ -92,7 +117,7 @@ void incidents_on_event(struct agentd *ad, const char *msg, size_t len, int64_t 
 {
     if (!det) {
         struct detect_cfg c;
-        load_cfg(ad->db, &c);
+        load_cfg(ad->db, ad->cfg, &c);
         det = detect_new(&c);
         if (!det)
             return;

@@ -1,12 +1,14 @@
 /* Detectors: each must fire on the events that describe its threat and stay quiet on
  * look-alike normal traffic. */
 #include "../../services/agent/detect.h"
+#include "config.h"
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -223,12 +225,68 @@ static void test_helpers(void **st)
     assert_false(detect_is_local_addr("not-an-ip"));
 }
 
+/* otasuke.conf's detect section: its defaults are the detector's, the documented example
+ * loads, values land where they belong, and mistakes name file:line and the setting. */
+static void test_config_section(void **st)
+{
+    (void)st;
+    struct ota_config cfg;
+    struct detect_cfg d;
+    char err[512];
+    cfg_defaults(&cfg);
+    detect_cfg_defaults(&d);
+    assert_int_equal(cfg.detect.scan_hosts, d.scan_hosts);
+    assert_int_equal(cfg.detect.scan_ports, d.scan_ports);
+    assert_int_equal(cfg.detect.scan_window_s, d.scan_window);
+    assert_int_equal(cfg.detect.tunnel_names, d.tunnel_names);
+    assert_int_equal(cfg.detect.tunnel_window_s, d.tunnel_window);
+    assert_int_equal(cfg.detect.tunnel_label_len, d.tunnel_label_len);
+    assert_true(cfg.detect.tunnel_entropy == d.tunnel_entropy);
+    assert_int_equal(cfg.detect.feed_stale_hours * 3600, d.feed_stale_s);
+    assert_int_equal(cfg.detect.disk_pct, d.disk_pct);
+    assert_int_equal(cfg.detect.mem_pct, d.mem_pct);
+    assert_int_equal(cfg.detect.restarts, d.restarts);
+    assert_int_equal(cfg.detect.restart_window_s, d.restart_window);
+    assert_int_equal(cfg.detect.auto_quarantine, 0);
+
+    const char *repo = getenv("OTASUKE_REPO");
+    char path[512];
+    snprintf(path, sizeof path, "%s/appliance/etc/otasuke.conf", repo ? repo : ".");
+    if (cfg_load(&cfg, path, err, sizeof err) < 0)
+        fail_msg("%s", err);
+    assert_int_equal(cfg.detect.tunnel_names, d.tunnel_names);
+    assert_true(cfg.detect.tunnel_entropy == d.tunnel_entropy);
+
+    assert_int_equal(cfg_load_string(&cfg, "detect: {\n  tunnel_names = 8;\n  tunnel_entropy = 3;\n"
+                                     "  scan_window_s = 30;\n  auto_quarantine = true;\n};\n",
+                                     "t.conf", err, sizeof err), 0);
+    assert_int_equal(cfg.detect.tunnel_names, 8);
+    assert_true(cfg.detect.tunnel_entropy == 3.0);
+    assert_int_equal(cfg.detect.scan_window_s, 30);
+    assert_int_equal(cfg.detect.auto_quarantine, 1);
+    assert_int_equal(cfg.detect.scan_hosts, d.scan_hosts);   /* untouched: default */
+
+    assert_int_equal(cfg_load_string(&cfg, "detect: {\n  tunnel_entropy = 9.5;\n};\n", "t.conf",
+                                     err, sizeof err), -1);
+    assert_non_null(strstr(err, "t.conf:2: detect.tunnel_entropy"));
+    assert_non_null(strstr(err, "out of range"));
+    assert_int_equal(cfg.detect.tunnel_entropy == d.tunnel_entropy, 1);   /* defaults kept */
+    assert_int_equal(cfg_load_string(&cfg, "detect: {\n\n  tunel_names = 5;\n};\n", "t.conf",
+                                     err, sizeof err), -1);
+    assert_non_null(strstr(err, "t.conf:3: unknown setting 'detect.tunel_names' (did you mean "
+                            "'tunnel_names'?)"));
+    assert_int_equal(cfg_load_string(&cfg, "detect: { scan_hosts = \"ten\"; };", "t.conf", err,
+                                     sizeof err), -1);
+    assert_non_null(strstr(err, "detect.scan_hosts: expected a whole number"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_malware_domain),  cmocka_unit_test(test_c2_ip_and_doh),
         cmocka_unit_test(test_lateral_scan),    cmocka_unit_test(test_dns_tunnel),
         cmocka_unit_test(test_health_and_feed), cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_config_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
