@@ -19,11 +19,15 @@ json_t *help_bundle(sqlite3 *db, int64_t id, const char *note, char *err, size_t
 long long help_request(sqlite3 *db, const char *hub_state, int64_t id, const char *who,
                        const char *note, int64_t now, char *err, size_t errlen);
 
+#define HELP_SESSION_MIN_S 10
+#define HELP_SESSION_MAX_S (240 * 60)
+
 /* help_session.c: with the owner's consent (consent != 0) opens the reverse tunnel of
- * ui_port to the hub's bastion for minutes (1..240), keys in work_dir/help. Returns the
+ * ui_port to the hub's bastion for lifetime_s seconds (HELP_SESSION_MIN_S..MAX_S; the
+ * API takes minutes, or seconds for short sessions), keys in work_dir/help. Returns the
  * bastion port the helper uses, or -1 with err (no consent, not enrolled, hub refusal). */
 int help_session_start(sqlite3 *db, const char *hub_state, const char *work_dir, int64_t id,
-                       const char *who, int consent, int minutes, int ui_port, int64_t now,
+                       const char *who, int consent, int lifetime_s, int ui_port, int64_t now,
                        char *err, size_t errlen);
 /* Ends the incident's session now (reason for the audit). Returns 0 or -1 with err. */
 int help_session_stop(sqlite3 *db, int64_t id, const char *who, const char *reason,

@@ -76,14 +76,17 @@ static void end_row(sqlite3 *db, int64_t sid, int64_t id, const char *who, const
 }
 
 int help_session_start(sqlite3 *db, const char *hub_state, const char *work_dir, int64_t id,
-                       const char *who, int consent, int minutes, int ui_port, int64_t now,
+                       const char *who, int consent, int lifetime_s, int ui_port, int64_t now,
                        char *err, size_t errlen)
 {
     if (!consent)
         return errbuf_set(err, errlen, "consent: the owner's consent is required to let a "
                           "helper in (\"consent\": true)");
-    if (minutes < 1 || minutes > 240)
-        return errbuf_set(err, errlen, "minutes: 1 to 240 (default 60)");
+    if (lifetime_s < HELP_SESSION_MIN_S || lifetime_s > HELP_SESSION_MAX_S)
+        return errbuf_set(err, errlen, "minutes: 1 to 240 (default 60), or seconds: %d to %d",
+                          HELP_SESSION_MIN_S, HELP_SESSION_MAX_S);
+    /* The hub certifies whole minutes; the box ends the tunnel at the second asked for. */
+    int minutes = (lifetime_s + 59) / 60;
     if (ui_port < 1 || ui_port > 65535)
         return errbuf_set(err, errlen, "ui_port: 1 to 65535");
     json_t *inc = incident_get(db, id, err, errlen);
@@ -184,17 +187,21 @@ int help_session_start(sqlite3 *db, const char *hub_state, const char *work_dir,
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, who, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, now + 60LL * minutes);
+        sqlite3_bind_int64(st, 4, now + lifetime_s);
         sqlite3_bind_int(st, 5, pid);
         sqlite3_bind_int(st, 6, lport);
         sqlite3_step(st);
         sqlite3_finalize(st);
     }
     char detail[160];
-    snprintf(detail, sizeof detail, "owner consented: %d minutes, web UI port %d via bastion "
-             "port %d", minutes, ui_port, lport);
-    json_t *after = json_pack("{s:I,s:i,s:i}", "incident", (json_int_t)id, "minutes", minutes,
-                              "bastion_port", lport);
+    if (lifetime_s % 60 == 0)
+        snprintf(detail, sizeof detail, "owner consented: %d minutes, web UI port %d via "
+                 "bastion port %d", lifetime_s / 60, ui_port, lport);
+    else
+        snprintf(detail, sizeof detail, "owner consented: %d seconds, web UI port %d via "
+                 "bastion port %d", lifetime_s, ui_port, lport);
+    json_t *after = json_pack("{s:I,s:i,s:i,s:i}", "incident", (json_int_t)id, "minutes",
+                              minutes, "seconds", lifetime_s, "bastion_port", lport);
     agent_audit(db, who, "incident.remote_start", 0, "ok", NULL, NULL, after);
     json_decref(after);
     incident_note(db, id, who, "remote_help_started", detail, now);

@@ -6,6 +6,7 @@
  *   POST /v1/incidents/N/help                {"note","by"}  send to the hub's help inbox
  *   GET  /v1/incidents/N/bundle              what a help call would send
  *   POST /v1/incidents/N/session             {"consent":true,"minutes":60,"ui_port":443}
+ *                                            ("seconds":N instead of minutes: short sessions)
  *                                            remote help through the hub bastion
  *   DELETE /v1/incidents/N/session           the owner ends it now
  *   POST /v1/incidents/N/contain             {"release":false,"by"}  quarantine / release
@@ -28,7 +29,8 @@ static const struct api_field step_fields[] = {
 static const struct api_field contain_fields[] = {
     { "release", API_BOOL, 0, 0 }, { "by", API_STR, 0, 64 }, { NULL, 0, 0, 0 } };
 static const struct api_field session_fields[] = {
-    { "consent", API_BOOL, 0, 0 }, { "minutes", API_INT, 0, 240 }, { "ui_port", API_INT, 0, 65535 },
+    { "consent", API_BOOL, 0, 0 }, { "minutes", API_INT, 0, 240 },
+    { "seconds", API_INT, 0, HELP_SESSION_MAX_S }, { "ui_port", API_INT, 0, 65535 },
     { "by", API_STR, 0, 64 }, { NULL, 0, 0, 0 } };
 static const struct api_field report_fields[] = {
     { "note", API_STR, 1, 2000 }, { "device", API_STR, 0, 64 }, { "by", API_STR, 0, 64 },
@@ -162,6 +164,9 @@ static void one(struct api_call *c, int64_t id, const char *verb, json_t *body)
     if (verb && !strcmp(verb, "session") && !strcmp(c->method, "POST")) {
         /* Remote help exists only through this call: the owner's consent, made here. */
         json_t *m = json_object_get(body, "minutes"), *p = json_object_get(body, "ui_port");
+        json_t *secs = json_object_get(body, "seconds");
+        int lifetime = secs ? (int)json_integer_value(secs)
+                       : m ? 60 * (int)json_integer_value(m) : 3600;
         char *hs = NULL;
         json_t *row = agent_query_json(c->ad->db, "SELECT value FROM settings WHERE"
                                        " key='hub_state'", NULL, 0, err, sizeof err);
@@ -171,15 +176,15 @@ static void one(struct api_call *c, int64_t id, const char *verb, json_t *body)
         int port = help_session_start(c->ad->db, hs, c->ad->state_dir ? c->ad->state_dir : ".",
                                       id, by(body),
                                       json_is_true(json_object_get(body, "consent")),
-                                      m ? (int)json_integer_value(m) : 60,
-                                      p ? (int)json_integer_value(p) : 443, now, err, sizeof err);
+                                      lifetime, p ? (int)json_integer_value(p) : 443, now, err,
+                                      sizeof err);
         free(hs);
         if (port < 0)
             return fail(c, strstr(err, "consent") || strstr(err, "minutes") ||
                         strstr(err, "ui_port") ? 400 : strstr(err, "no incident") ? 404 : 502,
                         err, NULL);
-        c->out = json_pack("{s:I,s:i,s:i}", "incident", (json_int_t)id, "bastion_port", port,
-                           "minutes", m ? (int)json_integer_value(m) : 60);
+        c->out = json_pack("{s:I,s:i,s:i,s:i}", "incident", (json_int_t)id, "bastion_port",
+                           port, "minutes", (lifetime + 59) / 60, "seconds", lifetime);
         return;
     }
     if (!verb || strcmp(c->method, "POST"))

@@ -289,12 +289,15 @@ static void test_remote_session_rules(void **state)
     int64_t id;
     assert_int_equal(incident_record(db, &f, 1000, &id, err, sizeof err), 1);
     /* Without consent nothing happens, whatever else is right. */
-    assert_int_equal(help_session_start(db, "/nonexistent", "/tmp", id, AGENT_OWNER, 0, 60, 443,
+    assert_int_equal(help_session_start(db, "/nonexistent", "/tmp", id, AGENT_OWNER, 0, 3600, 443,
                                         1000, err, sizeof err), -1);
     assert_non_null(strstr(err, "consent"));
     assert_int_equal(help_session_start(db, "/nonexistent", "/tmp", id, AGENT_OWNER, 1, 0, 443,
                                         1000, err, sizeof err), -1);
     assert_non_null(strstr(err, "minutes"));
+    assert_int_equal(help_session_start(db, "/nonexistent", "/tmp", id, AGENT_OWNER, 1, 9, 443,
+                                        1000, err, sizeof err), -1);
+    assert_non_null(strstr(err, "seconds: 10 to"));
     assert_int_equal(help_session_stop(db, id, AGENT_OWNER, "x", 1000, err, sizeof err), -1);
     /* A session past its expiry is ended by the tick: its process is stopped, audited. */
     pid_t pid = fork();
