@@ -60,6 +60,7 @@ teardown() {
     echo
     echo "make run: stopping office $OFFICE_ID"
     [ -n "${socat_pid:-}" ] && kill "$socat_pid" 2>/dev/null
+    [ -n "${socat_hub_pid:-}" ] && kill "$socat_hub_pid" 2>/dev/null
     "$OFFICE" down "$OFFICE_ID"
 }
 trap 'exit 0' INT TERM
@@ -91,6 +92,46 @@ CTL=("$BIN/otasukectl")
 export OTASUKE_AGENT_SOCKET=$ST/agent.sock
 have() { [ -x "$BIN/$1" ]; }
 
+# ---- the hub (what an MSP runs), in the hub namespace --------------------------------
+# mosquitto + otasuke-hubd on 198.18.1.10, one organisation, this box enrolled with a
+# one-time code the way `otasukectl hub enroll` does it on a real box. The MSP console is
+# forwarded to this machine's loopback like the owner UI.
+HUBDIR=$OFFICE_RUN/hub
+hub_args=()
+if have otasuke-hubd && command -v mosquitto >/dev/null; then
+    mkdir -p "$HUBDIR" && chmod 711 "$HUBDIR"   # the broker (user mosquitto) reads its files here
+    hubadm() { "$BIN/otasuke-hubd" -d "$HUBDIR" admin "$@"; }
+    hubadm tls --hosts "198.18.1.10,127.0.0.1" >/dev/null &&
+        hubadm org add demo-office >/dev/null || { echo "make run: hub set-up failed" >&2; exit 1; }
+    start_daemon mqtt hub "$REPO/services/hub/mosquitto/start.sh" "$HUBDIR" \
+        --local 127.0.0.1:1883 --tls 198.18.1.10:8883 --hubd "$BIN/otasuke-hubd"
+    console_opt=()
+    "$BIN/otasuke-hubd" --help 2>&1 | grep -q -- '--console' && console_opt=(--console "$REPO/webui/console")
+    start_daemon hubd hub "$BIN/otasuke-hubd" -f -d "$HUBDIR" -l 198.18.1.10:8443 \
+        --public-mqtt 198.18.1.10:8883 --public-mqtt-tls "${console_opt[@]}"
+    for ((i = 0; i < 100; i++)); do
+        "$OFFICE" exec box curl -sf --cacert "$HUBDIR/tls/cert.pem" https://198.18.1.10:8443/v1/health \
+            >/dev/null && break
+        sleep 0.1
+    done
+    hubcode=$(hubadm code create demo-office 2>/dev/null)
+    if "$OFFICE" exec box "$BIN/otasukectl" hub enroll https://198.18.1.10:8443 "$hubcode" \
+            --cacert "$HUBDIR/tls/cert.pem" --name "office-$OFFICE_ID" --state "$ST/hub" >/dev/null; then
+        hub_args=(--hub "$ST/hub")
+        operator_token=$(hubadm operator add demo-msp 2>/dev/null)
+        if command -v socat >/dev/null; then
+            socat TCP-LISTEN:9443,bind=127.0.0.1,reuseaddr,fork \
+                EXEC:"ip netns exec ota$OFFICE_ID-hub socat STDIO TCP\:198.18.1.10\:8443" 2>/dev/null &
+            socat_hub_pid=$!
+        fi
+        hints+=("Hub:          https://198.18.1.10:8443 in the hub namespace; this box is enrolled (org demo-office)"
+                "MSP console:  https://127.0.0.1:9443/console/   operator token (shown once): $operator_token"
+                "Fleet (API):  sudo tests/lib/office.sh exec hub curl -sk -H 'Authorization: Bearer <token>' https://198.18.1.10:8443/v1/fleet")
+    else
+        echo "make run: enrolling the box with the hub failed; the box runs without it (see $OFFICE_RUN/logs/hubd.log)" >&2
+    fi
+fi
+
 if have otasuke-agent && have otasuke-dnsd; then
     # Two demo lists on the fake internet, so a blocked name can be seen at once.
     start_daemon demo-lists wan python3 -m http.server 8088 --bind 198.18.10.10 \
@@ -98,7 +139,7 @@ if have otasuke-agent && have otasuke-dnsd; then
     start_daemon agent box "$BIN/otasuke-agent" -f --config "$ST/otasuke.conf" \
         --db "$ST/agent.db" --state-dir "$ST" --socket "$ST/agent.sock" \
         --dnsd-control "$ST/dnsd.ctl" --events "$ST/events.sock" \
-        --fwd-pidfile "$OFFICE_RUN/pids/fwd.pid"
+        --fwd-pidfile "$OFFICE_RUN/pids/fwd.pid" "${hub_args[@]}"
     for ((i = 0; i < 100; i++)); do
         "${CTL[@]}" status >/dev/null 2>&1 && break
         sleep 0.1
