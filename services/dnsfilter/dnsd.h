@@ -87,6 +87,8 @@ struct dnsd_opts {
     const char *domains_path, *policy_path, *events_path, *control_path, *user;
     int timeout_ms;
     int allowed_every_ms;         /* period of the per-client allowed counts */
+    int query_label_len;          /* query events: a label this long ... (events.c) */
+    double query_entropy;         /* ... or shorter but at least this random */
     int tcp_idle_ms;
     int max_tcp;
     size_t cache_entries, cache_bytes;
@@ -188,6 +190,10 @@ uint64_t dnsd_random(struct dnsd *d);
 int events_open(struct dnsd *d, char *err, size_t errlen);
 void events_blocked(struct dnsd *d, const struct dnsd_client *c, const char *name,
                     uint16_t qtype, const char *category, const char *list, const char *group);
+/* An allowed query: sends {"type":"query",...} when a label of name is long or
+ * random-looking enough for the DNS-tunnel detector, at most a few per client a second. */
+void events_query(struct dnsd *d, const struct dnsd_client *c, const char *name, size_t len,
+                  uint16_t qtype);
 void events_tick(struct dnsd *d);
 
 /* control.c */

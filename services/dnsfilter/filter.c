@@ -465,6 +465,8 @@ void filter_query(struct dnsd *d, const struct dnsd_client *c, const uint8_t *qp
             answer_blocked(d, c, qp, &q, group, &v, q.qname);
             return;
         }
+        if (d->ev_fd >= 0)   /* long random-looking names for the DNS-tunnel detector */
+            events_query(d, c, q.qname, q.qname_len, q.qtype);
         inspect = v.action != V_ALLOW;
         const char *target = v.action == V_ALLOW ? NULL
                              : safesearch_target(policy_group_get(d->policy, group), q.qname);

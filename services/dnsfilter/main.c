@@ -107,6 +107,8 @@ static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl
 
     o->timeout_ms = 2000;
     o->allowed_every_ms = 10000;
+    o->query_label_len = 30;      /* the detector's defaults (otasuke.conf detect) */
+    o->query_entropy = 3.5;
     o->tcp_idle_ms = 10000;
     o->max_tcp = 128;
     o->cache_entries = 10000;
@@ -209,6 +211,8 @@ static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl
         if (!o->policy_path && cfg.dns.policy[0]) o->policy_path = cfg.dns.policy;
         if (!o->events_path && cfg.dns.events[0]) o->events_path = cfg.dns.events;
         if (!o->control_path && cfg.dns.control[0]) o->control_path = cfg.dns.control;
+        o->query_label_len = cfg.detect.tunnel_label_len;   /* sample what the agent looks for */
+        o->query_entropy = cfg.detect.tunnel_entropy;
         if (!o->user && cfg.dns.user[0]) o->user = cfg.dns.user;
         if (!have_timeout && cfg.dns.upstream_timeout_ms > 0) o->timeout_ms = cfg.dns.upstream_timeout_ms;
         if (!have_cache && cfg.dns.cache_entries >= 0) o->cache_entries = (size_t)cfg.dns.cache_entries;
