@@ -332,9 +332,11 @@ out:
     return rc;
 }
 
-static const char *channel_words(const char *channel)
+/* Channel names in the owner's words: [0] English, [1] Japanese. */
+static const char *channel_words(const char *channel, int ja)
 {
-    return !strcmp(channel, "webhook") ? "webhook" : "e-mail";
+    static const char *const w[2][2] = { { "webhook", "Webhook" }, { "e-mail", "メール" } };
+    return w[strcmp(channel, "webhook") != 0][ja];
 }
 
 int notify_run(sqlite3 *db, int64_t now)
@@ -385,19 +387,25 @@ int notify_run(sqlite3 *db, int64_t now)
             sqlite3_step(st);
             sqlite3_finalize(st);
         }
-        const char *ch = channel_words(items[i].channel ? items[i].channel : "");
-        char detail[AGENT_ERR + 96];
+        /* Timeline texts in both languages: the report goes to whoever reads it. */
+        const char *chn = items[i].channel ? items[i].channel : "";
+        const char *en = channel_words(chn, 0), *ja = channel_words(chn, 1);
+        char detail[2 * AGENT_ERR + 600];
         if (rc == 0) {
-            snprintf(detail, sizeof detail, "the owner was notified by %s%s", ch,
-                     tries > 1 ? " (after retrying)" : "");
+            snprintf(detail, sizeof detail, "The owner was notified by %s%s. / %sでお知らせしました%s。",
+                     en, tries > 1 ? " (after retrying)" : "", ja, tries > 1 ? "（再送）" : "");
             incident_note(db, items[i].incident, "box", "notify_sent", detail, now);
         } else if (tries >= NOTIFY_MAX_TRIES) {
-            snprintf(detail, sizeof detail, "the %s notification could not be delivered after %d "
-                     "tries; gave up (%s). Check the notification settings.", ch, tries, err);
+            snprintf(detail, sizeof detail, "The %s notification could not be delivered after %d "
+                     "tries (%s); the box gave up. Please check the notification settings. / "
+                     "%sでのお知らせを%d回試みましたが、届けられませんでした（%s）。通知の設定を"
+                     "確認してください。", en, tries, err, ja, tries, err);
             incident_note(db, items[i].incident, "box", "notify_failed", detail, now);
         } else if (tries == 1) {
-            snprintf(detail, sizeof detail, "the %s notification was not delivered yet (%s); "
-                     "retrying up to %d times", ch, err, NOTIFY_MAX_TRIES);
+            snprintf(detail, sizeof detail, "The %s notification could not be delivered yet (%s); "
+                     "the box will try again, up to %d times. / %sでのお知らせはまだ届いていません"
+                     "（%s）。最大%d回まで送り直します。", en, err, NOTIFY_MAX_TRIES, ja, err,
+                     NOTIFY_MAX_TRIES);
             incident_note(db, items[i].incident, "box", "notify_retry", detail, now);
         }
         sent += rc == 0;
