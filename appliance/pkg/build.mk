@@ -82,6 +82,10 @@ install-hub: pkg-programs
 	            $(DESTDIR)$(UNITDIR)/otasuke-hub-mqtt.service; \
 	    done ;; esac
 	install -D -m 0644 SECURITY.md $(DESTDIR)/usr/share/doc/otasuke-hub/SECURITY.md
+	@set -e; case " $(PROGRAMS) " in *" otasuke-hubd "*) \
+	    for f in $(wildcard webui/console/*); do \
+	        install -D -m 0644 $$f $(DESTDIR)/usr/share/otasuke-hub/console/$${f##*/}; \
+	    done ;; esac
 
 # MAKEFLAGS is dropped so variables given to this make (BUILD=..., CC=...) do not leak
 # into the package build; parallelism goes through DEB_BUILD_OPTIONS instead.

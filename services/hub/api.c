@@ -13,8 +13,11 @@
  *   GET  /v1/policy?after=N           box token; its relayed policy changes
  *   GET  /v1/health
  *   POST /v1/help, GET /v1/inbox[/N], POST /v1/inbox/N   help inbox (inbox.c)
+ *   /console/...                      MSP console: files, sign-in, its views (console.c)
+ * Operator endpoints take the operator's bearer token or a console session (+ CSRF).
  * Feed documents also carry their signature in X-Otasuke-Sig so one request gets a
  * consistent pair even while the seq moves. Client addresses are never stored. */
+#include "console.h"
 #include "hubd.h"
 #include "inbox.h"
 
@@ -402,6 +405,8 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
         return h_challenge(h, c);
     if (strcmp(url, "/v1/enroll") == 0 && post)
         return h_enroll(h, c, rq);
+    if (hub_console_match(url))   /* MSP console: console.c */
+        return hub_console(h, c, url, method, rq->body, rq->len);
     if (hub_inbox_match(url))   /* help inbox: inbox.c */
         return hub_inbox(h, c, url, method, rq->body, rq->len);
     long org = 0, box = 0;
@@ -414,11 +419,13 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
         return h_policy_get(h, c, box);
     }
     if (strncmp(url, "/v1/boxes/", 10) == 0) {
-        const char *tk = bearer(c);
         char name[80];
         if (!post)
             return send_err(c, 405, "use POST");
-        if (!tk || hub_operator_name(h, tk, name, sizeof name) != 1)
+        int op = hub_operator_request(h, c, method, name, sizeof name);
+        if (op < 0)
+            return send_err(c, 403, HUB_CSRF_REFUSED);
+        if (op == 0)
             return send_err(c, 401, "operator token required");
         return h_policy_post(h, c, rq, name, url + 10);
     }
@@ -441,7 +448,8 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
     if (strcmp(url, "/v1/fleet") == 0) {
         if (!get)
             return send_err(c, 405, "use GET");
-        if (!t || !hub_operator_auth(h, t))
+        char name[80];
+        if (hub_operator_request(h, c, method, name, sizeof name) != 1)
             return send_err(c, 401, "operator token required (otasuke-hubd admin "
                             "operator add NAME)");
         return h_fleet(h, c);

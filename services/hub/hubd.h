@@ -32,6 +32,7 @@ struct hub_opts {
     int64_t doc_ttl;                  /* validity of a served feed document */
     int64_t code_ttl;                 /* default enrolment code lifetime */
     const char *tls_priorities;       /* GnuTLS priority string for the HTTPS listener */
+    const char *console_dir;          /* MSP console files; NULL = HUB_CONSOLE_DIR_DEFAULT */
 };
 
 void hub_opts_defaults(struct hub_opts *o);

@@ -9,6 +9,7 @@
  * The bundle is what the owner's box chose to send (metadata only); the hub stores it as
  * it came and never adds the box's address. Every step lands in the hub's audit table. */
 #include "inbox.h"
+#include "console.h"
 #include "hubd.h"
 #include "hubdb.h"
 #include "log.h"
@@ -236,8 +237,10 @@ enum MHD_Result hub_inbox(struct hub *h, struct MHD_Connection *c, const char *u
             return fail(c, 401, "missing, unknown or revoked box token");
         return hub_help_session(h, c, box, body, len);
     }
-    const char *t = bearer(c);
-    if (!t || hub_operator_name(h, t, who, sizeof who) != 1)
+    int op = hub_operator_request(h, c, method, who, sizeof who);   /* token or console */
+    if (op < 0)
+        return fail(c, 403, HUB_CSRF_REFUSED);
+    if (op == 0)
         return fail(c, 401, "operator token required (otasuke-hubd admin operator add NAME)");
     if (!strcmp(url, "/v1/inbox")) {
         if (!get)

@@ -1,4 +1,5 @@
 /* otasuke-hubd: the hub daemon and, with "admin", the operator's tool. */
+#include "console.h"
 #include "hubd.h"
 
 #include "log.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
         "  --online SECS  heartbeat age still counted online (300)\n"
         "  --entry-ttl S  community entries expire unless seen again (2592000)\n"
         "  --tls-priorities S  GnuTLS priority string for HTTPS (NORMAL)\n"
+        "  --console DIR  MSP console files served at /console/ (" HUB_CONSOLE_DIR_DEFAULT ")\n"
         "  -n             check state, storage and options, then exit 0/1\n"
         "  -f             foreground, log to stderr\n"
         "  -v             debug logging\n"
@@ -79,7 +81,7 @@ int main(int argc, char **argv)
     int check = 0, fg = 0, verbose = 0;
     const char *hosts = NULL;
     enum { O_DB = 256, O_FEED, O_MQTT, O_PUBMQTT, O_PUBTLS, O_FPK, O_ONLINE, O_TTL, O_HOSTS,
-           O_TLSPRIO };
+           O_TLSPRIO, O_CONSOLE };
     static const struct option lo[] = {
         { "db", required_argument, NULL, O_DB },
         { "feed", required_argument, NULL, O_FEED },
@@ -91,6 +93,7 @@ int main(int argc, char **argv)
         { "entry-ttl", required_argument, NULL, O_TTL },
         { "hosts", required_argument, NULL, O_HOSTS },
         { "tls-priorities", required_argument, NULL, O_TLSPRIO },
+        { "console", required_argument, NULL, O_CONSOLE },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -119,6 +122,7 @@ int main(int argc, char **argv)
         case O_TTL: o.entry_ttl = posint(optarg, "--entry-ttl"); break;
         case O_HOSTS: hosts = optarg; break;
         case O_TLSPRIO: o.tls_priorities = optarg; break;
+        case O_CONSOLE: o.console_dir = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -158,6 +162,12 @@ int main(int argc, char **argv)
     if (hub_mqtt_write_files(&h, err, sizeof err) < 0)
         fatal("%s", err);
     if (check) {
+        char ix[600];
+        snprintf(ix, sizeof ix, "%s/index.html", o.console_dir ? o.console_dir
+                 : HUB_CONSOLE_DIR_DEFAULT);
+        if (access(ix, R_OK) != 0)
+            printf("warning: %s unreadable: the MSP console will not load (--console DIR)\n",
+                   ix);
         printf("ok: state %s, storage %s, feed %s seq %lld, key %s\n", o.state_dir,
                hubdb_backend(h.db), o.feed_id, hub_feed_seq(&h, err, sizeof err), h.feed_keyid);
         hub_close(&h);
