@@ -3,17 +3,18 @@
 import { h, clear } from './dom.js';
 import { t, has, lang } from './i18n.js';
 import { api, ApiError } from './api.js';
+import { settings } from './settings.js';
 
 export const CATEGORIES = ['malware', 'phishing', 'c2', 'ads', 'tracking', 'adult', 'gambling',
   'social', 'doh-bypass', 'fake', 'dyndns'];
 
-function err(e) {
+export function err(e) {
   const msg = e instanceof ApiError ? e.words() : `${t('err.server')} (${e.message || e})`;
   return h('p', { class: 'error', role: 'alert' }, msg);
 }
 
 // Runs fn; shows success or the error in `where`.
-async function act(where, fn, okKey) {
+export async function act(where, fn, okKey) {
   clear(where);
   try {
     await fn();
@@ -25,12 +26,12 @@ async function act(where, fn, okKey) {
   }
 }
 
-function when(sec) {
+export function when(sec) {
   if (!sec) return t('common.never');
   return new Date(sec * 1000).toLocaleString();
 }
 
-function ago(sec) {
+export function ago(sec) {
   if (sec === null || sec === undefined) return t('common.never');
   if (sec < 90) return t('time.minutes', { n: 1 });
   if (sec < 5400) return t('time.minutes', { n: Math.round(sec / 60) });
@@ -38,13 +39,13 @@ function ago(sec) {
   return t('time.days', { n: Math.round(sec / 86400) });
 }
 
-function table(cols, rows, empty) {
+export function table(cols, rows, empty) {
   if (!rows.length) return h('p', { class: 'empty' }, t(empty || 'common.none'));
   return h('table', {}, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c[0] ? t(c[0]) : '')))),
     h('tbody', {}, rows.map((r) => h('tr', {}, cols.map((c) => h('td', {}, c[1](r)))))));
 }
 
-const catName = (c) => (has(`cat.${c}`) ? t(`cat.${c}`) : c);
+export const catName = (c) => (has(`cat.${c}`) ? t(`cat.${c}`) : c);
 // The three groups every box starts with get friendly names; owners' own groups stay as typed.
 const groupName = (g) => (has(`groupname.${g}`) ? `${t(`groupname.${g}`)} (${g})` : g);
 
@@ -126,14 +127,15 @@ async function dashboard(main, ctx) {
     h('p', {}, t(ok ? 'dash.protected.sub' : (st.stale_feeds ? 'dash.stale.sub' : 'dash.degraded.sub'))),
     h('button', { type: 'button', class: 'help', id: 'call-help', onclick: () => helpDialog(ctx) }, t('dash.help'))));
   const hours = stats && Array.isArray(stats.hours) && stats.hours.some((x) => x.queries) ? stats.hours : null;
+  const nostats = stats ? 'dash.noqueries' : 'dash.nostats';
   main.append(h('section', { class: 'card' }, h('h2', {}, t('dash.chart')),
     hours ? chart(hours) : h('p', { class: 'empty' }, t(nostats)),
     h('p', { class: 'legend' }, h('span', { class: 'sw q' }), t('dash.queries'), ' ', h('span', { class: 'sw b' }), t('dash.blocks'))));
   const top = stats && Array.isArray(stats.top_categories) ? stats.top_categories : null;
-  const nostats = stats ? 'dash.noqueries' : 'dash.nostats';
   main.append(h('div', { class: 'grid' },
     h('section', { class: 'card' }, h('h2', {}, t('dash.topcats')),
-      top && top.length ? h('ol', { id: 'top-categories' }, top.map((c) => h('li', {}, `${catName(c.category)}: ${c.count}`))) : h('p', { class: 'empty' }, t(nostats))),
+      top && top.length ? h('ol', { id: 'top-categories' }, top.map((c) => h('li', {}, `${catName(c.category)}: ${c.count}`)))
+        : h('p', { class: 'empty' }, t(hours ? 'dash.noblocks' : nostats))),
     h('section', { class: 'card' }, h('h2', {}, t('dash.feeds')),
       st.feeds.length ? h('ul', {}, st.feeds.map((f) => h('li', { class: f.age_seconds === null || f.age_seconds > 86400 ? 'stale' : '' },
         `${f.name}: ${t('dash.updated', { ago: ago(f.age_seconds) })}`))) : h('p', { class: 'empty' }, t('dash.nofeeds'))),
@@ -208,7 +210,7 @@ async function filtering(main, ctx) {
       h('label', { class: 'switch' }, h('input', { type: 'checkbox', 'data-safesearch': g.name, checked: !!g.safesearch, disabled: !owner,
         onchange: (ev) => act(msg, () => api('PUT', `/groups/${encodeURIComponent(g.name)}`, { safesearch: ev.target.checked }), 'filter.applied') }),
       h('span', {}, t('filter.safesearch'))),
-      h('label', { class: 'inline' }, h('span', {}, t('filter.answer')), h('select', { disabled: !owner, onchange: (ev) =>
+      h('label', { class: 'inline' }, h('span', {}, t('filter.answer')), h('select', { 'data-answer': g.name, disabled: !owner, onchange: (ev) =>
         act(msg, () => api('PUT', `/groups/${encodeURIComponent(g.name)}`, { answer: ev.target.value }), 'filter.applied') },
         ['nxdomain', 'null', 'blockpage'].map((a) => h('option', { value: a, selected: a === g.answer }, t(`answer.${a}`))))),
       msg));
@@ -342,85 +344,8 @@ async function delegation(main, ctx) {
         } }, t('del.revoke')) : '')],
       ], grants, 'del.nogrants')),
     h('section', { class: 'card' }, h('h2', {}, t('del.audit')),
-      table([['audit.when', (a) => when(a.at)], ['audit.who', (a) => a.who], ['audit.what', (a) => (has(`verb.${a.what}`) ? t(`verb.${a.what}`) : a.what)],
+      table([['audit.when', (a) => when(a.at)], ['audit.who', (a) => (a.account ? t('audit.byaccount', { user: a.account }) : a.who)], ['audit.what', (a) => (has(`verb.${a.what}`) ? t(`verb.${a.what}`) : a.what)],
         ['audit.result', (a) => (a.result === 'ok' ? t('audit.ok') : t('audit.refused'))], ['audit.reason', (a) => a.reason || '']], audit, 'common.none')));
-}
-
-// ---- settings ----
-
-async function settings(main, ctx) {
-  const owner = ctx.role === 'owner';
-  const st = await api('GET', '/status');
-  const accounts = owner ? await api('GET', '/accounts') : [];
-  const fmsg = h('div', { id: 'feed-msg' });
-  const feedForm = h('form', { class: 'row', id: 'feed-form', onsubmit: async (ev) => {
-    ev.preventDefault();
-    const f = new FormData(feedForm);
-    const name = f.get('name');
-    const added = await act(fmsg, () => api('POST', '/feeds', { name, url: f.get('url'), kind: 'list', category: f.get('category') }));
-    if (!added) return;
-    // The agent downloads it on its next tick: show progress until the feed has a result.
-    fmsg.append(h('p', { class: 'hint', role: 'status' }, t('set.downloading')));
-    for (let i = 0; i < 60; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      const st2 = await api('GET', '/status').catch(() => null);
-      const fd = st2 && st2.feeds.find((x) => x.name === name);
-      if (fd && (fd.last_good || fd.last_error)) break;
-    }
-    ctx.rerender();
-  } },
-  h('input', { name: 'name', required: true, maxlength: 48, placeholder: t('set.feedname'), 'aria-label': t('set.feedname') }),
-  h('input', { name: 'url', required: true, size: 40, placeholder: 'https://example.org/list.txt', 'aria-label': t('set.feedurl') }),
-  h('select', { name: 'category', 'aria-label': t('filter.schedcat') }, CATEGORIES.map((c) => h('option', { value: c }, catName(c)))),
-  h('button', { type: 'submit', disabled: !owner }, t('set.subscribe')));
-  main.append(h('h1', {}, t('nav.settings')),
-    h('section', { class: 'card' }, h('h2', {}, t('set.feeds')), h('p', { class: 'hint' }, t('set.feeds.intro')), owner ? feedForm : null, fmsg,
-      table([
-        ['set.feed', (f) => f.name],
-        ['set.entries', (f) => String(f.entries)],
-        ['set.fresh', (f) => h('span', { class: f.age_seconds === null || f.age_seconds > 86400 ? 'stale' : '' },
-          f.age_seconds === null || f.age_seconds === undefined ? t('common.never') : t('time.ago', { t: ago(f.age_seconds) }))],
-        ['set.lasterror', (f) => f.last_error || '–'],
-        ['', (f) => owner ? h('button', { type: 'button', onclick: async (ev) => {
-          ev.target.disabled = true;
-          ev.target.textContent = t('set.refreshing');
-          await act(fmsg, () => api('POST', `/feeds/${encodeURIComponent(f.name)}/refresh`), 'set.refreshed');
-          ev.target.disabled = false;
-          ev.target.textContent = t('set.refresh');
-        } }, t('set.refresh')) : ''],
-        ['', (f) => owner ? h('button', { type: 'button', class: 'danger', 'data-unsubscribe': f.name, onclick: async () => {
-          if (await act(fmsg, () => api('DELETE', `/feeds/${encodeURIComponent(f.name)}`))) ctx.rerender();
-        } }, t('set.unsubscribe')) : ''],
-      ], st.feeds, 'dash.nofeeds')));
-  if (owner) {
-    const amsg = h('div');
-    const aForm = h('form', { class: 'row', id: 'account-form', onsubmit: async (ev) => {
-      ev.preventDefault();
-      const f = new FormData(aForm);
-      if (await act(amsg, () => api('POST', '/accounts', { username: f.get('username'), password: f.get('password'), role: f.get('role') }), 'common.saved')) ctx.rerender();
-    } }, h('input', { name: 'username', required: true, placeholder: t('login.username'), 'aria-label': t('login.username') }),
-    h('input', { name: 'password', type: 'password', required: true, minlength: 10, placeholder: t('login.password'), 'aria-label': t('login.password'), autocomplete: 'new-password' }),
-    h('select', { name: 'role', 'aria-label': t('set.role') }, h('option', { value: 'viewer' }, t('role.viewer')), h('option', { value: 'owner' }, t('role.owner'))),
-    h('button', { type: 'submit' }, t('common.add')));
-    main.append(h('section', { class: 'card' }, h('h2', {}, t('set.accounts')), aForm, amsg,
-      table([['login.username', (a) => a.username], ['set.role', (a) => t(`role.${a.role}`)], ['set.created', (a) => when(a.created)],
-        ['', (a) => (a.username === ctx.user ? '' : h('button', { type: 'button', class: 'danger', onclick: async () => {
-          if (await act(amsg, () => api('DELETE', `/accounts/${encodeURIComponent(a.username)}`), 'common.saved')) ctx.rerender();
-        } }, t('common.delete')))]], accounts)));
-    const bmsg = h('div', { id: 'backup-msg' });
-    const file = h('input', { type: 'file', id: 'restore-file', accept: 'application/json', 'aria-label': t('set.restorefile') });
-    main.append(h('section', { class: 'card' }, h('h2', {}, t('set.backup')), h('p', { class: 'hint' }, t('set.backup.intro')),
-      h('button', { type: 'button', id: 'backup', onclick: () => act(bmsg, async () => {
-        const data = await api('GET', '/backup');
-        const a = h('a', { href: URL.createObjectURL(new Blob([JSON.stringify(data, null, 1)], { type: 'application/json' })), download: 'otasuke-backup.json' });
-        document.body.append(a); a.click(); a.remove();
-      }, 'set.backedup') }, t('set.download')),
-      h('div', { class: 'row' }, file, h('button', { type: 'button', id: 'restore', onclick: () => act(bmsg, async () => {
-        if (!file.files.length) throw new Error(t('set.nofile'));
-        clear(bmsg).append(h('p', { class: 'hint' }, t('set.restoring')));
-        await api('POST', '/restore', await file.files[0].text());
-      }, 'set.restored') }, t('set.restore'))), bmsg));
-  }
 }
 
 // ---- incidents ----
