@@ -396,8 +396,9 @@ static enum MHD_Result login(struct hub *h, struct MHD_Connection *c, const char
         char msg[160], ra[24];
         snprintf(msg, sizeof msg, "too many failed sign-ins; try again in %lld seconds", wait);
         snprintf(ra, sizeof ra, "%lld", wait);
-        char *s = json_dumps(json_pack("{s:s, s:I}", "error", msg, "retry_after",
-                                       (json_int_t)wait), JSON_COMPACT);
+        json_t *o = json_pack("{s:s, s:I}", "error", msg, "retry_after", (json_int_t)wait);
+        char *s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
         return s ? send_buf(c, 429, "application/json", s, strlen(s), MHD_RESPMEM_MUST_FREE,
                             NULL, "Retry-After", ra) : MHD_NO;
     }

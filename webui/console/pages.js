@@ -268,7 +268,7 @@ async function incidentPage(main, ctx) {
       h('div', { class: 'card', id: 'incident-indicators' }, h('h2', {}, t('incident.indicators')), value('indicators', ev.indicators)),
       h('div', { class: 'card', id: 'incident-counters' }, h('h2', {}, t('incident.counters')),
         ev.counters && typeof ev.counters === 'object' ? kv(ev.counters, ['detections', 'confidence', 'importance']) : h('p', { class: 'empty' }, t('common.none')))),
-    Object.keys(rest).length ? h('div', { class: 'card', id: 'incident-other' }, h('h2', {}, t('incident.other')), kv(rest)) : null,
+    ...(Object.keys(rest).length ? [h('div', { class: 'card', id: 'incident-other' }, h('h2', {}, t('incident.other')), kv(rest))] : []),
     h('p', { class: 'hint' }, t('incident.privacy')));
 }
 

@@ -131,7 +131,7 @@ export async function policyPage(main, ctx) {
         try {
           const ms = await messagesCard(boxSel.value, sentCard);
           const m = ms.find((x) => x.id === r.id);
-          if (m && m.result) clearInterval(poll);
+          if (m && (m.result === 'applied' || m.result === 'refused')) clearInterval(poll);
         } catch { clearInterval(poll); }
       }, 2000);
     } catch (e) {

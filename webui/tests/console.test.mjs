@@ -79,6 +79,16 @@ async function enrol(box, org, name) {
   return JSON.parse(readFileSync(join(S.dir, box, 'hub.json'), 'utf8'));
 }
 
+// Polls fn in the page with evaluate(): waitForFunction would need eval, which the
+// console's CSP (rightly) forbids.
+async function until(p, fn, secs = 15) {
+  for (let i = 0; i < secs * 10; i++) {
+    if (await p.evaluate(fn).catch(() => false)) return;
+    await p.waitForTimeout(100);
+  }
+  throw new Error(`page condition not met in ${secs} s: ${fn}`);
+}
+
 async function ready(p) {
   await p.waitForSelector('main[data-ready="1"]', { timeout: 15000 });
 }
@@ -104,6 +114,7 @@ async function noMissing(p, where) {
   const text = await p.evaluate(() => document.body.innerText);
   assert.deepEqual(missing, [], `${where}: untranslated keys ${missing.join(', ')}`);
   assert.ok(!text.includes('⟦'), `${where}: placeholder text on the page`);
+  assert.doesNotMatch(text, /\bundefined\b|\bNaN\b|^null$/m, `${where}: a value the page failed to render`);
   assert.deepEqual(p.__errors || [], [], `${where}: script errors`);
   assert.equal(await p.evaluate(() => window.__xss), undefined, `${where}: markup from a box ran`);
 }
@@ -174,6 +185,14 @@ async function signIn(p, token) {
       const r = await curl('POST', '/v1/help', { token: S.b1.token, body: help });
       assert.equal(r.status, 200, JSON.stringify(r.body));
       S.request = r.body.id;
+      // The owner consented to remote help: the box certifies a fresh SSH key at the hub
+      // (bastion keys only; no sshd is needed for the hub to sign and record it).
+      await run(join(REPO, 'services/hub/bastion/bastion.sh'), ['init', S.dir, '127.0.0.1', String(await freePort()), 'root']);
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(S.dir, 'box1-help')]);
+      const sess = await curl('POST', '/v1/help/session', { token: S.b1.token,
+        body: { pubkey: readFileSync(join(S.dir, 'box1-help.pub'), 'utf8').trim(), minutes: 30 } });
+      assert.equal(sess.status, 200, JSON.stringify(sess.body));
+      S.sessionPort = sess.body.listen_port;
       writeFileSync(join(S.dir, 'not-a-key.pub'), readFileSync(join(S.dir, 'msp.pub')));
       browser = await (await import(join(REPO, 'webui/node_modules/playwright-core/index.mjs'))).chromium.launch({
         executablePath: CHROMIUM,
@@ -279,7 +298,7 @@ async function signIn(p, token) {
     await page.screenshot({ path: join(SHOTS, 'console-fleet-ja.png'), fullPage: true });
     // sort by name, descending, then filter
     await page.click('button.sort[data-sort="name"]');
-    await page.waitForFunction(() => location.hash.includes('order=desc'));
+    await until(page, () => location.hash.includes('order=desc'));
     await ready(page);
     await page.waitForSelector('button.sort[data-sort="name"][aria-sort="descending"]');
     const names = await page.locator('tbody tr td:first-child').allTextContents();
@@ -287,7 +306,7 @@ async function signIn(p, token) {
     await page.fill('#f-org', 'kita-bakery');
     await page.selectOption('#f-online', '0');
     await page.click('#fleet-filter button[type=submit]');
-    await page.waitForFunction(() => location.hash.includes('online=0'));
+    await until(page, () => location.hash.includes('online=0'));
     await ready(page);
     await page.waitForSelector(`tr[data-box="${S.b2.box_id}"]`);
     assert.equal(await page.locator('tbody tr').count(), 1);
@@ -304,6 +323,8 @@ async function signIn(p, token) {
     await ready(page);
     await page.waitForSelector('#request-summary');
     assert.equal(await page.textContent('#request-note'), XSS_NOTE);
+    // The consented remote session is shown with its bastion port, still open.
+    assert.match(await page.textContent('#sessions'), new RegExp(`中継ポート ${S.sessionPort}、30 分間.*接続中`));
     await noMissing(page, 'request ja');
     await page.screenshot({ path: join(SHOTS, 'console-request-ja.png'), fullPage: true });
     let n = Number(await page.getAttribute('main', 'data-render'));
@@ -422,14 +443,14 @@ async function signIn(p, token) {
       await p.screenshot({ path: join(SHOTS, `console-${name}-en.png`), fullPage: true });
     }
     await p.click('#lang-switch');
-    await p.waitForFunction(() => document.documentElement.lang === 'ja');
+    await until(p, () => document.documentElement.lang === 'ja');
     await ready(p);
     assert.match(await p.textContent('header.top nav'), /ボックス一覧/);
     await p.click('#signout');
     await p.waitForSelector('#login-form');
     await noMissing(p, 'login after sign-out');
     await p.click('#lang-switch');
-    await p.waitForFunction(() => document.documentElement.lang === 'en');
+    await until(p, () => document.documentElement.lang === 'en');
     await p.screenshot({ path: join(SHOTS, 'console-login-en.png') });
     await c.close();
   });
