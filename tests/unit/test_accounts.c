@@ -440,9 +440,202 @@ static void test_webstats(void **state)
     json_decref(o);
 }
 
+/* Password change: the old one must be right, the new one valid and different; the
+ * account's other sessions end, this one stays; must_change is cleared. */
+static void test_password_change(void **state)
+{
+    sqlite3 *db = *state;
+    struct acct_session s, other, q;
+    int64_t retry;
+    make_owner(db, &s);
+    assert_int_equal(accounts_login(db, "boss", "correct-horse", "192.0.2.11", T0, &other,
+                                    &retry, err, sizeof err), 0);
+    assert_int_equal(accounts_password_change(db, s.token, "wrong-horse", "new-pass-2026", T0,
+                                              &retry, err, sizeof err), -2);
+    assert_non_null(strstr(err, "old_password:"));
+    assert_int_equal(accounts_password_change(db, s.token, "correct-horse", "short", T0, &retry,
+                                              err, sizeof err), -1);
+    assert_non_null(strstr(err, "new_password:"));
+    assert_int_equal(accounts_password_change(db, s.token, "correct-horse", "correct-horse", T0,
+                                              &retry, err, sizeof err), -1);
+    assert_non_null(strstr(err, "differ"));
+    assert_int_equal(accounts_password_change(db, "f00", "correct-horse", "new-pass-2026", T0,
+                                              &retry, err, sizeof err), -1);
+    assert_non_null(strstr(err, "token:"));
+    assert_int_equal(accounts_password_change(db, s.token, "correct-horse", "new-pass-2026", T0,
+                                              &retry, err, sizeof err), 0);
+    assert_int_equal(accounts_session(db, s.token, T0 + 1, &q), 0);
+    assert_int_equal(accounts_session(db, other.token, T0 + 1, &q), -1);
+    assert_int_equal(accounts_login(db, "boss", "correct-horse", "192.0.2.11", T0, &other,
+                                    &retry, err, sizeof err), -2);
+    assert_int_equal(accounts_login(db, "boss", "new-pass-2026", "192.0.2.11", T0, &other,
+                                    &retry, err, sizeof err), 0);
+    /* Wrong old passwords count towards the lockout like wrong sign-ins. */
+    for (int i = 0; i < ACCT_FAIL_MAX; i++)
+        accounts_password_change(db, s.token, "guess-guess-1", "new-pass-2027", T0, &retry, err,
+                                 sizeof err);
+    assert_int_equal(accounts_password_change(db, s.token, "new-pass-2026", "new-pass-2027", T0,
+                                              &retry, err, sizeof err), -3);
+    assert_true(retry > 0);
+    /* An account an owner added starts with must_change; changing clears it. */
+    assert_int_equal(accounts_add_initial(db, "hanako", "given-by-boss", "viewer", 1, T0, err,
+                                          sizeof err), 0);
+    struct acct_session h;
+    assert_int_equal(accounts_login(db, "hanako", "given-by-boss", "192.0.2.12", T0, &h, &retry,
+                                    err, sizeof err), 0);
+    assert_int_equal(h.must_change, 1);
+    assert_int_equal(accounts_session(db, h.token, T0 + 1, &q), 0);
+    assert_int_equal(q.must_change, 1);
+    assert_int_equal(accounts_password_change(db, h.token, "given-by-boss", "her-own-pw-2026", T0,
+                                              &retry, err, sizeof err), 0);
+    assert_int_equal(accounts_session(db, h.token, T0 + 1, &q), 0);
+    assert_int_equal(q.must_change, 0);
+    char otp[16];
+    accounts_one_time_password(otp, sizeof otp);
+    assert_int_equal(strlen(otp), 14);
+    assert_int_equal(accounts_check_password(otp, "x", err, sizeof err), 0);
+}
+
+static int64_t count(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* A change made on behalf of a web account is audited with the account's name; one made
+ * on the socket without it stays plain "owner". */
+static void test_audit_actor(void **state)
+{
+    sqlite3 *db = *state;
+    static struct agentd ad;
+    ad.db = db;
+    const char *b1 = "{\"pattern\":\"one.test\",\"kind\":\"block\"}";
+    const char *b2 = "{\"pattern\":\"two.test\",\"kind\":\"block\"}";
+    struct api_call c = { .ad = &ad, .method = "POST", .url = "/v1/rules", .body = b1,
+                          .body_len = strlen(b1), .status = 200, .account = "alice" };
+    api_route(&c);
+    assert_int_equal(c.status, 201);
+    json_decref(c.out);
+    struct api_call d = { .ad = &ad, .method = "POST", .url = "/v1/rules", .body = b2,
+                          .body_len = strlen(b2), .status = 200 };
+    api_route(&d);
+    assert_int_equal(d.status, 201);
+    json_decref(d.out);
+    struct api_call e = { .ad = &ad, .method = "POST", .url = "/v1/accounts",
+                          .body = "{\"username\":\"kenji\",\"role\":\"viewer\"}",
+                          .status = 200, .account = "alice" };
+    e.body_len = strlen(e.body);
+    api_route(&e);
+    assert_int_equal(e.status, 201);
+    const char *otp = json_string_value(json_object_get(e.out, "initial_password"));
+    assert_non_null(otp);
+    assert_int_equal(strlen(otp), 14);
+    assert_true(json_is_true(json_object_get(e.out, "must_change")));
+    json_decref(e.out);
+    assert_int_equal(count(db, "SELECT count(*) FROM audit WHERE what='rule.add' AND"
+                               " account='alice' AND who='owner'"), 1);
+    assert_int_equal(count(db, "SELECT count(*) FROM audit WHERE what='rule.add' AND"
+                               " account IS NULL"), 1);
+    assert_int_equal(count(db, "SELECT count(*) FROM audit WHERE what='account.add' AND"
+                               " account='alice'"), 1);
+    /* A header value that is not a username is ignored, not stored. */
+    struct api_call f = { .ad = &ad, .method = "DELETE", .url = "/v1/accounts/kenji",
+                          .status = 200, .account = "bad name'; --" };
+    api_route(&f);
+    assert_int_equal(f.status, 200);
+    json_decref(f.out);
+    assert_int_equal(count(db, "SELECT count(*) FROM audit WHERE what='account.remove' AND"
+                               " account IS NULL"), 1);
+    /* GET /v1/audit shows the account. */
+    struct api_call g = { .ad = &ad, .method = "GET", .url = "/v1/audit", .status = 200 };
+    api_route(&g);
+    assert_int_equal(g.status, 200);
+    int seen = 0;
+    size_t i;
+    json_t *a;
+    json_array_foreach(g.out, i, a)
+        seen += json_string_value(json_object_get(a, "account")) &&
+                !strcmp(json_string_value(json_object_get(a, "account")), "alice");
+    assert_int_equal(seen, 2);
+    json_decref(g.out);
+}
+
+/* The hourly counters survive a restart: what was counted is written to the database
+ * and loaded again by the next attach. */
+static void test_webstats_persist(void **state)
+{
+    sqlite3 *db = *state;
+    const int64_t now = 1800007200;
+    assert_int_equal(webstats_attach(db, now, err, sizeof err), 0);
+    webstats_note("allowed", NULL, 100, now - 3600);
+    webstats_note("blocked", "malware", 0, now - 3600);
+    webstats_note("blocked", "ads", 0, now + 5);
+    webstats_flush(now + 6);
+    webstats_note("blocked", "ads", 0, now + 7);   /* unflushed: lost like a crash would */
+    /* "restart": memory is cleared and the database read back */
+    assert_int_equal(webstats_attach(NULL, 0, err, sizeof err), 0);
+    json_t *o = webstats_json(now + 60);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(o, "hours"),
+                                                                       23), "blocks")), 0);
+    json_decref(o);
+    assert_int_equal(webstats_attach(db, now + 60, err, sizeof err), 0);
+    o = webstats_json(now + 60);
+    json_t *hours = json_object_get(o, "hours");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(hours, 22), "queries")), 101);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(hours, 22), "blocks")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(hours, 23), "blocks")), 1);
+    assert_int_equal(json_array_size(json_object_get(o, "top_categories")), 2);
+    json_decref(o);
+    /* A note after the flush interval writes on its own. */
+    webstats_note("blocked", "ads", 0, now + 60 + WEBSTATS_FLUSH_SECS);
+    assert_int_equal(count(db, "SELECT blocks FROM webstats WHERE hour=1800007200"), 2);
+    webstats_attach(NULL, 0, NULL, 0);
+}
+
+/* The settings actions that reach out answer in words before any network use when there
+ * is nothing to do or the input is wrong. */
+static void test_owner_settings_routes(void **state)
+{
+    sqlite3 *db = *state;
+    static struct agentd ad;
+    ad.db = db;
+    ad.state_dir = "/nonexistent-otasuke-test";
+    ad.hub = NULL;
+    ad.hub_dir = NULL;
+    json_t *o;
+    assert_int_equal(call(db, "POST", "/v1/notify/test", NULL, &o), 409);
+    assert_non_null(strstr(json_string_value(json_object_get(o, "error")), "nothing to test"));
+    json_decref(o);
+    assert_int_equal(call(db, "GET", "/v1/notify/test", NULL, &o), 405);
+    json_decref(o);
+    struct api_call c = { .ad = &ad, .method = "GET", .url = "/v1/hub/enrolment", .status = 200 };
+    api_route(&c);
+    assert_int_equal(c.status, 200);
+    assert_true(json_is_false(json_object_get(c.out, "enrolled")));
+    json_decref(c.out);
+    assert_int_equal(call(db, "POST", "/v1/hub/probe", "{\"url\":\"http://hub.test\"}", &o), 400);
+    assert_string_equal(json_string_value(json_object_get(o, "field")), "url");
+    json_decref(o);
+    assert_int_equal(call(db, "POST", "/v1/hub/probe", "{\"url\":\"https://a b\"}", &o), 400);
+    json_decref(o);
+    assert_int_equal(call(db, "POST", "/v1/hub/probe", "{\"address\":\"https://hub.test\"}", &o), 400);
+    assert_string_equal(json_string_value(json_object_get(o, "field")), "address");
+    json_decref(o);
+    assert_int_equal(call(db, "POST", "/v1/hub/enroll", "{\"url\":\"https://hub.test\"}", &o), 400);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_owner_settings_routes, open_db, close_db),
+        cmocka_unit_test_setup_teardown(test_password_change, open_db, close_db),
+        cmocka_unit_test_setup_teardown(test_audit_actor, open_db, close_db),
+        cmocka_unit_test_setup_teardown(test_webstats_persist, open_db, close_db),
         cmocka_unit_test_setup_teardown(test_migrate_idempotent, open_db, close_db),
         cmocka_unit_test_setup_teardown(test_setup_code_stable_and_shaped, open_db, close_db),
         cmocka_unit_test_setup_teardown(test_setup_wrong_code_then_right, open_db, close_db),
