@@ -610,7 +610,10 @@ static void test_owner_settings_routes(void **state)
     assert_int_equal(call(db, "POST", "/v1/notify/test", NULL, &o), 409);
     assert_non_null(strstr(json_string_value(json_object_get(o, "error")), "nothing to test"));
     json_decref(o);
-    assert_int_equal(call(db, "GET", "/v1/notify/test", NULL, &o), 405);
+    assert_int_equal(call(db, "GET", "/v1/notify/test", NULL, &o), 200);
+    assert_string_equal(json_string_value(json_object_get(o, "state")), "idle");
+    json_decref(o);
+    assert_int_equal(call(db, "PUT", "/v1/notify/test", NULL, &o), 405);
     json_decref(o);
     struct api_call c = { .ad = &ad, .method = "GET", .url = "/v1/hub/enrolment", .status = 200 };
     api_route(&c);
