@@ -18,6 +18,13 @@ const char *apiclient_socket(const char *path)
 long apiclient_request(const char *socket, const char *method, const char *path,
                        const char *body, size_t len, char **resp, char *err, size_t errlen)
 {
+    return apiclient_request_as(socket, NULL, method, path, body, len, resp, err, errlen);
+}
+
+long apiclient_request_as(const char *socket, const char *account, const char *method,
+                          const char *path, const char *body, size_t len, char **resp,
+                          char *err, size_t errlen)
+{
     static int ready;
     if (!ready) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -41,10 +48,18 @@ long apiclient_request(const char *socket, const char *method, const char *path,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (account && *account && !strpbrk(account, "\r\n")) {
+        char hdr[160];
+        snprintf(hdr, sizeof hdr, "%s: %.100s", APICLIENT_ACCOUNT_HEADER, account);
+        h = curl_slist_append(h, hdr);
+    }
     if (body) {
         h = curl_slist_append(h, "Content-Type: application/json");
         h = curl_slist_append(h, "Expect:");
+    }
+    if (h)
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     }

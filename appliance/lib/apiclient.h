@@ -19,6 +19,15 @@ const char *apiclient_socket(const char *path);
 long apiclient_request(const char *socket, const char *method, const char *path,
                        const char *body, size_t len, char **resp, char *err, size_t errlen);
 
+/* Same, on behalf of a signed-in web account: sends its name in APICLIENT_ACCOUNT_HEADER
+ * so the agent records it as the actor of audited changes (the agent trusts the header
+ * only because its socket is reachable by root and its own group alone). account NULL or
+ * "" = no header. */
+#define APICLIENT_ACCOUNT_HEADER "X-Otasuke-Account"
+long apiclient_request_as(const char *socket, const char *account, const char *method,
+                          const char *path, const char *body, size_t len, char **resp,
+                          char *err, size_t errlen);
+
 /* Same, with JSON in and out: body may be NULL; *out gets the parsed answer (new
  * reference; NULL when the answer was not JSON). Returns the status or -1 with err. */
 long apiclient_json(const char *socket, const char *method, const char *path, json_t *body,

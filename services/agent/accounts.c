@@ -4,6 +4,7 @@
  * tokens are stored only as BLAKE2b hashes, so a copy of the database opens no session. */
 #include "accounts.h"
 #include "agent.h"
+#include "errbuf.h"
 
 #include <ctype.h>
 #include <sodium.h>
@@ -29,13 +30,38 @@ static const char *const acct_schema =
     "  who TEXT, note TEXT, status TEXT NOT NULL DEFAULT 'open' CHECK(status IN ('open',"
     "  'closed')), closed_at INTEGER, closed_by TEXT);";
 
+/* Adds a column to an existing table unless it is there (databases from older agents). */
+static int add_column(sqlite3 *db, const char *table, const char *col, const char *decl,
+                      char *err, size_t errlen)
+{
+    char sql[256];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql, "SELECT 1 FROM pragma_table_info('%s') WHERE name='%s'", table,
+             col);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return errbuf_set(err, errlen, "database: %s: %s", table, sqlite3_errmsg(db));
+    int have = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (have)
+        return 0;
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, col, decl);
+    return agent_exec(db, sql, err, errlen);
+}
+
 int accounts_migrate(sqlite3 *db, char *err, size_t errlen)
 {
     if (sodium_init() < 0) {
         snprintf(err, errlen, "libsodium: initialisation failed");
         return -1;
     }
-    return agent_exec(db, acct_schema, err, errlen);
+    /* must_change: an account an owner added with a password they know; audit.account:
+     * the web account behind an owner change (api_auth.c). */
+    if (agent_exec(db, acct_schema, err, errlen) < 0 ||
+        add_column(db, "accounts", "must_change", "INTEGER NOT NULL DEFAULT 0", err,
+                   errlen) < 0 ||
+        add_column(db, "audit", "account", "TEXT", err, errlen) < 0)
+        return -1;
+    return webstats_migrate(db, err, errlen);
 }
 
 static int dberr(sqlite3 *db, char *err, size_t errlen, const char *what)
@@ -284,7 +310,8 @@ int accounts_session(sqlite3 *db, const char *token, int64_t now, struct acct_se
     token_hash(token, th);
     sqlite3_stmt *st;
     int rc = -1;
-    if (sqlite3_prepare_v2(db, "SELECT a.username, a.role, s.csrf, s.expires FROM sessions s"
+    if (sqlite3_prepare_v2(db, "SELECT a.username, a.role, s.csrf, s.expires, a.must_change"
+                           " FROM sessions s"
                            " JOIN accounts a ON a.id=s.account_id WHERE s.token_hash=?1"
                            " AND s.expires > ?2", -1, &st, NULL) != SQLITE_OK)
         return -1;
@@ -296,6 +323,7 @@ int accounts_session(sqlite3 *db, const char *token, int64_t now, struct acct_se
         snprintf(out->role, sizeof out->role, "%s", sqlite3_column_text(st, 1));
         snprintf(out->csrf, sizeof out->csrf, "%s", sqlite3_column_text(st, 2));
         out->expires = sqlite3_column_int64(st, 3);
+        out->must_change = sqlite3_column_int(st, 4);
         rc = 0;
     }
     sqlite3_finalize(st);
@@ -320,7 +348,8 @@ void accounts_logout(sqlite3 *db, const char *token)
 /* ---- accounts ---- */
 
 static int64_t account_insert(sqlite3 *db, const char *username, const char *password,
-                              const char *role, int64_t now, char *err, size_t errlen)
+                              const char *role, int must_change, int64_t now, char *err,
+                              size_t errlen)
 {
     char hash[crypto_pwhash_STRBYTES];
     if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
@@ -329,13 +358,14 @@ static int64_t account_insert(sqlite3 *db, const char *username, const char *pas
         return -1;
     }
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "INSERT INTO accounts(username, role, pwhash, created)"
-                           " VALUES (?1, ?2, ?3, ?4)", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "INSERT INTO accounts(username, role, pwhash, created,"
+                           " must_change) VALUES (?1, ?2, ?3, ?4, ?5)", -1, &st, NULL) != SQLITE_OK)
         return dberr(db, err, errlen, "accounts");
     sqlite3_bind_text(st, 1, username, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, role, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, hash, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int(st, 5, must_change);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     sodium_memzero(hash, sizeof hash);
@@ -351,6 +381,13 @@ static int64_t account_insert(sqlite3 *db, const char *username, const char *pas
 int accounts_add(sqlite3 *db, const char *username, const char *password, const char *role,
                  int64_t now, char *err, size_t errlen)
 {
+    return accounts_add_initial(db, username, password, role, 0, now, err, errlen);
+}
+
+int accounts_add_initial(sqlite3 *db, const char *username, const char *password,
+                         const char *role, int must_change, int64_t now, char *err,
+                         size_t errlen)
+{
     if (!role || (strcmp(role, "owner") && strcmp(role, "viewer"))) {
         snprintf(err, errlen, "role: must be owner or viewer");
         return -1;
@@ -358,7 +395,109 @@ int accounts_add(sqlite3 *db, const char *username, const char *password, const 
     if (accounts_check_username(username, err, errlen) < 0 ||
         accounts_check_password(password, username, err, errlen) < 0)
         return -1;
-    return account_insert(db, username, password, role, now, err, errlen) < 0 ? -1 : 0;
+    if (agent_tx_begin(db, err, errlen) < 0)
+        return -1;
+    json_t *after = json_pack("{s:s, s:s}", "username", username, "role", role);
+    int rc = account_insert(db, username, password, role, must_change, now, err, errlen) < 0 ||
+             agent_audit(db, AGENT_OWNER, "account.add", 0, "ok", NULL, NULL, after) < 0 ||
+             agent_tx_commit(db, err, errlen) < 0 ? -1 : 0;
+    json_decref(after);
+    if (rc < 0)
+        agent_tx_rollback(db);
+    return rc;
+}
+
+void accounts_one_time_password(char *out, size_t outlen)
+{
+    /* 12 characters of a 31-letter alphabet: ~59 bits, typed once and then replaced. */
+    size_t n = 0;
+    for (int i = 0; i < 14 && n + 1 < outlen; i++)
+        out[n++] = (i == 4 || i == 9) ? '-' : code_alpha[randombytes_uniform(sizeof code_alpha - 1)];
+    out[n] = '\0';
+}
+
+int accounts_password_change(sqlite3 *db, const char *token, const char *old_pw,
+                             const char *new_pw, int64_t now, int64_t *retry, char *err,
+                             size_t errlen)
+{
+    struct acct_session s;
+    if (accounts_session(db, token, now, &s) < 0) {
+        snprintf(err, errlen, "token: not signed in or the session has expired");
+        return -1;
+    }
+    char ukey[80];
+    snprintf(ukey, sizeof ukey, "user:%.40s", s.username);
+    *retry = accounts_locked_for(db, ukey, now);
+    if (*retry > 0) {
+        snprintf(err, errlen, "old_password: too many wrong passwords; try again in %lld "
+                 "minutes", (long long)(*retry + 59) / 60);
+        return -3;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id, pwhash FROM accounts WHERE username=?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return dberr(db, err, errlen, "accounts");
+    sqlite3_bind_text(st, 1, s.username, -1, SQLITE_TRANSIENT);
+    int64_t id = 0;
+    char hash[crypto_pwhash_STRBYTES] = "";
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        id = sqlite3_column_int64(st, 0);
+        snprintf(hash, sizeof hash, "%s", sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    size_t olen = old_pw ? strlen(old_pw) : 0;
+    if (id <= 0 || olen > ACCT_PASS_MAX ||
+        crypto_pwhash_str_verify(hash, old_pw ? old_pw : "", olen) != 0) {
+        throttle_fail(db, ukey, now);
+        snprintf(err, errlen, "old_password: the current password is wrong");
+        return -2;
+    }
+    if (accounts_check_password(new_pw, s.username, err, errlen) < 0) {
+        char tmp[AGENT_ERR];
+        snprintf(tmp, sizeof tmp, "new_%s", err);
+        snprintf(err, errlen, "%s", tmp);
+        return -1;
+    }
+    if (!strcmp(new_pw, old_pw)) {
+        snprintf(err, errlen, "new_password: must differ from the current one");
+        return -1;
+    }
+    char nh[crypto_pwhash_STRBYTES], th[65];
+    if (crypto_pwhash_str(nh, new_pw, strlen(new_pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+        snprintf(err, errlen, "new_password: hashing failed (out of memory?)");
+        return -1;
+    }
+    token_hash(token, th);
+    if (agent_tx_begin(db, err, errlen) < 0)
+        return -1;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, "UPDATE accounts SET pwhash=?1, must_change=0 WHERE id=?2", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, nh, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, id);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+        sqlite3_finalize(st);
+    }
+    sodium_memzero(nh, sizeof nh);
+    /* Every other session of this account ends: whoever knew the old password is out. */
+    if (rc == 0 && sqlite3_prepare_v2(db, "DELETE FROM sessions WHERE account_id=?1 AND"
+                                      " token_hash<>?2", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, th, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+        sqlite3_finalize(st);
+    }
+    json_t *after = json_pack("{s:s}", "username", s.username);
+    if (rc < 0 || agent_audit(db, AGENT_OWNER, "account.password", 0, "ok", NULL, NULL,
+                              after) < 0 || agent_tx_commit(db, err, errlen) < 0) {
+        json_decref(after);
+        agent_tx_rollback(db);
+        return dberr(db, err, errlen, "accounts");
+    }
+    json_decref(after);
+    throttle_clear(db, ukey);
+    return 0;
 }
 
 int accounts_remove(sqlite3 *db, const char *username, char *err, size_t errlen)
@@ -379,13 +518,22 @@ int accounts_remove(sqlite3 *db, const char *username, char *err, size_t errlen)
     char sql[160];
     snprintf(sql, sizeof sql, "DELETE FROM sessions WHERE account_id=%lld;"
              "DELETE FROM accounts WHERE id=%lld", (long long)id, (long long)id);
-    return agent_exec(db, sql, err, errlen);
+    if (agent_tx_begin(db, err, errlen) < 0)
+        return -1;
+    json_t *before = json_pack("{s:s}", "username", username);
+    int rc = agent_exec(db, sql, err, errlen) < 0 ||
+             agent_audit(db, AGENT_OWNER, "account.remove", 0, "ok", NULL, before, NULL) < 0 ||
+             agent_tx_commit(db, err, errlen) < 0 ? -1 : 0;
+    json_decref(before);
+    if (rc < 0)
+        agent_tx_rollback(db);
+    return rc;
 }
 
 json_t *accounts_list(sqlite3 *db, char *err, size_t errlen)
 {
-    return agent_query_json(db, "SELECT username, role, created FROM accounts ORDER BY"
-                            " username", NULL, 0, err, errlen);
+    return agent_query_json(db, "SELECT username, role, created, must_change FROM"
+                            " accounts ORDER BY username", NULL, 0, err, errlen);
 }
 
 static int throttled(sqlite3 *db, const char *ukey, const char *akey, int64_t now,
@@ -433,7 +581,7 @@ int accounts_setup(sqlite3 *db, const char *code, const char *username, const ch
         return -1;
     if (agent_tx_begin(db, err, errlen) < 0)
         return -1;
-    int64_t id = account_insert(db, username, password, "owner", now, err, errlen);
+    int64_t id = account_insert(db, username, password, "owner", 0, now, err, errlen);
     if (id < 0 || agent_exec(db, "DELETE FROM auth_meta WHERE key IN ('setup.code',"
                              " 'setup.expires')", err, errlen) < 0 ||
         session_open(db, id, client, now, out, err, errlen) < 0 ||
@@ -460,16 +608,18 @@ int accounts_login(sqlite3 *db, const char *username, const char *password,
         return -3;
     }
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT id, role, pwhash FROM accounts WHERE username=?1", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT id, role, pwhash, must_change FROM accounts WHERE"
+                           " username=?1", -1, &st, NULL) != SQLITE_OK)
         return dberr(db, err, errlen, "accounts");
     sqlite3_bind_text(st, 1, username ? username : "", -1, SQLITE_TRANSIENT);
     int64_t id = 0;
+    int must_change = 0;
     char role[8] = "", hash[crypto_pwhash_STRBYTES] = "";
     if (sqlite3_step(st) == SQLITE_ROW) {
         id = sqlite3_column_int64(st, 0);
         snprintf(role, sizeof role, "%s", sqlite3_column_text(st, 1));
         snprintf(hash, sizeof hash, "%s", sqlite3_column_text(st, 2));
+        must_change = sqlite3_column_int(st, 3);
     }
     sqlite3_finalize(st);
     size_t plen = password ? strlen(password) : 0;
@@ -493,6 +643,7 @@ int accounts_login(sqlite3 *db, const char *username, const char *password,
         return -1;
     snprintf(out->username, sizeof out->username, "%s", username);
     snprintf(out->role, sizeof out->role, "%s", role);
+    out->must_change = must_change;
     throttle_clear(db, ukey);
     throttle_clear(db, akey);
     return 0;

@@ -51,6 +51,7 @@ struct acct_session {
     char username[ACCT_USER_MAX + 1];
     char role[8];
     int64_t expires;
+    int must_change;   /* signed in with a password an owner set: change it first */
 };
 
 /* Throttle state of a login key ("user:NAME" or "addr:IP"): seconds until it may try
@@ -80,6 +81,20 @@ json_t *accounts_list(sqlite3 *db, char *err, size_t errlen);
 int accounts_add(sqlite3 *db, const char *username, const char *password, const char *role,
                  int64_t now, char *err, size_t errlen);
 int accounts_remove(sqlite3 *db, const char *username, char *err, size_t errlen);
+/* Adds an account an owner created for someone else: must_change set means the person's
+ * sessions can do nothing but change that password (webd enforces it). Audited. */
+int accounts_add_initial(sqlite3 *db, const char *username, const char *password,
+                         const char *role, int must_change, int64_t now, char *err,
+                         size_t errlen);
+/* Writes a random one-time password "XXXX-XXXX-XXXX" (>= 15 bytes) into out. */
+void accounts_one_time_password(char *out, size_t outlen);
+/* Changes the password of the session's account: old_pw must be right (failures count
+ * towards the account's lockout), new_pw valid and different. Ends every other session of
+ * the account and clears must_change. 0; -1 with err ("new_password: ..."); -2 wrong old
+ * password; -3 throttled (*retry seconds). */
+int accounts_password_change(sqlite3 *db, const char *token, const char *old_pw,
+                             const char *new_pw, int64_t now, int64_t *retry, char *err,
+                             size_t errlen);
 
 /* Block-page unblock requests. add returns the id (an identical pending request from the
  * same client returns the existing id); -1 with err (bad domain, too many pending). */
@@ -108,6 +123,15 @@ int accounts_meta_set(sqlite3 *db, const char *key, const char *value, char *err
 /* Returns a malloc'd value or NULL. */
 char *accounts_meta_get(sqlite3 *db, const char *key);
 
+/* webstats.c: creates the table the hourly counters persist in (from accounts_migrate). */
+int webstats_migrate(sqlite3 *db, char *err, size_t errlen);
+/* Loads the last 24 hours from db and from then on writes the counters back to it at
+ * most every WEBSTATS_FLUSH_SECS (and on webstats_flush), so a restart keeps the chart.
+ * db stays borrowed until webstats_attach(NULL). */
+#define WEBSTATS_FLUSH_SECS 10
+int webstats_attach(sqlite3 *db, int64_t now, char *err, size_t errlen);
+/* Writes the changed hours now (shutdown, a dashboard read). */
+void webstats_flush(int64_t now);
 /* webstats.c: counts one dnsd event (type "blocked" with its category, or "allowed"
  * with a count) into the hour of now. */
 void webstats_note(const char *type, const char *category, int64_t count, int64_t now);
@@ -119,5 +143,12 @@ json_t *webstats_json(int64_t now);
  * agent socket. Returns 1 when the path was one of these (call answered), else 0. */
 struct api_call;
 int api_auth_route(struct api_call *c);
+/* owner_settings.c: POST /v1/notify/test, GET /v1/hub/enrolment, POST /v1/hub/probe and
+ * /v1/hub/enroll. Returns 1 when the path was one of these (call answered), else 0. */
+int owner_settings_route(struct api_call *c);
+/* The audit actor: mark returns the last audit id before a call (-1 when no web account
+ * is acting), stamp writes the account into the owner's audit rows added since. */
+int64_t api_actor_mark(struct api_call *c);
+void api_actor_stamp(struct api_call *c, int64_t mark);
 
 #endif

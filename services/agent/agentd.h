@@ -30,6 +30,7 @@ struct agentd {
     struct feed_job *job;    /* the feed download running on the worker, or NULL */
     int job_pipe[2];         /* the worker writes a byte to [1] when done; -1 if none */
     struct agentd_hub *hub;  /* --hub: the hub client thread, or NULL */
+    const char *hub_dir;     /* --hub DIR, or one the owner enrolled from the UI; NULL */
     int hub_fd;              /* readable when the hub thread hands over a document; -1 */
     int events_fd;           /* -1 without --events */
     struct MHD_Daemon *mhd;

@@ -21,6 +21,7 @@ struct api_call {
     json_t *out;         /* JSON answer (owned) */
     char *text;          /* or a text answer (malloc'd), e.g. /metrics */
     const char *ctype;   /* content type of text */
+    const char *account; /* calls without conn (tests): the web account acting, or NULL */
 };
 
 /* api_routes.c: dispatches a call by method and path; fills status and out/text. */

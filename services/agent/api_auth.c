@@ -7,6 +7,7 @@
 #include "api.h"
 
 #include <microhttpd.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,9 @@ static const char *str(json_t *o, const char *k)
 
 static json_t *session_json(const struct acct_session *s, int with_token)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "username", s->username, "role", s->role,
-                          "csrf", s->csrf, "expires_at", (json_int_t)s->expires);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:b}", "username", s->username, "role",
+                          s->role, "csrf", s->csrf, "expires_at", (json_int_t)s->expires,
+                          "must_change", s->must_change);
     if (with_token)
         json_object_set_new(o, "token", json_string(s->token));
     return o;
@@ -58,8 +60,12 @@ static const struct api_field token_fields[] = {
     { "token", API_STR, 1, 128 }, { NULL, 0, 0, 0 },
 };
 static const struct api_field account_fields[] = {
-    { "username", API_STR, 1, 64 }, { "password", API_STR, 1, 256 },
-    { "role", API_STR, 1, 8 }, { NULL, 0, 0, 0 },
+    { "username", API_STR, 1, 64 }, { "password", API_STR, 0, 256 },
+    { "role", API_STR, 1, 8 }, { "must_change", API_BOOL, 0, 0 }, { NULL, 0, 0, 0 },
+};
+static const struct api_field password_fields[] = {
+    { "token", API_STR, 1, 128 }, { "old_password", API_STR, 1, 256 },
+    { "new_password", API_STR, 1, 256 }, { NULL, 0, 0, 0 },
 };
 static const struct api_field request_fields[] = {
     { "domain", API_STR, 1, 260 }, { "name", API_STR, 0, 64 }, { "reason", API_STR, 0, 500 },
@@ -121,6 +127,18 @@ static void auth(struct api_call *c, const char *what, json_t *body)
         if (accounts_session(db, str(body, "token"), now, &s) < 0)
             return afail(c, 401, "session: not signed in or the session has expired", "token");
         c->out = session_json(&s, 0);
+    } else if (!strcmp(what, "password") && post) {
+        int rc = accounts_password_change(db, str(body, "token"), str(body, "old_password"),
+                                          str(body, "new_password"), now, &retry, err,
+                                          sizeof err);
+        if (rc == -3) {
+            afail(c, 429, err, "old_password");
+            json_object_set_new(c->out, "retry_after", json_integer(retry));
+            return;
+        }
+        if (rc < 0)
+            return afail_err(c, rc == -2 ? 403 : strncmp(err, "token", 5) ? 400 : 401, err);
+        c->out = json_pack("{s:b}", "ok", 1);
     } else if (!strcmp(what, "logout") && post) {
         accounts_logout(db, str(body, "token"));
         c->out = json_pack("{s:b}", "ok", 1);
@@ -137,11 +155,23 @@ static void accounts(struct api_call *c, const char *name, json_t *body)
         if (!c->out)
             afail_err(c, 500, err);
     } else if (!name && !strcmp(c->method, "POST")) {
-        if (accounts_add(c->ad->db, str(body, "username"), str(body, "password"),
-                         str(body, "role"), time(NULL), err, sizeof err) < 0)
+        /* Without a password the agent makes a one-time one, shown once to the owner who
+         * hands it over; either way the new person changes it at first sign-in unless
+         * must_change is false (otasukectl, scripts). */
+        char otp[16];
+        const char *pw = str(body, "password");
+        json_t *mc = json_object_get(body, "must_change");
+        if (!pw)
+            accounts_one_time_password(otp, sizeof otp);
+        if (accounts_add_initial(c->ad->db, str(body, "username"), pw ? pw : otp,
+                                 str(body, "role"), mc ? json_is_true(mc) : 1, time(NULL),
+                                 err, sizeof err) < 0)
             return afail_err(c, strstr(err, "already exists") ? 409 : 400, err);
         c->status = 201;
-        c->out = json_pack("{s:s}", "username", str(body, "username"));
+        c->out = json_pack("{s:s, s:s?, s:b}", "username", str(body, "username"),
+                           "initial_password", pw ? NULL : otp, "must_change",
+                           mc ? json_is_true(mc) : 1);
+        sodium_memzero(otp, sizeof otp);
     } else if (name && !strcmp(c->method, "DELETE")) {
         if (accounts_remove(c->ad->db, name, err, sizeof err) < 0)
             return afail_err(c, strstr(err, "no account") ? 404 : 409, err);
@@ -244,6 +274,52 @@ static void webd(struct api_call *c, json_t *body)
     c->out = json_pack("{s:b}", "ok", 1);
 }
 
+/* ---- audit actor ----
+ * webd names the signed-in account in a header on every call it forwards. The agent's
+ * socket is reachable only by root and its own group (webd, otasukectl), so the header
+ * is trusted as given; anything on the network reaches the agent only through webd,
+ * which sets it from the session, never from the browser. Changes keep their principal
+ * ("owner": authorship, grants and explain are about principals) and the audit rows a
+ * call wrote get the account in their own column. */
+
+static const char *actor_of(struct api_call *c)
+{
+    const char *a = c->conn ? MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND,
+                                                          "X-Otasuke-Account") : c->account;
+    char err[AGENT_ERR];
+    return a && accounts_check_username(a, err, sizeof err) == 0 ? a : NULL;
+}
+
+int64_t api_actor_mark(struct api_call *c)
+{
+    if (!actor_of(c))
+        return -1;
+    sqlite3_stmt *st;
+    int64_t id = -1;
+    if (sqlite3_prepare_v2(c->ad->db, "SELECT coalesce(max(id), 0) FROM audit", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return id;
+}
+
+void api_actor_stamp(struct api_call *c, int64_t mark)
+{
+    const char *who = actor_of(c);
+    sqlite3_stmt *st;
+    if (mark < 0 || !who || sqlite3_prepare_v2(c->ad->db, "UPDATE audit SET account=?1 WHERE"
+                                               " id > ?2 AND who=?3 AND account IS NULL", -1,
+                                               &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, who, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, mark);
+    sqlite3_bind_text(st, 3, AGENT_OWNER, -1, SQLITE_STATIC);
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
 int api_auth_route(struct api_call *c)
 {
     char path[256], *seg[6] = { 0 };
@@ -262,7 +338,7 @@ int api_auth_route(struct api_call *c)
         if (post && seg[1])
             fields = !strcmp(seg[1], "setup") ? setup_fields : !strcmp(seg[1], "login")
                      ? login_fields : !strcmp(seg[1], "session") || !strcmp(seg[1], "logout")
-                     ? token_fields : NULL;
+                     ? token_fields : !strcmp(seg[1], "password") ? password_fields : NULL;
     } else if (!strcmp(seg[0], "accounts")) {
         fields = post ? account_fields : NULL;
     } else if (!strcmp(seg[0], "unblock-requests")) {

@@ -460,8 +460,9 @@ static void audit(struct api_call *c)
     if (n <= 0 || n > 10000)
         return fail(c, 400, "'limit' must be 1..10000", "limit");
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT id, at, who, what, grant_id, result, reason, json(before)"
-             " AS before, json(after) AS after FROM audit ORDER BY id DESC LIMIT %ld", n);
+    snprintf(sql, sizeof sql, "SELECT id, at, who, account, what, grant_id, result, reason,"
+             " json(before) AS before, json(after) AS after FROM audit ORDER BY id DESC"
+             " LIMIT %ld", n);
     c->out = query(c, sql);
     size_t i;
     json_t *a;
@@ -566,7 +567,16 @@ static const struct api_field *body_fields(const char *method, char **seg)
     return NULL;
 }
 
+static void route(struct api_call *c);
+
 void api_route(struct api_call *c)
+{
+    int64_t mark = api_actor_mark(c);   /* api_auth.c: audit rows get webd's account */
+    route(c);
+    api_actor_stamp(c, mark);
+}
+
+static void route(struct api_call *c)
 {
     char path[256], *seg[SEGS + 1] = { 0 };
     if (strlen(c->url) >= sizeof path)
@@ -577,6 +587,8 @@ void api_route(struct api_call *c)
     if (api_auth_route(c))   /* accounts, sessions, unblock requests: api_auth.c */
         return;
     if (incidents_route(c))   /* incidents: incidents_api.c */
+        return;
+    if (owner_settings_route(c))   /* notify test, hub enrolment: owner_settings.c */
         return;
     int n = 0;
     char *save = NULL;

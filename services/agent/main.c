@@ -182,6 +182,14 @@ int main(int argc, char **argv)
         agentd_api_stop(&ad);
         return 1;
     }
+    /* A hub the owner enrolled with from the web UI lives in <state>/hub. */
+    static char ui_hub[600];
+    snprintf(ui_hub, sizeof ui_hub, "%s/hub/hub.json", ad.state_dir);
+    if (!hub_dir && access(ui_hub, F_OK) == 0) {
+        snprintf(ui_hub, sizeof ui_hub, "%s/hub", ad.state_dir);
+        hub_dir = ui_hub;
+    }
+    ad.hub_dir = hub_dir;
     /* Without its hub the box still protects with what it has: warn, do not stop. */
     if (hub_dir && !check && agentd_hub_start(&ad, hub_dir, err, sizeof err) < 0)
         log_error("%s; running without the hub's feed", err);
@@ -206,6 +214,8 @@ int main(int argc, char **argv)
         log_warn("%s; sending notifications from the main loop", err);
     log_info("started: db %s, socket %s, state %s", ad.db_path, ad.socket_path, ad.state_dir);
     ad.started = time(NULL);
+    if (webstats_attach(ad.db, ad.started, err, sizeof err) < 0)   /* dashboard counters */
+        log_warn("%s; the dashboard counts start from zero", err);
     ad.dirty = 1;   /* artifacts may be missing or older than the database: compile once */
     while (!stop_flag) {
         if (reload_flag) {
@@ -224,6 +234,8 @@ int main(int argc, char **argv)
     notify_stop();
     agentd_events_close(&ad);
     agentd_api_stop(&ad);
+    webstats_flush(time(NULL));
+    webstats_attach(NULL, 0, NULL, 0);
     agent_db_close(ad.db);
     return 0;
 }

@@ -17,6 +17,7 @@
 
 struct sess {
     char username[64], role[16], csrf[80];
+    int must_change;   /* an owner set this password: nothing but changing it is allowed */
 };
 
 static int is_read(const char *m)
@@ -24,18 +25,27 @@ static int is_read(const char *m)
     return !strcmp(m, "GET") || !strcmp(m, "HEAD");
 }
 
-/* Agent call; on transport failure answers 502 itself and returns -1. */
-static long agent(struct webd *w, struct MHD_Connection *c, const char *method,
-                  const char *path, const char *body, size_t len, char **resp)
+/* Agent call on behalf of account (NULL before sign-in: the agent then records changes
+ * as the plain owner); on transport failure answers 502 itself and returns -1. */
+static long agent_as(struct webd *w, struct MHD_Connection *c, const char *account,
+                     const char *method, const char *path, const char *body, size_t len,
+                     char **resp)
 {
     char err[512];
-    long st = apiclient_request(w->agent_socket, method, path, body, len, resp, err, sizeof err);
+    long st = apiclient_request_as(w->agent_socket, account, method, path, body, len, resp, err,
+                                   sizeof err);
     if (st < 0) {
         webd_send_error(c, 502, "the box's agent is not answering; wait a minute and reload "
                         "(if it lasts, restart the box)", NULL, 1);
         *resp = NULL;
     }
     return st;
+}
+
+static long agent(struct webd *w, struct MHD_Connection *c, const char *method,
+                  const char *path, const char *body, size_t len, char **resp)
+{
+    return agent_as(w, c, NULL, method, path, body, len, resp);
 }
 
 /* Looks the cookie's session up at the agent: 1 found, 0 none, -1 answered (502). */
@@ -60,6 +70,7 @@ static int session_of(struct webd *w, struct MHD_Connection *c, char *token, siz
              json_string_value(json_object_get(a, "username")) ?: "");
     snprintf(s->role, sizeof s->role, "%s", json_string_value(json_object_get(a, "role")) ?: "");
     snprintf(s->csrf, sizeof s->csrf, "%s", json_string_value(json_object_get(a, "csrf")) ?: "");
+    s->must_change = json_is_true(json_object_get(a, "must_change"));
     json_decref(a);
     return s->username[0] && s->csrf[0] ? 1 : 0;
 }
@@ -199,11 +210,34 @@ static enum MHD_Result forward(struct webd *w, struct MHD_Connection *c, const c
         json_decref(o);
     }
     char *resp = NULL;
-    long st = agent(w, c, method, path, body, len, &resp);
+    long st = agent_as(w, c, s->username, method, path, body, len, &resp);
     free(owned);
     if (st < 0)
         return MHD_YES;
     return relay(c, st, resp, NULL);
+}
+
+/* The signed-in account's own password: the agent checks the old one and ends the
+ * account's other sessions; this one stays. */
+static enum MHD_Result change_password(struct webd *w, struct MHD_Connection *c,
+                                       struct webd_req *r, const char *token,
+                                       const struct sess *s)
+{
+    json_t *o = r && r->len ? json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    if (!json_is_object(o) || json_object_get(o, "token")) {
+        json_decref(o);
+        return webd_send_error(c, 400, "send {\"old_password\": ..., \"new_password\": ...}",
+                               "body", 1);
+    }
+    json_object_set_new(o, "token", json_string(token));
+    char *b = json_dumps(o, JSON_COMPACT), *resp = NULL;
+    json_decref(o);
+    if (!b)
+        return webd_send_error(c, 500, "out of memory", NULL, 1);
+    long st = agent_as(w, c, s->username, "POST", "/v1/auth/password", b, strlen(b), &resp);
+    sodium_memzero(b, strlen(b));   /* held two passwords */
+    free(b);
+    return st < 0 ? MHD_YES : relay(c, st, resp, NULL);
 }
 
 static enum MHD_Result api(struct webd *w, struct MHD_Connection *c, const char *url,
@@ -232,8 +266,8 @@ static enum MHD_Result api(struct webd *w, struct MHD_Connection *c, const char 
         return webd_send_error(c, 403, "security token missing or wrong; reload the page",
                                "X-CSRF-Token", 1);
     if (!strcmp(sub, "/auth/session") && read) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "username", s.username, "role", s.role,
-                              "csrf", s.csrf);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "username", s.username, "role", s.role,
+                              "csrf", s.csrf, "must_change", s.must_change);
         char *out = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         return relay(c, 200, out, NULL);
@@ -250,6 +284,11 @@ static enum MHD_Result api(struct webd *w, struct MHD_Connection *c, const char 
                                              " HttpOnly; SameSite=Strict; Max-Age=0", NULL };
         return relay(c, st, resp, extra);
     }
+    if (!strcmp(sub, "/auth/password") && !strcmp(method, "POST"))
+        return change_password(w, c, r, token, &s);
+    if (s.must_change)
+        return webd_send_error(c, 403, "choose your own password first (the one you signed in "
+                               "with was set by an owner)", "must_change", 1);
     if (!strncmp(sub, "/auth", 5) || !strncmp(sub, "/webd", 5) || !strcmp(sub, "/delegated"))
         return webd_send_error(c, 404, "no such API path", NULL, 1);
     if (!read && strcmp(s.role, "owner"))

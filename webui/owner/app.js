@@ -3,9 +3,10 @@ import { h, clear } from './dom.js';
 import { t, lang, loadLang, pickLang, setLang } from './i18n.js';
 import { api, setCsrf, ApiError } from './api.js';
 import { pages } from './pages.js';
+import { passwordForm } from './settings.js';
 
 const root = document.getElementById('app');
-const state = { user: null, role: null };
+const state = { user: null, role: null, mustChange: false };
 
 export function errorBox(e) {
   const msg = e instanceof ApiError ? e.words() : `${t('err.server')} (${e.message || e})`;
@@ -68,6 +69,7 @@ function loginForm() {
 function signedIn(s) {
   state.user = s.username;
   state.role = s.role;
+  state.mustChange = !!s.must_change;
   setCsrf(s.csrf);
   if (!location.hash || location.hash === '#/login') location.hash = '#/';
   render();
@@ -104,6 +106,18 @@ async function render() {
       h('main', {}, st && st.setup_needed ? setupForm() : loginForm()));
     return;
   }
+  if (state.mustChange) {
+    // An owner made this account with a password they know: the box accepts nothing else
+    // until the person picks their own.
+    const main = h('main', { id: 'page', 'data-render': gen });
+    root.append(h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')),
+      h('span', { class: 'who' }, t('nav.signedin', { user: state.user, role: t(`role.${state.role}`) })),
+      langSwitch(), h('button', { type: 'button', id: 'signout', onclick: signOut }, t('nav.signout'))), main);
+    main.append(h('section', { class: 'card narrow', id: 'first-password' }, h('h1', {}, t('pw.first.title')),
+      h('p', {}, t('pw.first.intro')), passwordForm('first-password-form', () => { state.mustChange = false; setTimeout(render, 800); })));
+    main.dataset.ready = '1';
+    return;
+  }
   const route = (location.hash || '#/').split('?')[0];
   const page = pages[route] || pages['#/'];
   const main = h('main', { id: 'page', 'data-render': gen });
@@ -136,6 +150,7 @@ window.addEventListener('otasuke-signed-out', () => { state.user = null; render(
     const s = await api('GET', '/auth/session');
     state.user = s.username;
     state.role = s.role;
+    state.mustChange = !!s.must_change;
     setCsrf(s.csrf);
   } catch { /* not signed in */ }
   render();

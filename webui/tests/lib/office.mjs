@@ -16,11 +16,12 @@ const OFFICE = join(REPO, 'tests/lib/office.sh');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const SHOTS = resolve(REPO, process.env.BUILD || 'build', 'screenshots');
 export const BOX = '192.0.2.1';
+export const HUB = '198.18.1.10';
 
 // Why the browser tests cannot run here, or null.
 export function skipReason() {
   if (process.getuid && process.getuid() !== 0) return 'needs root (network namespaces)';
-  for (const b of ['otasuke-agent', 'otasuke-dnsd', 'otasuke-webd', 'otasukectl'])
+  for (const b of ['otasuke-agent', 'otasuke-dnsd', 'otasuke-webd', 'otasukectl', 'otasuke-hubd'])
     if (!existsSync(join(BIN, b))) return `build ${b} first (make)`;
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} missing (make deps installs chromium)`;
   if (!existsSync(join(REPO, 'webui/node_modules/playwright-core'))) return 'playwright-core missing (make deps)';
@@ -93,11 +94,9 @@ export class Office {
   }
 
   async startBox() {
+    await this.startAgent();
+    await this.waitFor('first compile', async () => existsSync(join(this.st, 'domains.set')) && existsSync(join(this.st, 'policy.set')));
     const st = this.st;
-    await this.start('agent', 'box', join(BIN, 'otasuke-agent'), '-f', '--db', join(st, 'agent.db'), '--state-dir', st,
-      '--socket', this.sock, '--dnsd-control', join(st, 'dnsd.ctl'), '--events', join(st, 'events.sock'));
-    await this.waitFor('agent socket', async () => (await this.agent('GET', '/v1/status')).status === 200);
-    await this.waitFor('first compile', async () => existsSync(join(st, 'domains.set')) && existsSync(join(st, 'policy.set')));
     await this.start('dnsd', 'box', join(BIN, 'otasuke-dnsd'), '-f', '--listen', `${BOX}:53`, '--upstream', '127.0.0.1:5335',
       '--domains', join(st, 'domains.set'), '--policy', join(st, 'policy.set'), '--control', join(st, 'dnsd.ctl'),
       '--events', join(st, 'events.sock'), '--allowed-every', '1');
@@ -109,6 +108,33 @@ export class Office {
       `https://${BOX}/api/auth/state`)) === '200');
   }
 
+  // The agent alone (also to restart it: stop('agent') first).
+  async startAgent() {
+    const st = this.st;
+    await this.start('agent', 'box', join(BIN, 'otasuke-agent'), '-f', '--db', join(st, 'agent.db'), '--state-dir', st,
+      '--socket', this.sock, '--dnsd-control', join(st, 'dnsd.ctl'), '--events', join(st, 'events.sock'));
+    await this.waitFor('agent socket', async () => (await this.agent('GET', '/v1/status')).status === 200);
+  }
+
+  // A hub in the hub namespace (HTTPS only, no broker: enough for enrolment), with one
+  // organisation. Its certificate is this.hubCert.
+  async startHub(org) {
+    this.hs = join(this.st, 'hub-state');
+    mkdirSync(this.hs, { recursive: true });
+    const hubd = join(BIN, 'otasuke-hubd');
+    await run(hubd, ['-d', this.hs, 'admin', 'tls', '--hosts', HUB]);
+    await run(hubd, ['-d', this.hs, 'admin', 'org', 'add', org]);
+    this.hubCert = join(this.hs, 'tls', 'cert.pem');
+    await this.start('hubd', 'hub', hubd, '-f', '-d', this.hs, '-l', `${HUB}:8443`);
+    await this.waitFor('hub answering', async () => (await this.exec('box', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}',
+      '--cacert', this.hubCert, `https://${HUB}:8443/v1/health`)) === '200');
+  }
+
+  async hubAdmin(...args) {
+    const { stdout } = await run(join(BIN, 'otasuke-hubd'), ['-d', this.hs, 'admin', ...args]);
+    return stdout;
+  }
+
   // pc's answer for name from the box: "NXDOMAIN" or the first address.
   async dig(name) {
     const out = await this.exec('pc', 'dig', '+time=1', '+tries=1', `@${BOX}`, name, 'A');
@@ -117,9 +143,11 @@ export class Office {
     return m ? m.trim().split(/\s+/).pop() : 'NOANSWER';
   }
 
-  // Chromium inside pc: a wrapper makes playwright's launch go through `ip netns exec`.
-  // Blocked names are mapped to the box in the browser only (dnsd answers NXDOMAIN for
-  // them until the agent compiles block-page answers), so the block page is reachable.
+  // Chromium inside pc: a wrapper makes playwright's launch go through `ip netns exec`,
+  // which also gives it pc's /etc/resolv.conf (the box, 192.0.2.1): every name the
+  // browser opens is resolved by the office's real dnsd, so what dnsd answers for a
+  // blocked name (the block-page address, NXDOMAIN...) decides where the browser lands.
+  // mapNames (host-resolver-rules) is for tests that need a name dnsd does not know.
   async browser(mapNames = []) {
     const { chromium } = await import(join(REPO, 'webui/node_modules/playwright-core/index.mjs'));
     this.profile = mkdtempSync(join(tmpdir(), 'otasuke-chromium-'));
