@@ -455,10 +455,14 @@ int hubclient_heartbeat(struct hubclient *hc, const struct hubclient_heartbeat *
     return 0;
 }
 
-int hubclient_contribute(struct hubclient *hc, const struct hubclient_indicator *v, int n,
-                         int *promoted, char *err, size_t errlen)
+int hubclient_contribute_ex(struct hubclient *hc, const struct hubclient_indicator *v, int n,
+                            int *promoted, int *rejected, char *err, size_t errlen)
 {
     json_t *arr = json_array();
+    if (promoted)
+        *promoted = 0;
+    if (rejected)
+        *rejected = 0;
     for (int i = 0; i < n; i++) {
         json_t *e = json_pack("{s:s, s:s, s:s, s:I}", "indicator", v[i].indicator, "kind",
                               v[i].kind ? v[i].kind : "domain", "category", v[i].category,
@@ -479,15 +483,23 @@ int hubclient_contribute(struct hubclient *hc, const struct hubclient_indicator 
                   "contribution", err, errlen) < 0)
         return -1;
     json_t *rej = json_object_get(a, "rejected");
-    int rc = 0;
-    if (json_array_size(rej) > 0) {
+    if (json_array_size(rej) > 0)
         errbuf_set(err, errlen, "hub refused: %s", json_string_value(json_array_get(rej, 0)));
-        rc = -1;
-    }
+    if (rejected)
+        *rejected = (int)json_array_size(rej);
     if (promoted)
         *promoted = (int)json_integer_value(json_object_get(a, "promoted"));
     json_decref(a);
-    return rc;
+    return 0;
+}
+
+int hubclient_contribute(struct hubclient *hc, const struct hubclient_indicator *v, int n,
+                         int *promoted, char *err, size_t errlen)
+{
+    int rejected = 0;
+    if (hubclient_contribute_ex(hc, v, n, promoted, &rejected, err, errlen) < 0)
+        return -1;
+    return rejected > 0 ? -1 : 0;
 }
 
 int hubclient_report_fp(struct hubclient *hc, const char *indicator, const char *kind,
@@ -539,4 +551,18 @@ int hubclient_policy_fetch(struct hubclient *hc, long long after, hubclient_poli
     }
     json_decref(o);
     return n;
+}
+
+int hubclient_policy_result(struct hubclient *hc, long long id, const char *status,
+                            const char *detail, char *err, size_t errlen)
+{
+    char path[80];
+    snprintf(path, sizeof path, "/v1/policy/%lld/result", id);
+    json_t *a;
+    if (post_json(hc, path, json_pack("{s:s, s:s}", "status", status, "detail",
+                                      detail ? detail : ""), &a, "policy result", err,
+                  errlen) < 0)
+        return -1;
+    json_decref(a);
+    return 0;
 }

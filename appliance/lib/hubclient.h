@@ -70,6 +70,11 @@ struct hubclient_indicator {
  * *promoted (may be NULL) = how many made it into the feed. */
 int hubclient_contribute(struct hubclient *hc, const struct hubclient_indicator *v, int n,
                          int *promoted, char *err, size_t errlen);
+/* Like hubclient_contribute, but a hub that answered counts as success: *rejected (may be
+ * NULL) gets how many indicators it refused (they will never be accepted; err names the
+ * first), the others were counted. -1 only when nothing was counted (transport, auth). */
+int hubclient_contribute_ex(struct hubclient *hc, const struct hubclient_indicator *v, int n,
+                            int *promoted, int *rejected, char *err, size_t errlen);
 int hubclient_report_fp(struct hubclient *hc, const char *indicator, const char *kind,
                         char *err, size_t errlen);
 
@@ -81,6 +86,11 @@ typedef int (*hubclient_policy_fn)(long long id, const char *signer, const char 
                                    const char *signature, void *ctx);
 int hubclient_policy_fetch(struct hubclient *hc, long long after, hubclient_policy_fn fn,
                            void *ctx, char *err, size_t errlen);
+
+/* Tells the hub what became of relayed policy message id: status "applied" or "refused",
+ * detail = the agent's reason (no client data). Returns 0 or -1 with err. */
+int hubclient_policy_result(struct hubclient *hc, long long id, const char *status,
+                            const char *detail, char *err, size_t errlen);
 
 /* Called with a verified document; returns 0 when applied (the seq is then saved),
  * non-zero to refuse it (the seq stays). */

@@ -7,6 +7,7 @@
 #include "backup.h"
 #include "incidents.h"
 #include "feed.h"
+#include "hubshare.h"
 
 #include <microhttpd.h>
 #include <stdio.h>
@@ -587,6 +588,8 @@ static void route(struct api_call *c)
     if (api_auth_route(c))   /* accounts, sessions, unblock requests: api_auth.c */
         return;
     if (incidents_route(c))   /* incidents: incidents_api.c */
+        return;
+    if (hubshare_route(c))   /* hub sharing switch and status: hubshare.c */
         return;
     if (owner_settings_route(c))   /* notify test, hub enrolment: owner_settings.c */
         return;

@@ -9,6 +9,7 @@
 #include "accounts.h"
 #include "agentd.h"
 #include "config.h"
+#include "hubshare.h"
 #include "incidents.h"
 #include "log.h"
 
@@ -117,6 +118,7 @@ void agentd_events_read(struct agentd *ad)
             return;
         ad->n.events++;
         incidents_on_event(ad, buf, (size_t)n, time(NULL));   /* detectors: incidents_hook.c */
+        hubshare_on_event(ad, buf, (size_t)n, time(NULL));    /* sharing: hubshare.c */
         if (agentd_event_apply(ad->db, ad->cfg, buf, (size_t)n, time(NULL), err, sizeof err) < 0) {
             ad->n.events_bad++;
             log_debug("%s", err);

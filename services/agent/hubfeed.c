@@ -9,9 +9,13 @@
  *
  * Heartbeats go out from a second thread with a hubclient of its own, so a hub that does
  * not answer never holds up the feed or the main loop. The main loop refreshes what they
- * carry (open incidents, counters) in agentd_hub_snapshot; the thread only copies it. */
+ * carry (open incidents, counters) in agentd_hub_snapshot; the thread only copies it.
+ *
+ * Contributions and relayed policy changes live in hubshare.c (a third thread); they
+ * hand policy messages to the main thread through the same pipe. */
 #include "agentd.h"
 #include "hubclient.h"
+#include "hubshare.h"
 #include "log.h"
 
 #include <errno.h>
@@ -210,6 +214,12 @@ int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errle
     }
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
+    /* Contributions and relayed policy changes: hubshare.c, its own thread and client;
+     * the watch below subscribes to box/<user>/policy and passes each notice on. */
+    if (hubshare_start(ad, dir, h->pipe[1], e2, sizeof e2) < 0)
+        log_warn("%s; no contributions, no delegated changes through the hub", e2);
+    else
+        hubclient_set_policy_notify(h->hc, hubshare_policy_notice, NULL);
     if (pthread_create(&h->thread, NULL, hub_thread, h) != 0) {
         snprintf(err, errlen, "--hub: cannot start its thread");
         return -1;
@@ -252,4 +262,5 @@ void agentd_hub_handle(struct agentd *ad, int64_t now)
         pthread_cond_signal(&h->cv);
     }
     pthread_mutex_unlock(&h->mu);
+    hubshare_handle(ad, now);   /* a relayed policy message, if one is waiting */
 }

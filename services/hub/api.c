@@ -11,6 +11,9 @@
  *   GET  /feed/<id>/delta/<from>[.sig]
  *   POST /v1/boxes/<id>/policy        operator token; a delegate-signed policy change
  *   GET  /v1/policy?after=N           box token; its relayed policy changes
+ *   POST /v1/policy/<id>/result       box token; applied / refused (policy.c)
+ *   GET  /v1/boxes/<id>/policy        operator token; messages + verdicts (policy.c)
+ * Enrolment requests are rate-limited per source address (429; enroll.c).
  *   GET  /v1/health
  *   POST /v1/help, GET /v1/inbox[/N], POST /v1/inbox/N   help inbox (inbox.c)
  *   /console/...                      MSP console: files, sign-in, its views (console.c)
@@ -20,6 +23,7 @@
 #include "console.h"
 #include "hubd.h"
 #include "inbox.h"
+#include "policy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,9 +93,25 @@ static const char *bearer(struct MHD_Connection *c)
     return a + 7;
 }
 
+/* The peer's address as text, for the enrolment rate limit only (never stored). */
+static const char *peer(struct MHD_Connection *c, char *buf, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    buf[0] = '\0';
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)len);
+    return buf;
+}
+
 static enum MHD_Result h_challenge(struct hub *h, struct MHD_Connection *c)
 {
-    char nonce[64], err[256];
+    char nonce[64], err[256], addr[64];
+    if (hub_enroll_limit_check(peer(c, addr, sizeof addr), hub_now(), err, sizeof err) > 0)
+        return send_err(c, 429, err);
     if (hub_challenge_new(h, nonce, sizeof nonce, err, sizeof err) < 0) {
         log_error("challenge: %s", err);
         return send_err(c, 500, "storage error; see the hub log");
@@ -103,10 +123,16 @@ static enum MHD_Result h_enroll(struct hub *h, struct MHD_Connection *c, struct 
 {
     struct hub_enroll_req e;
     struct hub_enroll_res r;
-    char err[300];
-    if (hub_body_enroll(rq->body, rq->len, &e, err, sizeof err) < 0)
+    char err[300], addr[64];
+    if (hub_enroll_limit_check(peer(c, addr, sizeof addr), hub_now(), err, sizeof err) > 0)
+        return send_err(c, 429, err);
+    if (hub_body_enroll(rq->body, rq->len, &e, err, sizeof err) < 0) {
+        hub_enroll_limit_failed(addr, hub_now());
         return send_err(c, 400, err);
+    }
     int st = hub_enroll(h, &e, &r, err, sizeof err);
+    if (st > 0)
+        hub_enroll_limit_failed(addr, hub_now());
     if (st < 0) {
         log_error("enroll: %s", err);
         return send_err(c, 500, "storage error; see the hub log");
@@ -407,6 +433,8 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
         return h_enroll(h, c, rq);
     if (hub_console_match(url))   /* MSP console: console.c */
         return hub_console(h, c, url, method, rq->body, rq->len);
+    if (hub_policy_match(url, method))   /* policy results, operator's list: policy.c */
+        return hub_policy_route(h, c, url, method, rq->body, rq->len);
     if (hub_inbox_match(url))   /* help inbox: inbox.c */
         return hub_inbox(h, c, url, method, rq->body, rq->len);
     long org = 0, box = 0;

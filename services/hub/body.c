@@ -306,3 +306,21 @@ int hub_body_policy(const char *body, size_t len, struct hub_policy *pol, char *
     json_decref(o);
     return rc;
 }
+
+int hub_body_policy_result(const char *body, size_t len, char *status, size_t slen,
+                           char *detail, size_t dlen, char *err, size_t errlen)
+{
+    static const char *const f[] = { "status", "detail", NULL };
+    json_t *o = load(body, len, err, errlen);
+    if (!o)
+        return -1;
+    int rc = only_fields(o, f, "", err, errlen) ||
+             str_field(o, "status", 1, status, slen, "", err, errlen) ||
+             str_field(o, "detail", 0, detail, dlen, "", err, errlen) ? -1 : 0;
+    if (rc == 0 && strcmp(status, "applied") != 0 && strcmp(status, "refused") != 0) {
+        snprintf(err, errlen, "field 'status': expected applied|refused");
+        rc = -1;
+    }
+    json_decref(o);
+    return rc;
+}

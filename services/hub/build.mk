@@ -5,6 +5,7 @@ otasuke-hubd_PKGS := libmicrohttpd gnutls sqlite3 libpq libmosquitto jansson lib
 HUB_LIB_SRCS := $(filter-out services/hub/main.c services/hub/api.c,$(wildcard services/hub/*.c))
 test_hub_consensus_EXTRA := $(HUB_LIB_SRCS)
 test_hub_enroll_EXTRA := $(HUB_LIB_SRCS)
+test_hub_policy_EXTRA := $(HUB_LIB_SRCS)
 test_hub_body_EXTRA := services/hub/body.c
 fuzz_hub_body_EXTRA := services/hub/body.c
 

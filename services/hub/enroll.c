@@ -3,7 +3,9 @@
  * once (to the operator for codes, to the box for its credentials). */
 #include "hubd.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,4 +265,94 @@ int hub_box_revoke(struct hub *h, long box_id, char *err, size_t errlen)
     }
     hub_audit(h, "operator", "box-revoke", "box %ld", box_id);
     return 0;
+}
+
+/* ---- enrolment rate limit ----
+ * Codes are 128 random bits, so guessing is hopeless anyway; the limit is there so a
+ * script hammering /v1/enroll cannot burn CPU (Ed25519 checks, database writes) or fill
+ * the audit trail, and so a typo'd code in a provisioning loop is noticed. Fixed one-minute
+ * windows per source address in a small table (memory bounded whatever the traffic); a
+ * new address evicts one whose window is over, or the oldest. Counted per address, not
+ * per code: a whole office behind one NAT shares the budget, which is generous for that. */
+#define LIMIT_SLOTS 1024
+#define LIMIT_WINDOW 60
+
+struct limit_slot {
+    char addr[48];
+    long long start;
+    int attempts, failures;
+};
+
+static struct limit_slot limit_tab[LIMIT_SLOTS];
+static pthread_mutex_t limit_mu = PTHREAD_MUTEX_INITIALIZER;
+static int limit_attempts = HUB_ENROLL_ATTEMPTS_PER_MIN, limit_failures = HUB_ENROLL_FAILURES_PER_MIN;
+
+void hub_enroll_limit_set(int attempts, int failures)
+{
+    pthread_mutex_lock(&limit_mu);
+    limit_attempts = attempts;
+    limit_failures = failures;
+    memset(limit_tab, 0, sizeof limit_tab);
+    pthread_mutex_unlock(&limit_mu);
+}
+
+/* Slot of addr (caller holds limit_mu), starting a new window when the old one is over. */
+static struct limit_slot *limit_slot(const char *addr, long long now)
+{
+    uint32_t hsh = 2166136261u;
+    for (const char *p = addr; *p; p++)
+        hsh = (hsh ^ (uint8_t)*p) * 16777619u;
+    struct limit_slot *victim = NULL;
+    /* Probe a short run of slots: a hit, else the first free / expired, else the oldest. */
+    for (int i = 0; i < 8; i++) {
+        struct limit_slot *s = &limit_tab[(hsh + (uint32_t)i) % LIMIT_SLOTS];
+        if (s->addr[0] && strcmp(s->addr, addr) == 0) {
+            if (now - s->start >= LIMIT_WINDOW) {
+                s->start = now;
+                s->attempts = s->failures = 0;
+            }
+            return s;
+        }
+        if (!victim || !s->addr[0] || (victim->addr[0] && s->start < victim->start))
+            victim = s;
+    }
+    snprintf(victim->addr, sizeof victim->addr, "%s", addr);
+    victim->start = now;
+    victim->attempts = victim->failures = 0;
+    return victim;
+}
+
+int hub_enroll_limit_check(const char *addr, long long now, char *err, size_t errlen)
+{
+    if (!addr || !*addr)
+        addr = "?";
+    pthread_mutex_lock(&limit_mu);
+    struct limit_slot *s = limit_slot(addr, now);
+    int wait = (int)(s->start + LIMIT_WINDOW - now);
+    if (wait < 1)
+        wait = 1;
+    int rc = 0;
+    if (s->failures >= limit_failures) {
+        snprintf(err, errlen, "too many failed enrolment attempts from %s (%d in the last "
+                 "minute); wait %d s, then check the code with the hub operator", addr,
+                 s->failures, wait);
+        rc = wait;
+    } else if (s->attempts >= limit_attempts) {
+        snprintf(err, errlen, "too many enrolment requests from %s (%d in the last minute, "
+                 "limit %d); wait %d s and retry", addr, s->attempts, limit_attempts, wait);
+        rc = wait;
+    } else {
+        s->attempts++;
+    }
+    pthread_mutex_unlock(&limit_mu);
+    return rc;
+}
+
+void hub_enroll_limit_failed(const char *addr, long long now)
+{
+    if (!addr || !*addr)
+        addr = "?";
+    pthread_mutex_lock(&limit_mu);
+    limit_slot(addr, now)->failures++;
+    pthread_mutex_unlock(&limit_mu);
 }

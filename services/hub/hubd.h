@@ -101,6 +101,16 @@ int hub_enroll(struct hub *h, const struct hub_enroll_req *rq, struct hub_enroll
 long hub_box_auth(struct hub *h, const char *token, long *org_id, char *err, size_t errlen);
 int hub_operator_auth(struct hub *h, const char *token);
 int hub_box_revoke(struct hub *h, long box_id, char *err, size_t errlen);
+/* Enrolment rate limit per source address (challenge and enrol requests both count;
+ * refused enrolments count again as failures). Thread-safe, in memory. */
+#define HUB_ENROLL_ATTEMPTS_PER_MIN 60
+#define HUB_ENROLL_FAILURES_PER_MIN 10
+/* Returns 0 (go on; the attempt is counted) or the seconds to wait, with err saying why
+ * (answer 429). */
+int hub_enroll_limit_check(const char *addr, long long now, char *err, size_t errlen);
+void hub_enroll_limit_failed(const char *addr, long long now);
+/* Changes the limits and forgets every window (tests). */
+void hub_enroll_limit_set(int attempts, int failures);
 
 /* ---- consensus.c ---- */
 struct hub_contrib {
@@ -185,12 +195,27 @@ struct hub_policy {
 int hub_body_policy(const char *body, size_t len, struct hub_policy *pol, char *err,
                     size_t errlen);
 
+/* Parses {"status":"applied"|"refused","detail":"..."} (a box's verdict on a relayed
+ * policy message). Returns 0 or -1 with err naming the field. */
+#define HUB_POLICY_DETAIL_MAX 400
+int hub_body_policy_result(const char *body, size_t len, char *status, size_t slen,
+                           char *detail, size_t dlen, char *err, size_t errlen);
+
 /* ---- policy.c ---- */
 /* Stores a policy change for box_id (sender = operator name, for the audit) and returns
  * its id (> 0), 0 if the box is unknown or revoked, -1 on error. */
 long hub_policy_relay(struct hub *h, long box_id, const char *sender,
                       const struct hub_policy *pol, char *mqtt_user, size_t ulen,
                       char *err, size_t errlen);
+/* Records box_id's verdict on its message msg_id (first verdict wins; audited). Returns 1,
+ * 0 if the message is not this box's, -1 on error. */
+int hub_policy_result(struct hub *h, long box_id, long long msg_id, const char *status,
+                      const char *detail, char *err, size_t errlen);
+/* Messages relayed to box_id with id > after, oldest first (at most 100), with their
+ * verdict: JSON array (new reference) or NULL with err. For the operator / MSP console. */
+struct json_t;
+struct json_t *hub_policy_list(struct hub *h, long box_id, long long after, char *err,
+                               size_t errlen);
 /* Operator name for an API token, or -1/0 like hub_operator_auth. */
 int hub_operator_name(struct hub *h, const char *token, char *name, size_t namelen);
 

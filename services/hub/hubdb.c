@@ -61,6 +61,10 @@ static const char *const migrations[] = {
     "  severity TEXT NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL, assignee TEXT,"
     "  received BIGINT NOT NULL, updated BIGINT NOT NULL, note TEXT, bundle TEXT NOT NULL,"
     "  UNIQUE (box_id, incident));",
+    /* 5: what the box did with a relayed policy message (policy.c): applied / refused */
+    "ALTER TABLE policy_msgs ADD COLUMN result TEXT;"
+    "ALTER TABLE policy_msgs ADD COLUMN result_detail TEXT;"
+    "ALTER TABLE policy_msgs ADD COLUMN result_at BIGINT;",
 };
 
 static char *subst_id(const char *sql, const char *idtype)

@@ -3,6 +3,7 @@
  * "seq N is out" on feed/<id>. The message is retained, so a box that connects later
  * learns the latest seq on subscribe. */
 #include "hubd.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,11 +152,19 @@ static void on_connect(struct mosquitto *m, void *ctx, int rc)
 {
     (void)m; (void)ctx;
     mq_connected = rc == 0;
+    if (rc)
+        log_warn("MQTT broker refused hubd: %s (retrying every second)",
+                 mosquitto_connack_string(rc));
+    else
+        log_info("MQTT: connected to the broker at %s:%d", mq_host, mq_port);
 }
 
 static void on_disconnect(struct mosquitto *m, void *ctx, int rc)
 {
-    (void)m; (void)ctx; (void)rc;
+    (void)m; (void)ctx;
+    if (mq_connected)
+        log_warn("MQTT: lost the broker (%s); reconnecting", rc ? mosquitto_strerror(rc)
+                 : "closed");
     mq_connected = 0;
 }
 
@@ -244,6 +253,7 @@ void hub_mqtt_stop(void)
     if (!mq)
         return;
     if (mq_connected) {
+        mq_connected = 0;   /* leaving on purpose: not a "lost the broker" */
         mosquitto_disconnect(mq);
         mosquitto_loop(mq, 100, 1);
     }

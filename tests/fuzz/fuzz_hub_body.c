@@ -1,6 +1,6 @@
 /* Fuzzes every hub API body parser (services/hub/body.c) with the same input: the first
- * byte picks the parser (enrol, heartbeat, contributions, false positive, policy), the
- * rest is the body. */
+ * byte picks the parser (enrol, heartbeat, contributions, false positive + policy result,
+ * policy), the rest is the body. */
 #include "../../services/hub/hubd.h"
 
 #include <stddef.h>
@@ -48,6 +48,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default: {
         char ind[FEED_INDICATOR_MAX + 1], kind[8];
         hub_body_fp(body, len, ind, sizeof ind, kind, sizeof kind, err, sizeof err);
+        char st[16], detail[HUB_POLICY_DETAIL_MAX + 1];
+        if (hub_body_policy_result(body, len, st, sizeof st, detail, sizeof detail, err,
+                                   sizeof err) == 0 && strcmp(st, "applied") && strcmp(st, "refused"))
+            __builtin_trap();
         break;
     }
     }

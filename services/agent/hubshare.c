@@ -1,0 +1,740 @@
+/* Sharing with the hub, and the delegated changes it relays.
+ *
+ * Contributions (principle 5, opt-in by principle 6): when the owner switched sharing on
+ * (setting hub_sharing, default hub.sharing in otasuke.conf), every blocked lookup of a
+ * malware / phishing / C2 name and every connection dropped because its destination is
+ * listed is counted per indicator: indicator, category, count, first and last seen. No
+ * client address, no allowed name, no query log is ever kept here. The table is bounded
+ * (HUBSHARE_CAP, oldest dropped first) and sent every interval (30 s) from a thread of
+ * its own with its own hubclient, so a hub that does not answer never holds up the main
+ * loop; a failed send loses no count (the table changes only when the hub took it).
+ *
+ * Delegated changes: the hub stores policy messages for this box and says "policy <id>"
+ * on box/<user>/policy. The same thread fetches everything after the last id it handled
+ * (at start, on each notice, every minute), hands each message to the main thread (the
+ * hub pipe, as hubfeed.c does for feed documents), which runs agent_delegated_apply --
+ * signature, grant, expiry, replay are the agent's checks, the hub is only the courier
+ * -- and persists the id. The verdict goes back to the hub so the MSP sees "applied" or
+ * "refused: ... outside every live grant". */
+#include "agentd.h"
+#include "api.h"
+#include "config.h"
+#include "hubclient.h"
+#include "hubshare.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the aggregation table ----
+ * Chained hash over a fixed slot array: note and ack are O(1); only eviction scans the
+ * table for the oldest entry, and it happens only when 10,000 distinct threat indicators
+ * are waiting, i.e. the hub has been away for a long time. ~300 bytes a slot: 3 MB. */
+
+struct slot {
+    struct hubshare_entry e;
+    int next;                    /* chain (or free list); -1 = end */
+    int used;
+};
+
+struct hubshare_table {
+    struct slot *s;
+    int cap, n, free_head;
+    int *bucket;
+    unsigned nbucket;            /* power of two */
+    uint64_t dropped;
+};
+
+static unsigned key_hash(const char *ind, const char *kind)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = ind; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (const char *p = kind; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return h;
+}
+
+struct hubshare_table *hubshare_table_new(int cap)
+{
+    if (cap < 1)
+        return NULL;
+    struct hubshare_table *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->cap = cap;
+    t->nbucket = 16;
+    while (t->nbucket < 2u * (unsigned)cap)
+        t->nbucket *= 2;
+    t->s = calloc((size_t)cap, sizeof *t->s);
+    t->bucket = malloc(t->nbucket * sizeof *t->bucket);
+    if (!t->s || !t->bucket) {
+        hubshare_table_free(t);
+        return NULL;
+    }
+    hubshare_table_clear(t);
+    t->dropped = 0;
+    return t;
+}
+
+void hubshare_table_free(struct hubshare_table *t)
+{
+    if (!t)
+        return;
+    free(t->s);
+    free(t->bucket);
+    free(t);
+}
+
+void hubshare_table_clear(struct hubshare_table *t)
+{
+    for (unsigned i = 0; i < t->nbucket; i++)
+        t->bucket[i] = -1;
+    for (int i = 0; i < t->cap; i++) {
+        t->s[i].used = 0;
+        t->s[i].next = i + 1 < t->cap ? i + 1 : -1;
+    }
+    t->free_head = 0;
+    t->n = 0;
+}
+
+int hubshare_table_size(const struct hubshare_table *t)
+{
+    return t->n;
+}
+
+uint64_t hubshare_table_dropped(const struct hubshare_table *t)
+{
+    return t->dropped;
+}
+
+static int find(const struct hubshare_table *t, const char *ind, const char *kind)
+{
+    for (int i = t->bucket[key_hash(ind, kind) & (t->nbucket - 1)]; i >= 0; i = t->s[i].next)
+        if (!strcmp(t->s[i].e.indicator, ind) && !strcmp(t->s[i].e.kind, kind))
+            return i;
+    return -1;
+}
+
+static void unlink_slot(struct hubshare_table *t, int i)
+{
+    int *pp = &t->bucket[key_hash(t->s[i].e.indicator, t->s[i].e.kind) & (t->nbucket - 1)];
+    while (*pp >= 0 && *pp != i)
+        pp = &t->s[*pp].next;
+    if (*pp == i)
+        *pp = t->s[i].next;
+    t->s[i].used = 0;
+    t->s[i].next = t->free_head;
+    t->free_head = i;
+    t->n--;
+}
+
+/* Lower-cases a domain, drops one trailing dot and checks its characters (what dnsd can
+ * send is wider than what the hub accepts: refuse it here rather than send it). */
+static int norm_indicator(const char *in, const char *kind, char *out, size_t outlen)
+{
+    size_t n = strlen(in);
+    if (!strcmp(kind, "domain")) {
+        if (n && in[n - 1] == '.')
+            n--;
+        if (n == 0 || n > FEED_INDICATOR_MAX || n >= outlen)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            char c = (char)tolower((unsigned char)in[i]);
+            if (!(isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_'))
+                return -1;
+            out[i] = c;
+        }
+        out[n] = '\0';
+        return out[0] == '.' || strstr(out, "..") ? -1 : 0;
+    }
+    unsigned char buf[16];
+    if ((!strcmp(kind, "ipv4") && inet_pton(AF_INET, in, buf) == 1) ||
+        (!strcmp(kind, "ipv6") && inet_pton(AF_INET6, in, buf) == 1)) {
+        /* canonical text, so 2001:DB8::1 and 2001:db8:0::1 are one indicator */
+        return inet_ntop(!strcmp(kind, "ipv4") ? AF_INET : AF_INET6, buf, out,
+                         (socklen_t)outlen) ? 0 : -1;
+    }
+    return -1;
+}
+
+int hubshare_table_note(struct hubshare_table *t, const char *indicator, const char *kind,
+                        const char *category, int64_t now)
+{
+    char ind[FEED_INDICATOR_MAX + 1];
+    if (!indicator || !kind || !category || !*category ||
+        strlen(category) >= sizeof t->s[0].e.category ||
+        norm_indicator(indicator, kind, ind, sizeof ind) < 0)
+        return -1;
+    int i = find(t, ind, kind);
+    if (i >= 0) {
+        struct hubshare_entry *e = &t->s[i].e;
+        e->count++;
+        if (now > e->last_seen)
+            e->last_seen = now;
+        if (now < e->first_seen)
+            e->first_seen = now;
+        snprintf(e->category, sizeof e->category, "%s", category);
+        return 0;
+    }
+    if (t->free_head < 0) {
+        int old = -1;
+        for (int j = 0; j < t->cap; j++)
+            if (t->s[j].used && (old < 0 || t->s[j].e.last_seen < t->s[old].e.last_seen))
+                old = j;
+        unlink_slot(t, old);
+        t->dropped++;
+    }
+    i = t->free_head;
+    t->free_head = t->s[i].next;
+    struct hubshare_entry *e = &t->s[i].e;
+    memset(e, 0, sizeof *e);
+    snprintf(e->indicator, sizeof e->indicator, "%s", ind);
+    snprintf(e->kind, sizeof e->kind, "%s", kind);
+    snprintf(e->category, sizeof e->category, "%s", category);
+    e->count = 1;
+    e->first_seen = e->last_seen = now;
+    unsigned b = key_hash(ind, kind) & (t->nbucket - 1);
+    t->s[i].used = 1;
+    t->s[i].next = t->bucket[b];
+    t->bucket[b] = i;
+    t->n++;
+    return 1;
+}
+
+int hubshare_table_batch(const struct hubshare_table *t, struct hubshare_entry *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < t->cap && n < max; i++)
+        if (t->s[i].used && t->s[i].e.count > 0)
+            out[n++] = t->s[i].e;
+    return n;
+}
+
+void hubshare_table_ack(struct hubshare_table *t, const struct hubshare_entry *sent, int n)
+{
+    for (int k = 0; k < n; k++) {
+        int i = find(t, sent[k].indicator, sent[k].kind);
+        if (i < 0)
+            continue;   /* dropped or cleared meanwhile */
+        struct hubshare_entry *e = &t->s[i].e;
+        e->count -= sent[k].count;
+        if (e->count <= 0)
+            unlink_slot(t, i);
+        else if (sent[k].last_seen > e->first_seen)
+            e->first_seen = sent[k].last_seen;   /* what is left was seen after the send */
+    }
+}
+
+/* ---- which events are worth sharing ---- */
+
+static int threat(const char *cat)
+{
+    return cat && (!strcmp(cat, "malware") || !strcmp(cat, "phishing") || !strcmp(cat, "c2"));
+}
+
+int hubshare_event_indicator(const char *msg, size_t len, struct hubshare_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    /* Most events are allowed queries and neighbour updates: skip them unparsed. */
+    if (!memmem(msg, len, "\"blocked\"", 9) && !memmem(msg, len, "\"drop\"", 6))
+        return 0;
+    json_t *o = json_loadb(msg, len, JSON_DISABLE_EOF_CHECK, NULL);
+    const char *type = json_string_value(json_object_get(o, "type"));
+    const char *ind = NULL, *kind = "domain", *cat = NULL;
+    if (type && !strcmp(type, "blocked")) {
+        cat = json_string_value(json_object_get(o, "category"));
+        ind = threat(cat) ? json_string_value(json_object_get(o, "name")) : NULL;
+    } else if (type && !strcmp(type, "drop")) {
+        const char *reason = json_string_value(json_object_get(o, "reason"));
+        const char *match = json_string_value(json_object_get(o, "match"));
+        /* Only the office reaching out to a listed address (the detectors' c2_ip); traffic
+         * arriving from listed addresses is background noise, not this office's sighting. */
+        if (reason && match && !strcmp(reason, "blocklist") && !strcmp(match, "destination")) {
+            ind = json_string_value(json_object_get(o, "dst"));
+            kind = ind && strchr(ind, ':') ? "ipv6" : "ipv4";
+            cat = "c2";
+        }
+    }
+    int rc = 0;
+    if (ind && norm_indicator(ind, kind, out->indicator, sizeof out->indicator) == 0) {
+        snprintf(out->kind, sizeof out->kind, "%s", kind);
+        snprintf(out->category, sizeof out->category, "%s", cat);
+        rc = 1;
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* ---- the agent's side ---- */
+
+#define POLICY_POLL_SECONDS 60
+#define UNREPORTED_MAX 32
+
+struct verdict {
+    long long id;
+    char status[12];
+    char detail[AGENT_ERR];
+};
+
+struct hubshare {
+    struct hubclient *hc;         /* the thread's own */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake_cv;       /* the thread sleeps on it: notice, setting change */
+    pthread_cond_t done_cv;       /* the main thread's verdict is ready */
+    int wake_fd;
+    char url[200];
+    long box_id;
+    /* under mu */
+    struct hubshare_table *t;
+    int sharing, interval, notice;
+    int64_t last_sent_at, last_error_at, next_send;
+    long last_sent_n;
+    uint64_t sent_total;
+    char last_error[320];
+    long long policy_after, policy_applied, policy_refused;
+    struct verdict last;
+    struct verdict unreported[UNREPORTED_MAX];
+    int n_unreported;
+    /* the message being handed over; valid while pending */
+    int pending, done;
+    long long p_id;
+    const char *p_change, *p_sig;
+    struct verdict p_verdict;
+};
+
+/* One per agent process (there is one hub link); NULL without --hub. */
+static struct hubshare *share;
+
+static char *setting_get(sqlite3 *db, const char *key, char *out, size_t outlen)
+{
+    sqlite3_stmt *st;
+    char *r = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key=?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+        r = out;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int setting_put(sqlite3 *db, const char *key, const char *value)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO settings VALUES (?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The owner's switch: the setting when set, else otasuke.conf's hub.sharing, else off. */
+static int sharing_wanted(struct agentd *ad, int *from_setting)
+{
+    char v[16];
+    int set = setting_get(ad->db, "hub_sharing", v, sizeof v) != NULL;
+    if (from_setting)
+        *from_setting = set;
+    if (set)
+        return !strcmp(v, "1") || !strcmp(v, "true");
+    return ad->cfg ? ad->cfg->hub.sharing != 0 : 0;
+}
+
+static int interval_wanted(struct agentd *ad)
+{
+    char v[16];
+    long n = setting_get(ad->db, "hub_share_interval", v, sizeof v) ? strtol(v, NULL, 10) : 0;
+    return n >= 1 && n <= 3600 ? (int)n : HUBSHARE_INTERVAL;
+}
+
+/* Thread: hands one relayed message to the main thread and waits for its verdict. */
+static int hand_over(long long id, const char *signer, const char *change,
+                     const char *signature, void *ctx)
+{
+    (void)signer;   /* the agent checks the delegate named in the signed body, by its key */
+    struct hubshare *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->p_id = id;
+    s->p_change = change;
+    s->p_sig = signature;
+    s->pending = 1;
+    s->done = 0;
+    pthread_mutex_unlock(&s->mu);
+    char b = 1;
+    if (write(s->wake_fd, &b, 1) < 0 && errno != EAGAIN) {
+        pthread_mutex_lock(&s->mu);
+        s->pending = 0;
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (!s->done)
+        pthread_cond_wait(&s->done_cv, &s->mu);
+    s->pending = 0;
+    s->policy_after = id;
+    /* report it now; if the hub does not take it, it waits in unreported */
+    if (s->n_unreported == UNREPORTED_MAX) {
+        memmove(&s->unreported[0], &s->unreported[1],
+                (UNREPORTED_MAX - 1) * sizeof s->unreported[0]);
+        s->n_unreported--;
+    }
+    s->unreported[s->n_unreported++] = s->p_verdict;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static void report_verdicts(struct hubshare *s)
+{
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        if (!s->n_unreported) {
+            pthread_mutex_unlock(&s->mu);
+            return;
+        }
+        struct verdict v = s->unreported[0];
+        pthread_mutex_unlock(&s->mu);
+        char err[300];
+        if (hubclient_policy_result(s->hc, v.id, v.status, v.detail, err, sizeof err) < 0 &&
+            !strstr(err, "no policy message")) {
+            log_debug("hub: policy %lld verdict not delivered: %s (retrying)", v.id, err);
+            return;
+        }
+        pthread_mutex_lock(&s->mu);
+        if (s->n_unreported && s->unreported[0].id == v.id) {
+            memmove(&s->unreported[0], &s->unreported[1],
+                    (size_t)(s->n_unreported - 1) * sizeof s->unreported[0]);
+            s->n_unreported--;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/* Sends everything waiting, HUBSHARE_BATCH at a time. Returns 0, or -1 (kept for later). */
+static int send_all(struct hubshare *s, int64_t now)
+{
+    static struct hubshare_entry batch[HUBSHARE_BATCH];
+    static struct hubclient_indicator v[HUBSHARE_BATCH];
+    /* bounded: a full table is HUBSHARE_CAP / HUBSHARE_BATCH rounds */
+    for (int round = 0; round <= HUBSHARE_CAP / HUBSHARE_BATCH; round++) {
+        pthread_mutex_lock(&s->mu);
+        int n = s->sharing ? hubshare_table_batch(s->t, batch, HUBSHARE_BATCH) : 0;
+        pthread_mutex_unlock(&s->mu);
+        if (n == 0)
+            return 0;
+        for (int i = 0; i < n; i++)
+            v[i] = (struct hubclient_indicator){ batch[i].indicator, batch[i].kind,
+                                                 batch[i].category, batch[i].count,
+                                                 batch[i].first_seen, batch[i].last_seen };
+        char err[300];
+        int promoted = 0, rejected = 0;
+        if (hubclient_contribute_ex(s->hc, v, n, &promoted, &rejected, err, sizeof err) < 0) {
+            pthread_mutex_lock(&s->mu);
+            if (!s->last_error[0])
+                log_warn("hub contribution: %s (%d indicators kept; retrying)", err,
+                         hubshare_table_size(s->t));
+            snprintf(s->last_error, sizeof s->last_error, "%s", err);
+            s->last_error_at = now;
+            pthread_mutex_unlock(&s->mu);
+            return -1;
+        }
+        if (rejected)   /* never acceptable: dropped with the rest of the batch */
+            log_warn("hub contribution: %d of %d refused: %s", rejected, n, err);
+        pthread_mutex_lock(&s->mu);
+        hubshare_table_ack(s->t, batch, n);
+        if (s->last_error[0])
+            log_info("hub contribution: the hub takes contributions again");
+        s->last_error[0] = '\0';
+        s->last_sent_at = now;
+        s->last_sent_n = n - rejected;
+        s->sent_total += (uint64_t)(n - rejected);
+        pthread_mutex_unlock(&s->mu);
+        log_debug("hub contribution: %d indicators sent, %d promoted", n - rejected, promoted);
+    }
+    return 0;
+}
+
+static void *share_thread(void *arg)
+{
+    struct hubshare *s = arg;
+    int64_t next_poll = 0;
+    unsigned backoff = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        if (!s->notice)
+            pthread_cond_timedwait(&s->wake_cv, &s->mu, &ts);
+        int notice = s->notice;
+        s->notice = 0;
+        long long after = s->policy_after;
+        int64_t now = time(NULL);
+        int send = s->sharing && hubshare_table_size(s->t) > 0 && now >= s->next_send;
+        unsigned interval = (unsigned)s->interval;
+        pthread_mutex_unlock(&s->mu);
+
+        if (notice || now >= next_poll) {
+            char err[300];
+            next_poll = now + POLICY_POLL_SECONDS;
+            if (hubclient_policy_fetch(s->hc, after, hand_over, s, err, sizeof err) < 0) {
+                log_debug("hub: policy messages: %s", err);
+                next_poll = now + 5;
+            }
+        }
+        report_verdicts(s);
+        if (send) {
+            int rc = send_all(s, now);
+            /* hub down: 30 s, 60 s ... up to 10 minutes; the counts wait in the table */
+            backoff = rc < 0 ? (backoff ? (backoff * 2 > 600 ? 600 : backoff * 2) : interval)
+                             : 0;
+            pthread_mutex_lock(&s->mu);
+            s->next_send = time(NULL) + (backoff ? backoff : interval);
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    return NULL;
+}
+
+int hubshare_start(struct agentd *ad, const char *hub_dir, int wake_fd, char *err,
+                   size_t errlen)
+{
+    struct hubshare *s = calloc(1, sizeof *s);
+    char e2[300], v[32];
+    if (!s || !(s->t = hubshare_table_new(HUBSHARE_CAP))) {
+        free(s);
+        snprintf(err, errlen, "hub sharing: out of memory");
+        return -1;
+    }
+    s->hc = hubclient_open(hub_dir, e2, sizeof e2);
+    if (!s->hc) {
+        snprintf(err, errlen, "hub sharing: %s", e2);
+        hubshare_table_free(s->t);
+        free(s);
+        return -1;
+    }
+    struct hubclient_info in;
+    hubclient_info(s->hc, &in);
+    snprintf(s->url, sizeof s->url, "%s", in.url ? in.url : "");
+    s->box_id = in.box_id;
+    s->wake_fd = wake_fd;
+    s->sharing = sharing_wanted(ad, NULL);
+    s->interval = interval_wanted(ad);
+    s->next_send = time(NULL) + s->interval;
+    s->policy_after = setting_get(ad->db, "hub_policy_last", v, sizeof v) ? atoll(v) : 0;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->wake_cv, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
+    if (pthread_create(&s->thread, NULL, share_thread, s) != 0) {
+        snprintf(err, errlen, "hub sharing: cannot start its thread");
+        hubclient_close(s->hc);
+        hubshare_table_free(s->t);
+        free(s);
+        return -1;
+    }
+    share = s;
+    log_info("hub sharing %s (indicators of malware, phishing and C2 only, every %d s); "
+             "delegated changes from message %lld on", s->sharing ? "on" : "off",
+             s->interval, s->policy_after);
+    return 0;
+}
+
+void hubshare_policy_notice(long long id, void *ctx)
+{
+    struct hubshare *s = ctx ? ctx : share;
+    (void)id;   /* everything after the last handled id is fetched, this one included */
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->notice = 1;
+    pthread_cond_signal(&s->wake_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void hubshare_on_event(struct agentd *ad, const char *msg, size_t len, int64_t now)
+{
+    (void)ad;
+    struct hubshare *s = share;
+    if (!s || !__atomic_load_n(&s->sharing, __ATOMIC_RELAXED))
+        return;
+    struct hubshare_entry e;
+    if (!hubshare_event_indicator(msg, len, &e))
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (s->sharing)
+        hubshare_table_note(s->t, e.indicator, e.kind, e.category, now);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void hubshare_handle(struct agentd *ad, int64_t now)
+{
+    struct hubshare *s = share;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (!s->pending || s->done) {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    long long id = s->p_id;
+    const char *change = s->p_change, *sig = s->p_sig;
+    pthread_mutex_unlock(&s->mu);   /* the thread waits for done; the strings stay put */
+
+    char err[AGENT_ERR], v[32];
+    struct verdict vd = { .id = id };
+    int n = agent_delegated_apply(ad->db, change, strlen(change), sig, now, err, sizeof err);
+    if (n >= 0) {
+        ad->dirty = 1;
+        snprintf(vd.status, sizeof vd.status, "applied");
+        snprintf(vd.detail, sizeof vd.detail, "%d change%s applied", n, n == 1 ? "" : "s");
+        log_info("hub: delegated change %lld applied (%d change%s)", id, n, n == 1 ? "" : "s");
+    } else {
+        snprintf(vd.status, sizeof vd.status, "refused");
+        snprintf(vd.detail, sizeof vd.detail, "%s", err);
+        log_warn("hub: delegated change %lld refused: %s", id, err);
+    }
+    snprintf(v, sizeof v, "%lld", id);
+    if (setting_put(ad->db, "hub_policy_last", v) < 0)
+        log_warn("hub: cannot record policy message %lld as handled (it will be fetched "
+                 "again and refused as a replay)", id);
+    pthread_mutex_lock(&s->mu);
+    s->p_verdict = vd;
+    s->last = vd;
+    if (n >= 0)
+        s->policy_applied++;
+    else
+        s->policy_refused++;
+    s->done = 1;
+    pthread_cond_signal(&s->done_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- API: GET /v1/hub, PUT|POST /v1/hub ---- */
+
+static const struct api_field hub_fields[] = {
+    { "sharing", API_BOOL, 0, 0 }, { "interval_seconds", API_INT, 0, 3600 },
+    { NULL, 0, 0, 0 } };
+
+static json_t *status_json(struct agentd *ad)
+{
+    int from_setting = 0;
+    int wanted = sharing_wanted(ad, &from_setting);
+    json_t *o = json_pack("{s:b, s:b, s:s, s:i}", "enrolled", share != NULL, "sharing", wanted,
+                          "sharing_source", from_setting ? "setting" : ad->cfg ? "config"
+                          : "default", "interval_seconds", interval_wanted(ad));
+    json_object_set_new(o, "shares", json_string("blocked malware, phishing and C2 "
+                        "indicators with counts; never client addresses or allowed names"));
+    struct hubshare *s = share;
+    if (!s)
+        return o;
+    pthread_mutex_lock(&s->mu);
+    json_object_set_new(o, "hub", json_string(s->url));
+    json_object_set_new(o, "box_id", json_integer(s->box_id));
+    json_object_set_new(o, "pending", json_integer(hubshare_table_size(s->t)));
+    json_object_set_new(o, "dropped", json_integer((json_int_t)hubshare_table_dropped(s->t)));
+    json_object_set_new(o, "sent_total", json_integer((json_int_t)s->sent_total));
+    json_object_set_new(o, "last_contribution", s->last_sent_at ? json_integer(s->last_sent_at)
+                                                                : json_null());
+    json_object_set_new(o, "last_contribution_count", json_integer(s->last_sent_n));
+    json_object_set_new(o, "last_error", s->last_error[0] ? json_string(s->last_error)
+                                                          : json_null());
+    json_object_set_new(o, "last_error_at", s->last_error_at ? json_integer(s->last_error_at)
+                                                             : json_null());
+    json_t *p = json_pack("{s:I, s:I, s:I, s:i}", "last_id", (json_int_t)s->policy_after,
+                          "applied", (json_int_t)s->policy_applied, "refused",
+                          (json_int_t)s->policy_refused, "unreported", s->n_unreported);
+    if (s->last.id)
+        json_object_set_new(p, "last", json_pack("{s:I, s:s, s:s}", "id",
+                            (json_int_t)s->last.id, "result", s->last.status, "detail",
+                            s->last.detail));
+    json_object_set_new(o, "policy", p);
+    pthread_mutex_unlock(&s->mu);
+    return o;
+}
+
+int hubshare_route(struct api_call *c)
+{
+    if (strcmp(c->url, "/v1/hub") != 0)
+        return 0;
+    struct agentd *ad = c->ad;
+    if (!strcmp(c->method, "GET")) {
+        if (c->body_len) {
+            c->status = 400;
+            c->out = api_error_json("this request takes no body", "body");
+            return 1;
+        }
+        c->out = status_json(ad);
+        return 1;
+    }
+    if (strcmp(c->method, "PUT") && strcmp(c->method, "POST")) {
+        c->status = 405;
+        c->out = api_error_json("use GET, or PUT with {\"sharing\": true|false}", NULL);
+        return 1;
+    }
+    json_t *error = NULL;
+    json_t *body = api_parse_body(c->body, c->body_len, hub_fields, &error);
+    if (!body) {
+        c->status = 400;
+        c->out = error;
+        return 1;
+    }
+    json_t *sh = json_object_get(body, "sharing");
+    json_t *iv = json_object_get(body, "interval_seconds");
+    if (iv && json_integer_value(iv) < 1) {
+        json_decref(body);
+        c->status = 400;
+        c->out = api_error_json("interval_seconds: expected 1..3600", "interval_seconds");
+        return 1;
+    }
+    char err[AGENT_ERR], v[24];
+    int ok = agent_tx_begin(ad->db, err, sizeof err) == 0;
+    if (ok && sh)
+        ok = setting_put(ad->db, "hub_sharing", json_is_true(sh) ? "1" : "0") == 0;
+    if (ok && iv) {
+        snprintf(v, sizeof v, "%lld", (long long)json_integer_value(iv));
+        ok = setting_put(ad->db, "hub_share_interval", v) == 0;
+    }
+    if (ok)
+        ok = agent_audit(ad->db, AGENT_OWNER, "hub.sharing", 0, "ok", NULL, NULL, body) == 0 &&
+             agent_tx_commit(ad->db, err, sizeof err) == 0;
+    json_decref(body);
+    if (!ok) {
+        agent_tx_rollback(ad->db);
+        c->status = 500;
+        c->out = api_error_json("database: cannot save the hub sharing setting", NULL);
+        return 1;
+    }
+    struct hubshare *s = share;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        int was = s->sharing;
+        __atomic_store_n(&s->sharing, sharing_wanted(ad, NULL), __ATOMIC_RELAXED);
+        s->interval = interval_wanted(ad);
+        if (s->next_send > time(NULL) + s->interval)
+            s->next_send = time(NULL) + s->interval;
+        /* Switched off: what was counted is not sent later either. */
+        if (!s->sharing)
+            hubshare_table_clear(s->t);
+        if (was != s->sharing)
+            log_info("hub sharing switched %s by the owner", s->sharing ? "on" : "off");
+        pthread_cond_signal(&s->wake_cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    c->out = status_json(ad);
+    return 1;
+}
