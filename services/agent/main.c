@@ -16,10 +16,13 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +34,29 @@ static void on_signal(int sig)
         reload_flag = 1;
     else
         stop_flag = 1;
+}
+
+/* Tells systemd (Type=notify) that the first compile is done, so units ordered after the
+ * agent find its artifacts. No-op without $NOTIFY_SOCKET; a failure is only logged: readiness
+ * is a courtesy to the service manager, never a reason to stop filtering. */
+static void notify_ready(void)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof sa.sun_path)
+        return;
+    size_t len = strlen(path);
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';   /* abstract namespace */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    static const char msg[] = "READY=1";
+    if (sendto(fd, msg, sizeof msg - 1, 0, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        log_warn("cannot tell systemd the agent is ready: %s", strerror(errno));
+    close(fd);
 }
 
 static void usage(FILE *out)
@@ -217,6 +243,7 @@ int main(int argc, char **argv)
     if (webstats_attach(ad.db, ad.started, err, sizeof err) < 0)   /* dashboard counters */
         log_warn("%s; the dashboard counts start from zero", err);
     ad.dirty = 1;   /* artifacts may be missing or older than the database: compile once */
+    int ready = 0;
     while (!stop_flag) {
         if (reload_flag) {
             reload_flag = 0;
@@ -224,6 +251,10 @@ int main(int argc, char **argv)
             ad.feeds_due_now = 1;
         }
         agentd_tick(&ad, time(NULL));
+        if (!ready) {   /* the first tick compiled (or kept the last artifacts) */
+            notify_ready();
+            ready = 1;
+        }
         agentd_api_poll(&ad, agentd_next_wake_ms(&ad, time(NULL)));
     }
     log_info("stopping");
