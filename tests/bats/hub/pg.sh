@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the hub's storage-dependent tests on PostgreSQL: the unit tests test_hub_consensus
-# and test_hub_enroll, then tests/bats/hub.bats, each on a fresh database of a throwaway
-# cluster (initdb in a temp dir, unix socket only, no TCP listener), removed at exit.
+# Runs the hub's storage-dependent tests on PostgreSQL: the unit tests test_hub_consensus,
+# test_hub_enroll and test_hub_policy, then tests/bats/hub.bats, each on a fresh database
+# of a throwaway cluster (initdb in a temp dir, unix socket only, no TCP listener), removed
+# at exit.
 #   tests/bats/hub/pg.sh            (root; the cluster runs as user postgres)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -24,7 +25,7 @@ as_pg "$PGBIN/pg_ctl" -D "$D/data" -l "$D/log" -w \
 fresh() { as_pg "$PGBIN/dropdb" -h "$D" --if-exists hubtest; as_pg "$PGBIN/createdb" -h "$D" hubtest; }
 URI="postgresql:///hubtest?host=$D&user=postgres"
 rc=0
-for t in test_hub_consensus test_hub_enroll; do
+for t in test_hub_consensus test_hub_enroll test_hub_policy; do
     fresh
     echo "# $t on PostgreSQL"
     OTASUKE_HUB_TEST_DB=$URI CMOCKA_MESSAGE_OUTPUT=TAP "$BUILD/tests/$t" || rc=1
