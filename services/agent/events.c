@@ -3,6 +3,7 @@
  *   fwd  {"type":"drop","reason":"blocklist"|"quarantine"|"policy","src":..,"match":..}
  *   dnsd {"type":"blocked","client":..,"name":..,"category":..}
  *   dnsd {"type":"allowed",...}                                  -> ignored here
+ *   dnsd {"type":"query","client":..,"name":..}  sampled long names -> detectors only
  * Blocked malware / phishing / C2 lookups and blocklist drops count against the device
  * that made them (likelihood); policy drops count as scans. Unknown types are ignored so
  * a newer daemon never breaks an older agent; malformed events are counted and dropped. */
