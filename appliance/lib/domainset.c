@@ -38,6 +38,7 @@ struct dset {
     unsigned min_labels, max_labels;  /* suffixes outside this range cannot match */
     uint64_t allow_lists;
     uint64_t cat_lists[DSET_CAT_COUNT];  /* block lists of each category */
+    struct dset *overlay;             /* PATH.overlay, same key and lists; NULL = none */
 };
 
 static const char *const cat_names[DSET_CAT_COUNT] = {
@@ -230,7 +231,7 @@ struct dset *dset_open_buffer(const void *buf, size_t len, const char *what,
     return set;
 }
 
-struct dset *dset_open(const char *path, char *err, size_t errlen)
+static struct dset *open_file(const char *path, char *err, size_t errlen)
 {
     struct dset *set;
     struct stat st;
@@ -279,10 +280,86 @@ struct dset *dset_open(const char *path, char *err, size_t errlen)
     return set;
 }
 
+/* The overlay belongs to the base only if it was built with the base's hash key (a
+ * random key per full build: a stale overlay of an older base has another) and its
+ * list table is a prefix of the base's, so list ids and labels mean the same. */
+static int overlay_fits(const struct dset *base, const struct dset *ov, const char *what,
+                        char *err, size_t errlen, int *stale)
+{
+    *stale = memcmp(base->key, ov->key, 16) != 0;
+    if (*stale)
+        return 0;
+    if (ov->nlists > base->nlists) {
+        errbuf_set(err, errlen, "%s: %u lists, the base has %u (rebuild both)", what,
+                   ov->nlists, base->nlists);
+        return -1;
+    }
+    for (unsigned i = 0; i < ov->nlists; i++) {
+        const struct dset_file_list *a = &base->lists[i], *b = &ov->lists[i];
+        if (a->category != b->category || a->is_allow != b->is_allow ||
+            strcmp(a->label, b->label) != 0) {
+            errbuf_set(err, errlen, "%s: list %u is '%s', the base's is '%s' (rebuild both)",
+                       what, i, b->label, a->label);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+struct dset *dset_open(const char *path, char *err, size_t errlen)
+{
+    char opath[4096];
+    struct dset *set = open_file(path, err, errlen), *ov;
+    int stale;
+
+    if (!set)
+        return NULL;
+    if (snprintf(opath, sizeof opath, "%s.overlay", path) >= (int)sizeof opath ||
+        access(opath, F_OK) != 0)
+        return set;   /* no overlay: the usual case */
+    ov = open_file(opath, err, errlen);
+    if (!ov) {
+        /* A damaged overlay fails the whole open: serving the base alone would silently
+         * drop the newest blocks. The caller keeps its previous set. */
+        if (access(opath, F_OK) != 0)
+            return set;   /* replaced or removed between the two calls: base alone */
+        dset_close(set);
+        return NULL;
+    }
+    if (overlay_fits(set, ov, opath, err, errlen, &stale) < 0) {
+        dset_close(ov);
+        dset_close(set);
+        return NULL;
+    }
+    if (stale) {
+        dset_close(ov);   /* left over from an older base: everything is in the base */
+        return set;
+    }
+    set->overlay = ov;
+    if (ov->nnames) {
+        if (ov->min_labels < set->min_labels || !set->nnames)
+            set->min_labels = ov->min_labels;
+        if (ov->max_labels > set->max_labels || !set->nnames)
+            set->max_labels = ov->max_labels;
+    }
+    return set;
+}
+
+uint64_t dset_overlay_names(const struct dset *set)
+{
+    return set->overlay ? set->overlay->nnames : 0;
+}
+
+void dset_get_key(const struct dset *set, uint8_t key[16])
+{
+    memcpy(key, set->key, 16);
+}
+
 void dset_close(struct dset *set)
 {
     if (!set)
         return;
+    dset_close(set->overlay);
     if (set->mapped)
         munmap((void *)set->base, set->len);
     free(set);
@@ -381,16 +458,25 @@ enum dset_verdict dset_lookup_masked(const struct dset *set, const char *name, s
                 start[labels++] = (uint16_t)(i + 1);
         /* suffix k has labels - k labels */
         first = labels > set->max_labels ? labels - set->max_labels : 0;
-        if (labels < set->min_labels || !set->nslots)
+        if (labels < set->min_labels || (!set->nslots && !set->overlay))
             goto done;
         last = labels - set->min_labels;  /* inclusive */
         for (k = first; k <= last; k++) {
             hash[k] = dset_hash48(set->key, name + start[k], len - start[k]);
-            home[k] = dset_slot_of(hash[k], set->nslots);
-            __builtin_prefetch(&set->slots[home[k]]);
+            home[k] = set->nslots ? dset_slot_of(hash[k], set->nslots) : 0;
+            if (set->nslots)
+                __builtin_prefetch(&set->slots[home[k]]);
         }
         for (k = first; k <= last; k++) {
-            const struct dset_file_record *r = probe(set, hash[k], home[k]);
+            const struct dset_file_record *r = NULL;
+            /* The overlay (same key, so the same hash) holds the current record of every
+             * name changed since the base was built, an empty one for a removed name:
+             * when it knows the name, the base's record is out of date. */
+            const struct dset *ov = set->overlay;
+            if (ov && ov->nslots)
+                r = probe_at(ov, hash[k], dset_slot_of(hash[k], ov->nslots), NULL);
+            if (!r && set->nslots)
+                r = probe(set, hash[k], home[k]);
             size_t p = start[k];
             uint64_t ex, sub, hit;
             if (!r)
@@ -449,8 +535,28 @@ static unsigned rec_flags(const struct dset *set, const struct dset_file_record 
     return f;
 }
 
+static int find_name_one(const struct dset *set, const char *name, size_t len,
+                         unsigned *flags, uint64_t *lists);
+
 int dset_find_name(const struct dset *set, const char *name, size_t len,
                    unsigned *flags, uint64_t *lists)
+{
+    unsigned f = 0;
+    uint64_t l = 0;
+    if (set->overlay && find_name_one(set->overlay, name, len, &f, &l)) {
+        if (!l)
+            return 0;   /* removed since the base was built */
+        if (flags)
+            *flags = f;
+        if (lists)
+            *lists = l;
+        return 1;
+    }
+    return find_name_one(set, name, len, flags, lists);
+}
+
+static int find_name_one(const struct dset *set, const char *name, size_t len,
+                         unsigned *flags, uint64_t *lists)
 {
     uint64_t j;
     const struct dset_file_record *r = find(set, name, len, &j);

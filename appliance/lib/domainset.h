@@ -81,6 +81,11 @@ int dset_builder_add_list(struct dset_builder *b, const char *label, int categor
 int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size_t len,
                      unsigned flags, char *err, size_t errlen);
 
+/* Adds name with an empty record: in an overlay, "this name is no longer listed".
+ * A later dset_builder_add of the same name gives it its lists. Returns 0 or -1. */
+int dset_builder_add_tombstone(struct dset_builder *b, const char *name, size_t len,
+                               char *err, size_t errlen);
+
 struct dset_build_stats {
     uint64_t names;        /* distinct names */
     uint64_t slots;        /* hash table slots */
@@ -90,13 +95,27 @@ struct dset_build_stats {
 };
 
 /* Writes the set to path atomically: path.tmp, fsync, rename, fsync of the directory.
- * A crash leaves the old file or the new one, never half. Returns 0 or -1 with err. */
+ * A crash leaves the old file or the new one, never half. Returns 0 or -1 with err.
+ * Writing hands the builder's dedupe memory to the writer: adding after a write is
+ * refused (writing again is fine). */
 int dset_builder_write(struct dset_builder *b, const char *path,
                        struct dset_build_stats *stats, char *err, size_t errlen);
 
 /* Opens and verifies (magic, version, sizes, checksum) a set file and maps it read-only.
- * Returns NULL with err filled ("domains.set: checksum mismatch (file damaged?)"). */
+ * Returns NULL with err filled ("domains.set: checksum mismatch (file damaged?)").
+ *
+ * Overlay: if PATH.overlay exists, it is opened too and consulted first by every
+ * lookup: a small set of the same format, built with the base's hash key and list
+ * table, holding the current record of each name changed since the base was built
+ * (an empty record = removed). It lets the agent apply a feed delta by writing a few
+ * hundred kB instead of rebuilding a million names (docs/feeds.md). An overlay with
+ * another key belongs to an older base and is ignored; a damaged one, or one whose
+ * lists differ from the base's, fails the open. */
 struct dset *dset_open(const char *path, char *err, size_t errlen);
+/* Names in the attached overlay (0 = none). */
+uint64_t dset_overlay_names(const struct dset *set);
+/* The set's 16-byte hash key: an overlay must be built with it (dset_builder_set_key). */
+void dset_get_key(const struct dset *set, uint8_t key[16]);
 void dset_close(struct dset *set);
 
 enum dset_verdict { DSET_NONE = 0, DSET_BLOCK = 1, DSET_ALLOW_VERDICT = 2 };

@@ -1,10 +1,15 @@
 /* Domain set builder and writer.
  *
  * Memory while building: every name is interned once in one growing arena (no
- * per-name malloc), an entry is 16 bytes (hash, arena offset, record), and the dedupe
- * map is a uint32 array at load <= 0.5. A million names of ~20 bytes cost about
- * 21 MB arena + 16 MB entries + 8 MB map. Records (list-mask combinations) are interned
- * in a small map of their own: real builds have a few hundred. */
+ * per-name malloc), an entry is 8 bytes (arena offset, record, 16 bits of the hash to
+ * skip most name compares), and the dedupe map is a uint32 array at load <= 0.5. A
+ * million names of ~20 bytes cost about 21 MB arena + 8 MB entries + 8 MB map. The full
+ * hash is recomputed from the arena when the map grows and when the file is written
+ * (SipHash of 1M short names: ~40 ms), which is cheaper than keeping 8 MB of hashes.
+ * The writer reuses the map as its slot -> name index and streams the per-name records
+ * from the entries, so writing adds only the slot table (8 bytes x slots) to the peak:
+ * the agent compiles 1M names within its 64 MB budget. Records (list-mask combinations)
+ * are interned in a small map of their own: real builds have a few hundred. */
 #include "domainset.h"
 #include "domainset_format.h"
 #include "atomicfile.h"
@@ -23,10 +28,18 @@
 #include <unistd.h>
 
 struct bentry {
-    uint64_t h48;
     uint32_t off;   /* arena offset of the NUL-terminated name */
-    uint32_t rec;   /* record index */
+    uint16_t rec;   /* record index (DSET_MAX_RECORDS fits) */
+    uint16_t tag;   /* bits 32..47 of the name's hash: most mismatches stop here */
 };
+_Static_assert(DSET_MAX_RECORDS <= 65535u, "record index must fit in bentry.rec");
+
+static inline uint16_t hash_tag(uint64_t h48)
+{
+    return (uint16_t)(h48 >> 32);
+}
+
+static uint64_t entry_hash(const struct dset_builder *b, const struct bentry *e);
 
 struct blist {
     int32_t category;
@@ -55,6 +68,12 @@ struct dset_builder {
 
     uint32_t min_labels, max_labels;
 };
+
+static uint64_t entry_hash(const struct dset_builder *b, const struct bentry *e)
+{
+    const char *name = b->arena + e->off;
+    return dset_hash48(b->key, name, strlen(name));
+}
 
 struct dset_builder *dset_builder_new(void)
 {
@@ -192,7 +211,7 @@ static int map_grow(struct dset_builder *b)
     if (!m)
         return -1;
     for (size_t i = 0; i < b->nent; i++) {
-        size_t j = b->ent[i].h48 & (cap - 1);
+        size_t j = entry_hash(b, &b->ent[i]) & (cap - 1);
         while (m[j])
             j = (j + 1) & (cap - 1);
         m[j] = (uint32_t)i + 1;
@@ -203,16 +222,21 @@ static int map_grow(struct dset_builder *b)
     return 0;
 }
 
+static int add_bits(struct dset_builder *b, const char *name, size_t len, uint64_t exb,
+                    uint64_t subb, char *err, size_t errlen);
+
 int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size_t len,
                      unsigned flags, char *err, size_t errlen)
 {
-    uint64_t h, bit;
-    size_t j;
-    long r;
+    uint64_t bit;
     const struct blist *l;
 
     if (list_id < 0 || (unsigned)list_id >= b->nlists) {
         errbuf_set(err, errlen, "no list with id %d", list_id);
+        return -1;
+    }
+    if (!b->map) {
+        errbuf_set(err, errlen, "the set was written already; start a new builder");
         return -1;
     }
     if (len == 0 || len > DSET_NAME_MAX || memchr(name, 0, len)) {
@@ -237,24 +261,50 @@ int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size
         list_id = b->lists[list_id].allow_twin;
     }
     bit = 1ull << list_id;
+    return add_bits(b, name, len, (flags & DSET_EXACT) ? bit : 0,
+                    (flags & DSET_SUBTREE) ? bit : 0, err, errlen);
+}
+
+int dset_builder_add_tombstone(struct dset_builder *b, const char *name, size_t len,
+                               char *err, size_t errlen)
+{
+    if (!b->map) {
+        errbuf_set(err, errlen, "the set was written already; start a new builder");
+        return -1;
+    }
+    if (len == 0 || len > DSET_NAME_MAX || memchr(name, 0, len)) {
+        errbuf_set(err, errlen, "bad name length %zu", len);
+        return -1;
+    }
+    return add_bits(b, name, len, 0, 0, err, errlen);
+}
+
+/* Interns name (checked by the caller) and ORs the list bits into its record. */
+static int add_bits(struct dset_builder *b, const char *name, size_t len, uint64_t exb,
+                    uint64_t subb, char *err, size_t errlen)
+{
+    uint64_t h;
+    size_t j;
+    long r;
+
     h = dset_hash48(b->key, name, len);
 
     j = h & (b->map_cap - 1);
     while (b->map[j]) {
         struct bentry *e = &b->ent[b->map[j] - 1];
-        if (e->h48 == h && memcmp(b->arena + e->off, name, len) == 0 && b->arena[e->off + len] == 0) {
+        if (e->tag == hash_tag(h) && memcmp(b->arena + e->off, name, len) == 0 &&
+            b->arena[e->off + len] == 0) {
             const struct dset_file_record *o = &b->rec[e->rec];
-            r = rec_intern(b, o->lists_exact | ((flags & DSET_EXACT) ? bit : 0),
-                           o->lists_subtree | ((flags & DSET_SUBTREE) ? bit : 0));
+            r = rec_intern(b, o->lists_exact | exb, o->lists_subtree | subb);
             if (r < 0)
                 goto full;
-            e->rec = (uint32_t)r;
+            e->rec = (uint16_t)r;
             return 0;
         }
         j = (j + 1) & (b->map_cap - 1);
     }
 
-    r = rec_intern(b, (flags & DSET_EXACT) ? bit : 0, (flags & DSET_SUBTREE) ? bit : 0);
+    r = rec_intern(b, exb, subb);
     if (r < 0)
         goto full;
     if (b->arena_len + len + 1 > b->arena_cap) {
@@ -293,7 +343,7 @@ int dset_builder_add(struct dset_builder *b, int list_id, const char *name, size
         if (labels > b->max_labels)
             b->max_labels = labels;
     }
-    b->ent[b->nent] = (struct bentry){ h, (uint32_t)b->arena_len, (uint32_t)r };
+    b->ent[b->nent] = (struct bentry){ (uint32_t)b->arena_len, (uint16_t)r, hash_tag(h) };
     memcpy(b->arena + b->arena_len, name, len);
     b->arena[b->arena_len + len] = 0;
     b->arena_len += len + 1;
@@ -370,7 +420,7 @@ int dset_builder_write(struct dset_builder *b, const char *path,
                        struct dset_build_stats *stats, char *err, size_t errlen)
 {
     uint64_t nslots, *slots = NULL;
-    uint32_t *nameidx = NULL, *namerec = NULL;
+    uint32_t *nameidx = NULL;
     struct dset_file_header hdr;
     struct dset_file_list lists[DSET_MAX_LISTS];
     struct wbuf *w = NULL;
@@ -382,25 +432,34 @@ int dset_builder_write(struct dset_builder *b, const char *path,
     nslots = (nslots + 7) & ~7ull;
     if (nslots < 8)
         nslots = 8;
+    /* The dedupe map is done with (no add after a write): its memory becomes the slot ->
+     * name index when it is big enough, which it is whenever the set is not tiny
+     * (map slots >= 2 x names > slots). */
+    if (b->map && b->map_cap >= nslots) {
+        nameidx = b->map;
+    } else {
+        free(b->map);
+        nameidx = malloc(nslots * sizeof *nameidx);
+    }
+    b->map = NULL;
+    b->map_cap = 0;
     slots = calloc(nslots, sizeof *slots);
-    nameidx = malloc(nslots * sizeof *nameidx);
-    namerec = malloc((b->nent ? b->nent : 1) * sizeof *namerec);
-    if (!slots || !nameidx || !namerec) {
+    if (!slots || !nameidx) {
         errbuf_set(err, errlen, "%s: out of memory for %zu names", path, b->nent);
         goto out;
     }
     memset(nameidx, 0xff, nslots * sizeof *nameidx);
     for (size_t i = 0; i < b->nent; i++) {
         const struct bentry *e = &b->ent[i];
-        uint64_t j = dset_slot_of(e->h48, nslots);
-        namerec[i] = e->rec;
+        uint64_t h48 = entry_hash(b, e);
+        uint64_t j = dset_slot_of(h48, nslots);
         for (;;) {
             if (!slots[j]) {
-                slots[j] = e->h48 << 16 | e->rec;
+                slots[j] = h48 << 16 | e->rec;
                 nameidx[j] = e->off;
                 break;
             }
-            if (slots[j] >> 16 == e->h48) {
+            if (slots[j] >> 16 == h48) {
                 /* Two names with one 48-bit hash (about one build in 500 at 1M names):
                  * the slot answers for both, so it carries the union of their lists;
                  * exact-name checks fall back to a scan for this slot. */
@@ -411,7 +470,7 @@ int dset_builder_write(struct dset_builder *b, const char *path,
                     errbuf_set(err, errlen, "%s: too many distinct list combinations", path);
                     goto out;
                 }
-                slots[j] = e->h48 << 16 | (uint64_t)r;
+                slots[j] = h48 << 16 | (uint64_t)r;
                 nameidx[j] = UINT32_MAX - 1;
                 break;
             }
@@ -489,7 +548,10 @@ int dset_builder_write(struct dset_builder *b, const char *path,
         w_pad8(w);
         w_put(w, nameidx, nslots * 4);
         w_pad8(w);
-        w_put(w, namerec, b->nent * 4);
+        for (size_t i = 0; i < b->nent; i++) {
+            uint32_t rec = b->ent[i].rec;
+            w_put(w, &rec, sizeof rec);
+        }
         w_pad8(w);
         w_flush(w);
     }
@@ -523,6 +585,5 @@ out:
     free(w);
     free(slots);
     free(nameidx);
-    free(namerec);
     return rc;
 }

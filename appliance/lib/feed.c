@@ -1,5 +1,6 @@
 /* Signed feeds: verification before parsing, entry parsing, signing and keys. */
 #include "feed.h"
+#include "feed_internal.h"
 #include "errbuf.h"
 #include "domainset.h"
 
@@ -55,8 +56,7 @@ void feed_key_id(const uint8_t pk[FEED_PUBKEY_BYTES], char out[FEED_KEYID_LEN + 
 
 /* ---- signature line ---- */
 
-/* Splits "otasuke-sig/1 KEYID B64" into key id and raw signature. */
-static enum feed_reason parse_sig_line(const char *sig, size_t siglen, char keyid[17],
+enum feed_reason feed_sig_parse(const char *sig, size_t siglen, char keyid[17],
                                        uint8_t raw[FEED_SIG_BYTES], char *err, size_t errlen)
 {
     char line[256];
@@ -166,7 +166,7 @@ static int valid_feed_id(const char *s)
     return 1;
 }
 
-static int parse_manifest(const char *line, size_t len, struct feed_manifest *m,
+int feed_manifest_parse(const char *line, size_t len, struct feed_manifest *m,
                           char *err, size_t errlen)
 {
     json_error_t je;
@@ -233,45 +233,9 @@ out:
     return rc;
 }
 
-enum feed_reason feed_verify(const char *doc, size_t len, const char *sig, size_t siglen,
-                             const struct feed_expect *x, struct feed_manifest *m,
-                             char *err, size_t errlen)
+enum feed_reason feed_manifest_check(const struct feed_manifest *m, const char *keyid,
+                                     const struct feed_expect *x, char *err, size_t errlen)
 {
-    size_t max = x->max_bytes ? x->max_bytes : FEED_DEFAULT_MAX_BYTES;
-    memset(m, 0, sizeof *m);
-    if (len > max) {
-        errbuf_set(err, errlen, "feed: %zu bytes is over the limit of %zu", len, max);
-        return FEED_OVERSIZED;
-    }
-    if (!sig || siglen == 0) {
-        errbuf_set(err, errlen, "feed: no signature (unsigned feeds are refused)");
-        return FEED_UNSIGNED;
-    }
-    if (sodium_ready() < 0) {
-        errbuf_set(err, errlen, "feed: libsodium failed to initialise");
-        return FEED_BAD_SIGNATURE;
-    }
-    char keyid[FEED_KEYID_LEN + 1], pinned[FEED_KEYID_LEN + 1];
-    uint8_t raw[FEED_SIG_BYTES];
-    enum feed_reason r = parse_sig_line(sig, siglen, keyid, raw, err, errlen);
-    if (r != FEED_OK)
-        return r;
-    feed_key_id(x->pubkey, pinned);
-    if (strcmp(keyid, pinned) != 0) {
-        errbuf_set(err, errlen, "signature: signed by key %s, pinned key is %s", keyid, pinned);
-        return FEED_WRONG_KEY;
-    }
-    if (crypto_sign_verify_detached(raw, (const unsigned char *)doc, len, x->pubkey) != 0) {
-        errbuf_set(err, errlen, "signature: does not match the %zu bytes of the feed "
-               "(tampered or truncated)", len);
-        return FEED_BAD_SIGNATURE;
-    }
-    /* From here on every byte is the pinned signer's; still untrusted as to content. */
-    const char *nl = memchr(doc, '\n', len);
-    size_t mlen = nl ? (size_t)(nl - doc) : len;
-    if (parse_manifest(doc, mlen, m, err, errlen) < 0)
-        return FEED_BAD_MANIFEST;
-    m->entries_offset = nl ? mlen + 1 : len;
     if (strcmp(m->signer, keyid) != 0) {
         errbuf_set(err, errlen, "manifest: signer %s differs from the signature's key %s",
                m->signer, keyid);
@@ -297,6 +261,51 @@ enum feed_reason feed_verify(const char *doc, size_t len, const char *sig, size_
                (unsigned long long)m->base, (unsigned long long)x->last_seq);
         return FEED_BAD_BASE;
     }
+    return FEED_OK;
+}
+
+enum feed_reason feed_verify(const char *doc, size_t len, const char *sig, size_t siglen,
+                             const struct feed_expect *x, struct feed_manifest *m,
+                             char *err, size_t errlen)
+{
+    size_t max = x->max_bytes ? x->max_bytes : FEED_DEFAULT_MAX_BYTES;
+    memset(m, 0, sizeof *m);
+    if (len > max) {
+        errbuf_set(err, errlen, "feed: %zu bytes is over the limit of %zu", len, max);
+        return FEED_OVERSIZED;
+    }
+    if (!sig || siglen == 0) {
+        errbuf_set(err, errlen, "feed: no signature (unsigned feeds are refused)");
+        return FEED_UNSIGNED;
+    }
+    if (sodium_ready() < 0) {
+        errbuf_set(err, errlen, "feed: libsodium failed to initialise");
+        return FEED_BAD_SIGNATURE;
+    }
+    char keyid[FEED_KEYID_LEN + 1], pinned[FEED_KEYID_LEN + 1];
+    uint8_t raw[FEED_SIG_BYTES];
+    enum feed_reason r = feed_sig_parse(sig, siglen, keyid, raw, err, errlen);
+    if (r != FEED_OK)
+        return r;
+    feed_key_id(x->pubkey, pinned);
+    if (strcmp(keyid, pinned) != 0) {
+        errbuf_set(err, errlen, "signature: signed by key %s, pinned key is %s", keyid, pinned);
+        return FEED_WRONG_KEY;
+    }
+    if (crypto_sign_verify_detached(raw, (const unsigned char *)doc, len, x->pubkey) != 0) {
+        errbuf_set(err, errlen, "signature: does not match the %zu bytes of the feed "
+               "(tampered or truncated)", len);
+        return FEED_BAD_SIGNATURE;
+    }
+    /* From here on every byte is the pinned signer's; still untrusted as to content. */
+    const char *nl = memchr(doc, '\n', len);
+    size_t mlen = nl ? (size_t)(nl - doc) : len;
+    if (feed_manifest_parse(doc, mlen, m, err, errlen) < 0)
+        return FEED_BAD_MANIFEST;
+    m->entries_offset = nl ? mlen + 1 : len;
+    r = feed_manifest_check(m, keyid, x, err, errlen);
+    if (r != FEED_OK)
+        return r;
     /* Count entry lines without parsing them: the manifest says how many to expect. */
     uint64_t lines = 0;
     const char *p = doc + m->entries_offset, *end = doc + len;

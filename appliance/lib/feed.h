@@ -114,6 +114,21 @@ int feed_foreach_entry(const char *doc, size_t len, const struct feed_manifest *
                        int (*fn)(const struct feed_entry *e, void *ctx), void *ctx,
                        char *err, size_t errlen);
 
+/* The same two steps on a document in a file (the agent downloads feeds to disk), in
+ * bounded memory: the file is read in 64 KiB chunks, never held whole (feed_stream.c).
+ * feed_verify_fd has feed_verify's checks and returns, plus FEED_BAD_ENTRY for an entry
+ * line over 16 KiB; the file must not change between the two calls. */
+enum feed_reason feed_verify_fd(int fd, const char *sig, size_t siglen,
+                                const struct feed_expect *x, struct feed_manifest *m,
+                                char *err, size_t errlen);
+int feed_foreach_entry_fd(int fd, const struct feed_manifest *m,
+                          int (*fn)(const struct feed_entry *e, void *ctx), void *ctx,
+                          char *err, size_t errlen);
+/* Plain Ed25519 check of a raw signature over the first len bytes of fd, hashing the
+ * bytes as they are read. Returns 0 if valid, -1 if not (or unreadable). */
+int feed_sig_verify_fd(int fd, uint64_t len, const uint8_t sig[FEED_SIG_BYTES],
+                       const uint8_t pk[FEED_PUBKEY_BYTES]);
+
 /* Parses one entry line (no newline). Returns 0 or -1 with err naming the field.
  * Exposed for the fuzzer and for the agent's API (owner-submitted indicators). */
 int feed_parse_entry(const char *line, size_t len, int is_delta, struct feed_entry *e,

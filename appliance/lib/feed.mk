@@ -1,1 +1,6 @@
 LIB_PKGS += libsodium jansson
+# make bench-agent: the agent's feed benchmark (1M-name snapshot, 10k-entry deltas over
+# loopback HTTP to the real agent and dnsd); results in tests/bench/results/agent.*
+.PHONY: bench-agent
+bench-agent: $(BIN)/otasuke-agent $(BIN)/otasuke-dnsd $(BIN)/otasukectl
+	@BUILD=$(BUILD) tests/bench/agent/run.sh

@@ -35,6 +35,7 @@ struct agentd {
     int events_fd;           /* -1 without --events */
     struct MHD_Daemon *mhd;
     int dirty;               /* policy changed since the last compile */
+    int delta_dirty;         /* only feed deltas since: an overlay compile is enough */
     int feeds_due_now;       /* refresh every feed at the next tick (SIGHUP, API) */
     int64_t started;
     int64_t last_compile;    /* time of the last successful compile */
@@ -71,6 +72,12 @@ void agentd_hub_handle(struct agentd *ad, int64_t now);
  * every 10 s. Does nothing without --hub. Main thread only (it reads the database). */
 void agentd_hub_snapshot(struct agentd *ad, int64_t now);
 
+/* Compiles only what feed deltas changed since the last full compile into
+ * domains.set.overlay (and fw.set if addresses changed), then reloads the daemons.
+ * Returns 0, 1 when a full compile is needed instead (too many changes, a new list,
+ * no change log), or -1 with err. */
+int agentd_compile_delta(struct agentd *ad, int64_t now, char *err, size_t errlen);
+
 /* tick.c: refreshes due feeds, notices schedule / expiry boundaries, compiles when dirty. */
 void agentd_tick(struct agentd *ad, int64_t now);
 /* Milliseconds until the next thing agentd_tick has to do (capped at 1000). */
@@ -106,6 +113,10 @@ int agentd_feed_refresh(struct agentd *ad, int64_t feed_id, int64_t now, char *e
  * entries in one transaction. Same returns as agentd_feed_refresh. */
 int agentd_feed_apply(sqlite3 *db, int64_t feed_id, const char *doc, size_t len,
                       const char *sig, size_t siglen, int64_t now, char *err, size_t errlen);
+/* The same with the document in a file (read in chunks, never held whole): what the
+ * agent's own downloads use. */
+int agentd_feed_apply_fd(sqlite3 *db, int64_t feed_id, int fd, const char *sig,
+                         size_t siglen, int64_t now, char *err, size_t errlen);
 /* Applies a document someone already verified (the hub client did: pinned key, feed id,
  * seq, expiry) in one transaction. Returns 1 or -1 with err (bad entry: nothing kept). */
 struct feed_manifest;

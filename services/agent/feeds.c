@@ -9,10 +9,13 @@
 #include "lists.h"
 #include "log.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -162,6 +165,7 @@ int agentd_feed_delete(sqlite3 *db, const char *who, const char *name, char *err
 
 struct apply_ctx {
     sqlite3_stmt *put, *del;
+    sqlite3_stmt *chg;      /* deltas: records what changed for the overlay compile */
     int64_t feed_id;
     const char *category;   /* lists: the subscription's category */
     uint64_t n;
@@ -188,6 +192,13 @@ static int put_entry(const struct feed_entry *e, void *ud)
     }
     if (sqlite3_step(st) != SQLITE_DONE)
         return -2;
+    if (a->chg) {
+        sqlite3_reset(a->chg);
+        sqlite3_bind_text(a->chg, 1, feed_kind_name(e->kind), -1, SQLITE_STATIC);
+        sqlite3_bind_text(a->chg, 2, e->indicator, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(a->chg) != SQLITE_DONE)
+            return -2;
+    }
     a->n++;
     return 0;
 }
@@ -210,6 +221,12 @@ static int put_list_name(void *ud, const char *name, size_t len, unsigned flags)
 
 static int prepare(sqlite3 *db, struct apply_ctx *a)
 {
+    /* What deltas changed since the last full compile (names and addresses), for the
+     * overlay compile. A TEMP table: private to this connection, gone with the process,
+     * whose restart compiles everything anyway. Rolled back with a refused document. */
+    sqlite3_exec(db, "CREATE TEMP TABLE IF NOT EXISTS feed_changed(kind TEXT NOT NULL,"
+                 " indicator TEXT NOT NULL, PRIMARY KEY(kind, indicator))", NULL, NULL, NULL);
+    a->chg = NULL;
     return sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO feed_entries(feed_id, kind, indicator,"
                               " category, action, expires, confidence, source) VALUES"
                               " (?,?,?,?,?,?,?,?)", -1, &a->put, NULL) == SQLITE_OK &&
@@ -278,11 +295,18 @@ static int load_row(sqlite3 *db, int64_t id, struct feed_row *r)
     return found ? 0 : -1;
 }
 
+/* A big apply (a snapshot) leaves a WAL of up to a few hundred MB; left to SQLite's
+ * auto-checkpoint, it would be copied into the database during the commit of the next
+ * small delta, which then takes seconds instead of milliseconds. Checkpointing right
+ * away charges it to the snapshot, which is slow anyway. */
+#define CHECKPOINT_AFTER_ROWS 50000
+
 static int finish_apply(sqlite3 *db, int64_t id, struct apply_ctx *a, uint64_t seq,
                         const char *etag, char *err, size_t errlen)
 {
     sqlite3_finalize(a->put);
     sqlite3_finalize(a->del);
+    sqlite3_finalize(a->chg);
     char *q = sqlite3_mprintf("UPDATE feeds SET last_seq=%llu, etag=%Q, entries=(SELECT count(*)"
                               " FROM feed_entries WHERE feed_id=%lld) WHERE id=%lld",
                               (unsigned long long)seq, etag, (long long)id, (long long)id);
@@ -292,12 +316,29 @@ static int finish_apply(sqlite3 *db, int64_t id, struct apply_ctx *a, uint64_t s
         agent_tx_rollback(db);
         return -1;
     }
+    if (a->n >= CHECKPOINT_AFTER_ROWS)
+        sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     return 0;
 }
 
-int agentd_feed_apply_verified(sqlite3 *db, int64_t id, const char *doc, size_t len,
-                               const struct feed_manifest *m, int64_t now, char *err,
-                               size_t errlen)
+/* Where a document is: in memory (doc, len) or in a file (fd >= 0, read in chunks). */
+struct feed_src {
+    const char *doc;
+    size_t len;
+    int fd;
+};
+
+static int src_foreach(const struct feed_src *src, const struct feed_manifest *m,
+                       struct apply_ctx *a, char *err, size_t errlen)
+{
+    if (src->fd >= 0)
+        return feed_foreach_entry_fd(src->fd, m, put_entry, a, err, errlen);
+    return feed_foreach_entry(src->doc, src->len, m, put_entry, a, err, errlen);
+}
+
+static int apply_verified(sqlite3 *db, int64_t id, const struct feed_src *src,
+                          const struct feed_manifest *m, int64_t now, char *err,
+                          size_t errlen)
 {
     struct feed_row r;
     if (load_row(db, id, &r) < 0) {
@@ -313,11 +354,17 @@ int agentd_feed_apply_verified(sqlite3 *db, int64_t id, const char *doc, size_t 
     if (m->type == FEED_SNAPSHOT) {
         snprintf(snap, sizeof snap, "DELETE FROM feed_entries WHERE feed_id=%lld", (long long)id);
         agent_exec(db, snap, e2, sizeof e2);
+    } else if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO temp.feed_changed(kind, indicator)"
+                                  " VALUES (?,?)", -1, &a.chg, NULL) != SQLITE_OK) {
+        /* no change log: the next compile is a full one (agentd_compile_delta says so) */
+        a.chg = NULL;
+        agent_exec(db, "DROP TABLE IF EXISTS temp.feed_changed", e2, sizeof e2);
     }
-    int rc = feed_foreach_entry(doc, len, m, put_entry, &a, e2, sizeof e2);
+    int rc = src_foreach(src, m, &a, e2, sizeof e2);
     if (rc != 0) {
         sqlite3_finalize(a.put);
         sqlite3_finalize(a.del);
+        sqlite3_finalize(a.chg);
         agent_tx_rollback(db);
         snprintf(err, errlen, "feed %s refused (bad-entry): %s", r.name,
                  rc == -2 ? sqlite3_errmsg(db) : e2);
@@ -330,10 +377,50 @@ int agentd_feed_apply_verified(sqlite3 *db, int64_t id, const char *doc, size_t 
     return 1;
 }
 
-int agentd_feed_apply(sqlite3 *db, int64_t id, const char *doc, size_t len, const char *sig,
-                      size_t siglen, int64_t now, char *err, size_t errlen)
+int agentd_feed_apply_verified(sqlite3 *db, int64_t id, const char *doc, size_t len,
+                               const struct feed_manifest *m, int64_t now, char *err,
+                               size_t errlen)
+{
+    struct feed_src src = { .doc = doc, .len = len, .fd = -1 };
+    return apply_verified(db, id, &src, m, now, err, errlen);
+}
+
+/* The list formats are parsed from one buffer: a file is mapped (clean, evictable
+ * pages) rather than read into the heap. Returns 0 or -1. */
+static int src_map(const struct feed_src *src, const char **doc, size_t *len, void **map)
+{
+    *map = NULL;
+    if (src->fd < 0) {
+        *doc = src->doc;
+        *len = src->len;
+        return 0;
+    }
+    struct stat sb;
+    if (fstat(src->fd, &sb) < 0)
+        return -1;
+    *len = (size_t)sb.st_size;
+    if (*len == 0) {
+        *doc = "";
+        return 0;
+    }
+    void *p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, src->fd, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    madvise(p, *len, MADV_SEQUENTIAL);
+    *doc = p;
+    *map = p;
+    return 0;
+}
+
+/* Verifies and applies. *why gets the refusal reason (FEED_OK otherwise) so the caller
+ * can react to a wrong base by fetching the snapshot. */
+static int apply_src(sqlite3 *db, int64_t id, const struct feed_src *src, const char *sig,
+                     size_t siglen, int64_t now, enum feed_reason *why, int *delta, char *err,
+                     size_t errlen)
 {
     struct feed_row r;
+    *why = FEED_OK;
+    *delta = 0;
     if (load_row(db, id, &r) < 0) {
         snprintf(err, errlen, "feed %lld: not found", (long long)id);
         return -1;
@@ -352,36 +439,55 @@ int agentd_feed_apply(sqlite3 *db, int64_t id, const char *doc, size_t len, cons
                                  .last_seq = (uint64_t)r.last_seq, .now = now,
                                  .max_bytes = (size_t)r.max_bytes };
         struct feed_manifest m;
-        enum feed_reason why = feed_verify(doc, len, sig, siglen, &x, &m, e2, sizeof e2);
-        if (why == FEED_ROLLBACK && m.seq == (uint64_t)r.last_seq) {
+        *why = src->fd >= 0 ? feed_verify_fd(src->fd, sig, siglen, &x, &m, e2, sizeof e2)
+                            : feed_verify(src->doc, src->len, sig, siglen, &x, &m, e2, sizeof e2);
+        if (*why == FEED_ROLLBACK && m.seq == (uint64_t)r.last_seq) {
             /* Validly signed and the seq we hold: the same document again (a server
              * without ETags). Not an error, nothing to apply. */
+            *why = FEED_OK;
             record(db, id, now, 1, NULL, NULL);
             return 0;
         }
-        if (why != FEED_OK) {
-            snprintf(err, errlen, "feed %s refused (%s): %s", r.name, feed_reason_name(why), e2);
-            record(db, id, now, 0, feed_reason_name(why), err);
+        if (*why != FEED_OK) {
+            snprintf(err, errlen, "feed %s refused (%s): %s", r.name, feed_reason_name(*why), e2);
+            record(db, id, now, 0, feed_reason_name(*why), err);
             return -1;
         }
-        return agentd_feed_apply_verified(db, id, doc, len, &m, now, err, errlen);
+        *delta = m.type == FEED_DELTA;
+        return apply_verified(db, id, src, &m, now, err, errlen);
     } else {
         struct list_opts lo = { .format = LIST_FMT_AUTO, .subtree = 1 };
         struct list_stats st;
+        const char *doc;
+        size_t len;
+        void *map;
+        if (src_map(src, &doc, &len, &map) < 0) {
+            snprintf(err, errlen, "list %s: cannot map the download: %s", r.name, strerror(errno));
+            record(db, id, now, 0, "fetch", err);
+            return -1;
+        }
         if ((int64_t)len > r.max_bytes) {
             snprintf(err, errlen, "list %s refused (oversized): %zu bytes", r.name, len);
             record(db, id, now, 0, "oversized", err);
+            if (map)
+                munmap(map, len);
             return -1;
         }
         if (agent_tx_begin(db, err, errlen) < 0 || prepare(db, &a) < 0) {
             agent_tx_rollback(db);
+            if (map)
+                munmap(map, len);
             return -1;
         }
         snprintf(snap, sizeof snap, "DELETE FROM feed_entries WHERE feed_id=%lld", (long long)id);
         agent_exec(db, snap, e2, sizeof e2);
-        if (list_parse_buffer(doc, len, &lo, put_list_name, &a, &st, e2, sizeof e2) < 0) {
+        int prc = list_parse_buffer(doc, len, &lo, put_list_name, &a, &st, e2, sizeof e2);
+        if (map)
+            munmap(map, len);
+        if (prc < 0) {
             sqlite3_finalize(a.put);
             sqlite3_finalize(a.del);
+            sqlite3_finalize(a.chg);
             agent_tx_rollback(db);
             snprintf(err, errlen, "list %s refused (not-a-list): %s", r.name, e2);
             record(db, id, now, 0, "not-a-list", err);
@@ -407,10 +513,28 @@ int agentd_feed_apply(sqlite3 *db, int64_t id, const char *doc, size_t len, cons
     return 1;
 }
 
-static struct feed_job *job_prepare(sqlite3 *db, int64_t id, char *err, size_t errlen)
+int agentd_feed_apply(sqlite3 *db, int64_t id, const char *doc, size_t len, const char *sig,
+                      size_t siglen, int64_t now, char *err, size_t errlen)
+{
+    struct feed_src src = { .doc = doc, .len = len, .fd = -1 };
+    enum feed_reason why;
+    int delta;
+    return apply_src(db, id, &src, sig, siglen, now, &why, &delta, err, errlen);
+}
+
+int agentd_feed_apply_fd(sqlite3 *db, int64_t id, int fd, const char *sig, size_t siglen,
+                         int64_t now, char *err, size_t errlen)
+{
+    struct feed_src src = { .doc = NULL, .len = 0, .fd = fd };
+    enum feed_reason why;
+    int delta;
+    return apply_src(db, id, &src, sig, siglen, now, &why, &delta, err, errlen);
+}
+
+static struct feed_job *job_prepare(struct agentd *ad, int64_t id, char *err, size_t errlen)
 {
     struct feed_row r;
-    if (load_row(db, id, &r) < 0) {
+    if (load_row(ad->db, id, &r) < 0) {
         snprintf(err, errlen, "feed %lld: not found", (long long)id);
         return NULL;
     }
@@ -426,52 +550,140 @@ static struct feed_job *job_prepare(sqlite3 *db, int64_t id, char *err, size_t e
     j->is_signed = strcmp(r.kind, "signed") == 0;
     j->doc.body.max = (size_t)r.max_bytes;
     j->sig.body.max = 4096;
+    j->sig.fd = -1;
+    /* The document goes to an anonymous file in the state directory: a million-entry
+     * snapshot is ~140 MB, which must not sit in the heap (the agent's budget is 64 MB).
+     * Without a usable directory it falls back to memory, bounded by max_bytes. */
+    j->doc.fd = ad->state_dir ? feed_job_tmpfile(ad->state_dir) : -1;
     return j;
 }
 
-/* Applies a finished download in the main thread. Same returns as agentd_feed_refresh. */
-static int job_finish(struct agentd *ad, struct feed_job *j, int64_t now, char *err,
-                      size_t errlen)
+/* The job that fetches the snapshot after a delta did not fit our seq: the publisher
+ * serves it next to the feed as URL.snapshot (+ .sig), see docs/feeds.md. */
+static struct feed_job *job_fallback(struct agentd *ad, const struct feed_job *j, char *err,
+                                     size_t errlen)
+{
+    struct feed_job *f = job_prepare(ad, j->id, err, errlen);
+    if (!f)
+        return NULL;
+    if (strlen(j->url) + 10 > sizeof f->url) {
+        snprintf(err, errlen, "%s: URL too long for its .snapshot", j->url);
+        feed_job_free(f);
+        return NULL;
+    }
+    snprintf(f->url, sizeof f->url, "%s.snapshot", j->url);
+    f->etag[0] = '\0';
+    f->snapshot_fallback = 1;
+    snprintf(f->keep_etag, sizeof f->keep_etag, "%s", j->doc.etag);
+    return f;
+}
+
+/* Applies a finished download in the main thread. Same returns as agentd_feed_refresh;
+ * *fallback is set when the document was a delta on another base and the snapshot
+ * should be fetched now. */
+static int job_finish(struct agentd *ad, struct feed_job *j, int64_t now, int *fallback,
+                      char *err, size_t errlen)
 {
     int rc;
+    *fallback = 0;
     ad->n.feed_fetches++;
     if (j->status == 304) {
         ad->n.feed_not_modified++;
         record(ad->db, j->id, now, 1, NULL, NULL);
         rc = 0;
+    } else if (j->status < 0 && j->snapshot_fallback) {
+        /* The owner needs the first cause: the delta did not fit and the publisher
+         * offers no snapshot we could take instead. */
+        ad->n.feed_errors++;
+        snprintf(err, errlen, "feed refused (bad-base): a delta on another seq, and no snapshot"
+                 " to fall back to: %s", j->err);
+        record(ad->db, j->id, now, 0, feed_reason_name(FEED_BAD_BASE), err);
+        rc = -1;
     } else if (j->status < 0) {
         ad->n.feed_errors++;
         snprintf(err, errlen, "%s", j->err);
         record(ad->db, j->id, now, 0, j->status == -2 ? "oversized" : "fetch", j->err);
         rc = -1;
     } else {
-        rc = agentd_feed_apply(ad->db, j->id, j->doc.body.data ? j->doc.body.data : "", j->doc.body.len,
-                               j->sig.body.data, j->sig.body.len, now, err, errlen);
+        struct feed_src src = { .doc = j->doc.body.data ? j->doc.body.data : "",
+                                .len = j->doc.body.len, .fd = j->doc.fd };
+        enum feed_reason why;
+        int delta;
+        rc = apply_src(ad->db, j->id, &src, j->sig.body.data, j->sig.body.len, now, &why,
+                       &delta, err, errlen);
         /* The new ETag is stored with applied content only: a refused document must be
-         * fetched again, not skipped as "not modified". */
-        if (rc > 0 && j->doc.etag[0]) {
-            char *q = sqlite3_mprintf("UPDATE feeds SET etag=%Q WHERE id=%lld", j->doc.etag,
+         * fetched again, not skipped as "not modified". After a snapshot fallback it is
+         * the ETag of the feed URL that is kept: that delta is now behind us. */
+        const char *etag = j->snapshot_fallback ? j->keep_etag : j->doc.etag;
+        if (rc > 0 && etag[0]) {
+            char *q = sqlite3_mprintf("UPDATE feeds SET etag=%Q WHERE id=%lld", etag,
                                       (long long)j->id);
             sqlite3_exec(ad->db, q, NULL, NULL, NULL);
             sqlite3_free(q);
         }
-        if (rc < 0)
+        if (rc < 0 && why == FEED_BAD_BASE && j->is_signed && !j->snapshot_fallback) {
+            *fallback = 1;
+            log_info("%s; fetching the snapshot %s.snapshot", err, j->url);
+        } else if (rc < 0) {
             ad->n.feed_refusals++;
-        else if (rc > 0)
+        } else if (rc > 0 && delta) {
+            ad->delta_dirty = 1;   /* an overlay compile will do (agentd_compile_delta) */
+        } else if (rc > 0) {
             ad->dirty = 1;
+        }
     }
     return rc;
 }
 
 int agentd_feed_refresh(struct agentd *ad, int64_t id, int64_t now, char *err, size_t errlen)
 {
-    struct feed_job *j = job_prepare(ad->db, id, err, errlen);
+    struct feed_job *j = job_prepare(ad, id, err, errlen);
+    int fallback = 0;
     if (!j)
         return -1;
     feed_job_run(j);
-    int rc = job_finish(ad, j, now, err, errlen);
+    int rc = job_finish(ad, j, now, &fallback, err, errlen);
+    if (fallback) {
+        struct feed_job *f = job_fallback(ad, j, err, errlen);
+        if (f) {
+            feed_job_run(f);
+            rc = job_finish(ad, f, now, &fallback, err, errlen);
+            feed_job_free(f);
+        } else {
+            rc = -1;
+        }
+    }
     feed_job_free(j);
     return rc;
+}
+
+/* Runs j on the worker thread (it becomes ad->job), or here when no worker can start.
+ * Returns 1 if something was applied in place, else 0. */
+static int job_launch(struct agentd *ad, struct feed_job *j, int64_t now)
+{
+    char err[AGENT_ERR];
+    j->notify_fd = ad->job_pipe[1];
+    if (ad->job_pipe[1] < 0 || feed_job_start(j) < 0) {
+        /* No worker: fetch here, the API waits this once. */
+        int fallback;
+        feed_job_run(j);
+        int rc = job_finish(ad, j, now, &fallback, err, sizeof err);
+        if (fallback) {
+            struct feed_job *f = job_fallback(ad, j, err, sizeof err);
+            feed_job_free(j);
+            if (!f) {
+                log_warn("%s", err);
+                return 0;
+            }
+            return job_launch(ad, f, now);
+        }
+        if (rc < 0)
+            log_warn("%s", err);
+        feed_job_free(j);
+        return rc > 0;
+    }
+    ad->job = j;
+    return 0;
 }
 
 int agentd_feeds_due(struct agentd *ad, int64_t now)
@@ -497,36 +709,36 @@ int agentd_feeds_due(struct agentd *ad, int64_t now)
     sqlite3_finalize(st);
     if (!id)
         return 0;
-    struct feed_job *j = job_prepare(ad->db, id, err, sizeof err);
+    struct feed_job *j = job_prepare(ad, id, err, sizeof err);
     if (!j)
         return 0;
-    j->notify_fd = ad->job_pipe[1];
-    if (ad->job_pipe[1] < 0 || feed_job_start(j) < 0) {
-        /* No worker: fetch here, the API waits this once. */
-        feed_job_run(j);
-        int rc = job_finish(ad, j, now, err, sizeof err);
-        if (rc < 0)
-            log_warn("%s", err);
-        feed_job_free(j);
-        return rc > 0;
-    }
-    ad->job = j;
-    return 0;
+    return job_launch(ad, j, now);
 }
 
 int agentd_feeds_job_done(struct agentd *ad, int64_t now)
 {
     char b, err[AGENT_ERR];
+    int fallback;
     while (read(ad->job_pipe[0], &b, 1) == 1)
         ;
     if (!ad->job)
         return 0;
-    pthread_join(ad->job->thread, NULL);
-    int rc = job_finish(ad, ad->job, now, err, sizeof err);
+    struct feed_job *j = ad->job;
+    pthread_join(j->thread, NULL);
+    ad->job = NULL;
+    int rc = job_finish(ad, j, now, &fallback, err, sizeof err);
+    if (fallback) {
+        struct feed_job *f = job_fallback(ad, j, err, sizeof err);
+        feed_job_free(j);
+        if (!f) {
+            log_warn("%s", err);
+            return -1;
+        }
+        return job_launch(ad, f, now);
+    }
     if (rc < 0)
         log_warn("%s", err);
-    feed_job_free(ad->job);
-    ad->job = NULL;
+    feed_job_free(j);
     return rc;
 }
 

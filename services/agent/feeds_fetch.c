@@ -3,6 +3,8 @@
 #include "feeds_fetch.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,42 @@
 void feeds_fetch_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int feed_job_tmpfile(const char *dir)
+{
+    char path[1100];
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        return fd;
+#endif
+    snprintf(path, sizeof path, "%s/feed-download.XXXXXX", dir);
+    int tfd = mkostemp(path, O_CLOEXEC);
+    if (tfd >= 0)
+        unlink(path);
+    return tfd;
+}
+
+/* libcurl write callback for a body that goes to a file, bounded like the growbuf. */
+static size_t on_body_fd(char *p, size_t sz, size_t n, void *ud)
+{
+    struct fetch_buf *b = ud;
+    size_t len = sz * n, done = 0;
+    if (b->body.max && b->written + len > b->body.max) {
+        b->body.over = 1;
+        return 0;
+    }
+    while (done < len) {
+        ssize_t w = write(b->fd, p + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return 0;
+        done += (size_t)w;
+    }
+    b->written += len;
+    return len;
 }
 
 static size_t on_header(char *p, size_t sz, size_t n, void *ud)
@@ -56,8 +94,13 @@ static long fetch(const char *url, const char *etag, struct fetch_buf *b, char *
     curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FEED_FETCH_TIMEOUT);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->body.max);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, growbuf_curl_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b->body);
+    if (b->fd >= 0) {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body_fd);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    } else {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, growbuf_curl_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b->body);
+    }
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, b);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "otasuke-agent/1");
@@ -118,5 +161,7 @@ void feed_job_free(struct feed_job *j)
         return;
     free(j->doc.body.data);
     free(j->sig.body.data);
+    if (j->doc.fd >= 0)
+        close(j->doc.fd);
     free(j);
 }

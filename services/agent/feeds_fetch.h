@@ -12,13 +12,17 @@
 #include <stdint.h>
 
 struct fetch_buf {
-    struct growbuf body; /* body.max is the size limit */
+    struct growbuf body; /* body.max is the size limit (also with fd) */
+    int fd;              /* >= 0: the body goes to this file instead of body.data */
+    uint64_t written;    /* bytes written to fd */
     char etag[256];      /* ETag of the answer, "" if none */
 };
 
 struct feed_job {
     int64_t id;
     char url[1100], etag[256];
+    int snapshot_fallback;  /* this job fetches URL.snapshot after a wrong-base delta */
+    char keep_etag[256];    /* fallback: the ETag of URL to store once applied */
     int is_signed;       /* also fetch url + ".sig" */
     struct fetch_buf doc, sig;
     long status;         /* 200, 304, -1 failure, -2 over the size limit */
@@ -26,6 +30,10 @@ struct feed_job {
     int notify_fd;       /* worker writes one byte here when done; -1 = none */
     pthread_t thread;
 };
+
+/* Creates an anonymous file in dir (O_TMPFILE, else mkstemp + unlink) for a download:
+ * a million-entry snapshot goes to disk, not to the heap. Returns the fd or -1. */
+int feed_job_tmpfile(const char *dir);
 
 /* Once, before any thread: curl's global state. */
 void feeds_fetch_init(void);

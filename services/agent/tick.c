@@ -21,6 +21,21 @@ void agentd_tick(struct agentd *ad, int64_t now)
         ad->policy_sig = sig;
         ad->policy_sig_at = now;
     }
+    if (!ad->dirty && ad->delta_dirty) {
+        /* Only feed deltas changed: the overlay beside domains.set is enough. */
+        char e2[AGENT_ERR];
+        ad->delta_dirty = 0;
+        int drc = agentd_compile_delta(ad, now, e2, sizeof e2);
+        if (drc == 0) {
+            ad->n.compiles++;
+            ad->last_compile = now;
+            ad->last_compile_error[0] = '\0';
+            return;
+        }
+        if (drc < 0)
+            log_warn("overlay compile failed, compiling everything: %s", e2);
+        ad->dirty = 1;
+    }
     if (!ad->dirty)
         return;
     /* Cleared before compiling: a change that lands while we compile sets it again and
@@ -47,7 +62,7 @@ void agentd_tick(struct agentd *ad, int64_t now)
 
 int agentd_next_wake_ms(struct agentd *ad, int64_t now)
 {
-    if (ad->dirty)
+    if (ad->dirty || ad->delta_dirty)
         return 0;
     if (ad->job)
         return 1000;   /* a download runs; its pipe wakes the loop when it is done */

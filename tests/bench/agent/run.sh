@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# tests/bench/agent/run.sh [BASE] [DELTA] [ROUNDS]
+# Agent feed benchmark: a signed snapshot of BASE domains (default 1,000,000) served over
+# HTTP on 127.0.0.1, then ROUNDS (default 3) deltas of DELTA entries (default 10,000: 90 %
+# new blocks, 10 % removals of base names). Measures, with the real otasuke-agent and
+# otasuke-dnsd on loopback only:
+#   snapshot_s      'feed add' -> a snapshot name answered NXDOMAIN by dnsd
+#   delta_s         'feed refresh' -> a name of the delta answered NXDOMAIN by dnsd
+#                   (download, verification, database, artifacts, dnsd reload)
+#   peak RSS        VmHWM of the agent after the snapshot (download + apply + compile),
+#                   and of a freshly started agent after its start-up compile of BASE
+#                   names (compile alone); idle RSS after both.
+# Writes tests/bench/results/agent.json and agent.md. Needs 'make' first; no root needed.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+BASE=${1:-1000000}
+DELTA=${2:-10000}
+ROUNDS=${3:-3}
+BUILD=${BUILD:-build}
+BIN=$BUILD/bin
+CTL=$BIN/otasukectl
+WORK=$BUILD/bench/agent
+RESULTS=${BENCH_RESULTS:-tests/bench/results}
+for b in otasukectl otasuke-agent otasuke-dnsd; do
+    [ -x "$BIN/$b" ] || { echo "agent bench: $BIN/$b missing, run make" >&2; exit 1; }
+done
+command -v dig >/dev/null || { echo "agent bench: needs dig (dnsutils)" >&2; exit 1; }
+mkdir -p "$WORK" "$RESULTS"
+exec 9>"$WORK/.lock"
+flock -n 9 || { echo "agent bench: another run holds $WORK/.lock" >&2; exit 1; }
+ST=$WORK/state WWW=$WORK/www
+rm -rf "$ST" "$WWW"
+mkdir -p "$ST" "$WWW"
+export OTASUKE_AGENT_SOCKET=$ST/agent.sock
+
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+# A free loopback port (the kernel picks it).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HTTP_PORT=$(free_port)
+DNS_PORT=$(free_port)
+
+# ---- feed documents (cached: generating 1M names takes a while) ----
+key="$BASE $DELTA $ROUNDS $(sha256sum tests/bench/gen-domains.sh | cut -c1-16)"
+if [ "$(cat "$WORK/.genkey" 2>/dev/null)" != "$key" ]; then
+    echo "agent bench: generating $BASE + $ROUNDS x $DELTA names" >&2
+    tests/bench/gen-domains.sh $((BASE + ROUNDS * DELTA)) 7 > "$WORK/names.txt"
+    head -n "$BASE" "$WORK/names.txt" | sed 's/$/ malware/' > "$WORK/base.entries"
+    for r in $(seq 1 "$ROUNDS"); do
+        adds=$((DELTA * 9 / 10))
+        rems=$((DELTA - adds))
+        { sed -n "$((BASE + (r - 1) * DELTA + 1)),$((BASE + (r - 1) * DELTA + adds))p" "$WORK/names.txt" |
+              sed 's/$/ malware/'
+          sed -n "$(((r - 1) * rems + 1)),$((r * rems))p" "$WORK/names.txt" | sed 's/$/ malware remove/'
+        } > "$WORK/delta$r.entries"
+    done
+    echo "$key" > "$WORK/.genkey"
+fi
+"$CTL" feed keygen -o "$WORK/hub" >/dev/null
+"$CTL" feed build --key "$WORK/hub.key" --feed bench --seq 1 -o "$WWW/feed.json" \
+    "$WORK/base.entries" >/dev/null
+snap_bytes=$(stat -c %s "$WWW/feed.json")
+for r in $(seq 1 "$ROUNDS"); do
+    "$CTL" feed build --key "$WORK/hub.key" --feed bench --seq $((r + 1)) --base "$r" \
+        -o "$WORK/delta$r.json" "$WORK/delta$r.entries" >/dev/null
+done
+
+python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$WWW" >"$WORK/http.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/feed.json.sig" && break
+    sleep 0.05
+done
+
+start_agent() {
+    "$BIN/otasuke-agent" -f --db "$ST/agent.db" --state-dir "$ST" --socket "$ST/agent.sock" \
+        --dnsd-control "$ST/dnsd.ctl" --log-level info >>"$WORK/agent.log" 2>&1 &
+    AGENT_PID=$!
+    pids+=($AGENT_PID)
+    for _ in $(seq 200); do
+        [ -S "$ST/agent.sock" ] && "$CTL" status >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "agent bench: agent did not start; log:" >&2
+    tail -20 "$WORK/agent.log" >&2
+    exit 1
+}
+stop_agent() {
+    kill "$AGENT_PID"
+    wait "$AGENT_PID" 2>/dev/null || true
+}
+status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+# seconds since t0 (a date +%s.%N) until dnsd answers NAME with NXDOMAIN (limit 120 s)
+wait_nx() {
+    local name=$1 t0=$2 i
+    for ((i = 0; i < 12000; i++)); do
+        if dig +time=1 +tries=1 -p "$DNS_PORT" @127.0.0.1 "$name" A 2>/dev/null |
+                grep -q 'status: NXDOMAIN'; then
+            python3 -c 'import sys,time; print("%.3f" % (time.time() - float(sys.argv[1])))' "$t0"
+            return 0
+        fi
+        sleep 0.01
+    done
+    echo "agent bench: $name never became NXDOMAIN" >&2
+    tail -20 "$WORK/agent.log" >&2
+    return 1
+}
+
+start_agent
+for _ in $(seq 200); do [ -s "$ST/domains.set" ] && [ -s "$ST/policy.set" ] && break; sleep 0.05; done
+"$BIN/otasuke-dnsd" -f --listen "127.0.0.1:$DNS_PORT" --upstream 127.0.0.1:9 \
+    --domains "$ST/domains.set" --policy "$ST/policy.set" --control "$ST/dnsd.ctl" \
+    --cache-entries 0 --ratelimit 0 --log-level warn >"$WORK/dnsd.log" 2>&1 &
+DNSD_PID=$!
+pids+=($DNSD_PID)
+for _ in $(seq 100); do [ -S "$ST/dnsd.ctl" ] && break; sleep 0.05; done
+
+probe_snap=$(sed -n "$((BASE / 2))p" "$WORK/names.txt")
+echo "agent bench: snapshot of $BASE names ($snap_bytes bytes)" >&2
+t0=$(date +%s.%N)
+"$CTL" feed add bench "http://127.0.0.1:$HTTP_PORT/feed.json" --feed-id bench \
+    --pubkey-file "$WORK/hub.pub" --max-bytes $((snap_bytes + 1024 * 1024)) >/dev/null
+snapshot_s=$(wait_nx "$probe_snap" "$t0")
+# let the compile finish and the agent settle before reading its peak
+sleep 1
+snap_hwm=$(status_kb "$AGENT_PID" VmHWM)
+snap_idle=$(status_kb "$AGENT_PID" VmRSS)
+echo "agent bench: snapshot ${snapshot_s} s, agent peak ${snap_hwm} kB" >&2
+
+deltas=()
+for r in $(seq 1 "$ROUNDS"); do
+    probe=$(head -n1 "$WORK/delta$r.entries" | cut -d' ' -f1)
+    cp "$WORK/delta$r.json.sig" "$WWW/feed.json.sig.new"
+    cp "$WORK/delta$r.json" "$WWW/feed.json.new"
+    mv "$WWW/feed.json.new" "$WWW/feed.json"
+    mv "$WWW/feed.json.sig.new" "$WWW/feed.json.sig"
+    t0=$(date +%s.%N)
+    "$CTL" feed refresh bench >/dev/null
+    t1=$(date +%s.%N)
+    d=$(wait_nx "$probe" "$t0")
+    echo "agent bench: delta $r ($DELTA entries) ${d} s (refresh call $(python3 -c 'import sys; print("%.3f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$t0" "$t1") s)" >&2
+    deltas+=("$d")
+    sleep 0.5
+done
+delta_hwm=$(status_kb "$AGENT_PID" VmHWM)
+
+# a fresh agent: its start-up compile of the whole set is the only big thing it does
+stop_agent
+start_agent
+for _ in $(seq 600); do
+    "$CTL" status --json 2>/dev/null | grep -q '"last_compile_seconds": *[0-9.]*[1-9]' && break
+    sleep 0.1
+done
+sleep 1
+compile_hwm=$(status_kb "$AGENT_PID" VmHWM)
+compile_idle=$(status_kb "$AGENT_PID" VmRSS)
+compile_s=$("$CTL" status --json | python3 -c 'import json,sys
+def find(o):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k == "last_compile_seconds": return v
+            r = find(v)
+            if r is not None: return r
+    if isinstance(o, list):
+        for v in o:
+            r = find(v)
+            if r is not None: return r
+print(find(json.load(sys.stdin)))')
+names=$("$CTL" set dump "$ST/domains.set" 2>/dev/null | wc -l || echo 0)
+
+python3 - "$BASE" "$DELTA" "$snap_bytes" "$snapshot_s" "$snap_hwm" "$snap_idle" \
+    "$delta_hwm" "$compile_hwm" "$compile_idle" "$compile_s" "$names" "${deltas[@]}" <<'PY' > "$RESULTS/agent.json"
+import json, sys
+a = sys.argv[1:]
+deltas = sorted(float(x) for x in a[11:])
+out = {
+    "base_names": int(a[0]), "delta_entries": int(a[1]), "snapshot_bytes": int(a[2]),
+    "snapshot_s": float(a[3]),
+    "snapshot_peak_rss_kb": int(a[4]), "after_snapshot_rss_kb": int(a[5]),
+    "after_deltas_peak_rss_kb": int(a[6]),
+    "compile_peak_rss_kb": int(a[7]), "idle_rss_kb": int(a[8]),
+    "compile_s": float(a[9]), "set_names": int(a[10]),
+    "delta_s": deltas, "delta_s_best": deltas[0], "delta_s_median": deltas[len(deltas) // 2],
+    "targets": {"delta_s": 1.0, "peak_rss_kb": 65536},
+}
+print(json.dumps(out, indent=2))
+PY
+python3 - "$RESULTS/agent.json" <<'PY' > "$RESULTS/agent.md"
+import json, sys
+r = json.load(open(sys.argv[1]))
+ok = lambda v, t: "yes" if v <= t else "**no**"
+print("## Agent feeds: %d-name snapshot, %d-entry deltas (loopback HTTP, real dnsd)" %
+      (r["base_names"], r["delta_entries"]))
+print()
+print("| measure | value | target | met |")
+print("|---|---|---|---|")
+print("| delta fetch -> dnsd serving, median of %d (s) | %.3f (%s) | 1.0 | %s |" % (
+    len(r["delta_s"]), r["delta_s_median"], ", ".join("%.3f" % x for x in r["delta_s"]),
+    ok(r["delta_s_median"], 1.0)))
+print("| snapshot (%.0f MB) add -> dnsd serving (s) | %.2f | | |" % (r["snapshot_bytes"] / 1e6, r["snapshot_s"]))
+print("| agent peak RSS, snapshot download+apply+compile (MB) | %.1f | 64 | %s |" % (
+    r["snapshot_peak_rss_kb"] / 1024, ok(r["snapshot_peak_rss_kb"], 65536)))
+print("| agent peak RSS incl. deltas (MB) | %.1f | 64 | %s |" % (
+    r["after_deltas_peak_rss_kb"] / 1024, ok(r["after_deltas_peak_rss_kb"], 65536)))
+print("| fresh agent, start-up compile of %d names: peak RSS (MB) | %.1f | 64 | %s |" % (
+    r["set_names"], r["compile_peak_rss_kb"] / 1024, ok(r["compile_peak_rss_kb"], 65536)))
+print("| start-up compile time (s) | %.2f | 2.0 | %s |" % (r["compile_s"], ok(r["compile_s"], 2.0)))
+print("| idle RSS after compile (MB) | %.1f | | |" % (r["idle_rss_kb"] / 1024))
+PY
+cat "$RESULTS/agent.md"

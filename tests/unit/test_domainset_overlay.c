@@ -1,0 +1,173 @@
+/* Domain set overlays (PATH.overlay): consulted before the base, tombstones hide base
+ * names, a stale overlay (another base's key) is ignored, a damaged or mismatched one
+ * fails the open so the caller keeps its previous set. */
+#include "domainset.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+static char dir[64], base_path[128], ov_path[128], err[256];
+static const uint8_t KEY[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+
+static void add(struct dset_builder *b, int list, const char *name)
+{
+    assert_int_equal(dset_builder_add(b, list, name, strlen(name), DSET_SUBTREE, err,
+                                      sizeof err), 0);
+}
+
+/* lists: 0 = feed/malware, 1 = feed/allow (+ 2 = feed/ads when extra) */
+static struct dset_builder *builder(const uint8_t *key, int extra)
+{
+    struct dset_builder *b = dset_builder_new();
+    assert_non_null(b);
+    if (key)
+        dset_builder_set_key(b, key);
+    assert_int_equal(dset_builder_add_list(b, "feed/malware", DSET_CAT_MALWARE, 0, err, sizeof err), 0);
+    assert_int_equal(dset_builder_add_list(b, "feed/allow", DSET_CAT_CUSTOM, 1, err, sizeof err), 1);
+    if (extra)
+        assert_int_equal(dset_builder_add_list(b, "feed/ads", DSET_CAT_ADS, 0, err, sizeof err), 2);
+    return b;
+}
+
+static void write_base(void)
+{
+    struct dset_builder *b = builder(KEY, 0);
+    add(b, 0, "evil.test");
+    add(b, 0, "gone.test");
+    add(b, 0, "keep.test");
+    assert_int_equal(dset_builder_write(b, base_path, NULL, err, sizeof err), 0);
+    /* adding after a write is refused, not a crash */
+    assert_int_equal(dset_builder_add(b, 0, "late.test", 9, DSET_SUBTREE, err, sizeof err), -1);
+    dset_builder_free(b);
+}
+
+static void write_overlay(const uint8_t *key, int extra)
+{
+    struct dset_builder *b = builder(key, extra);
+    assert_int_equal(dset_builder_add_tombstone(b, "gone.test", 9, err, sizeof err), 0);
+    assert_int_equal(dset_builder_add_tombstone(b, "new.test", 8, err, sizeof err), 0);
+    add(b, 0, "new.test");          /* tombstone first, then its lists: listed */
+    add(b, 1, "ok.evil.test");      /* an allow below a base block */
+    assert_int_equal(dset_builder_write(b, ov_path, NULL, err, sizeof err), 0);
+    dset_builder_free(b);
+}
+
+static enum dset_verdict look(const struct dset *s, const char *name)
+{
+    struct dset_match m;
+    return dset_lookup(s, name, strlen(name), &m);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/test_dset_overlay.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(base_path, sizeof base_path, "%s/domains.set", dir);
+    snprintf(ov_path, sizeof ov_path, "%s/domains.set.overlay", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(ov_path);
+    unlink(base_path);
+    rmdir(dir);
+    return 0;
+}
+
+static void test_overlay_first_then_base(void **state)
+{
+    (void)state;
+    write_base();
+    unlink(ov_path);
+    struct dset *s = dset_open(base_path, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(dset_overlay_names(s), 0);
+    assert_int_equal(look(s, "x.gone.test"), DSET_BLOCK);
+    assert_int_equal(look(s, "new.test"), DSET_NONE);
+    dset_close(s);
+
+    write_overlay(KEY, 0);
+    s = dset_open(base_path, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(dset_overlay_names(s), 3);
+    assert_int_equal(look(s, "evil.test"), DSET_BLOCK);          /* base only */
+    assert_int_equal(look(s, "a.keep.test"), DSET_BLOCK);
+    assert_int_equal(look(s, "x.gone.test"), DSET_NONE);         /* tombstone hides it */
+    assert_int_equal(look(s, "gone.test"), DSET_NONE);
+    assert_int_equal(look(s, "www.new.test"), DSET_BLOCK);       /* overlay only */
+    assert_int_equal(look(s, "a.ok.evil.test"), DSET_ALLOW_VERDICT);   /* overlay allow beats base block */
+    assert_int_equal(look(s, "other.test"), DSET_NONE);
+    unsigned f;
+    uint64_t l;
+    assert_int_equal(dset_find_name(s, "gone.test", 9, &f, &l), 0);
+    assert_int_equal(dset_find_name(s, "new.test", 8, &f, &l), 1);
+    assert_true(l == 1);
+    assert_int_equal(dset_find_name(s, "keep.test", 9, &f, &l), 1);
+    dset_close(s);
+}
+
+static void test_stale_overlay_is_ignored(void **state)
+{
+    (void)state;
+    static const uint8_t other[16] = { 9, 9, 9 };
+    write_base();
+    write_overlay(other, 0);
+    struct dset *s = dset_open(base_path, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(dset_overlay_names(s), 0);
+    assert_int_equal(look(s, "gone.test"), DSET_BLOCK);
+    assert_int_equal(look(s, "new.test"), DSET_NONE);
+    dset_close(s);
+}
+
+static void test_mismatched_lists_fail(void **state)
+{
+    (void)state;
+    write_base();
+    write_overlay(KEY, 1);   /* one list more than the base */
+    assert_null(dset_open(base_path, err, sizeof err));
+    assert_non_null(strstr(err, "overlay"));
+    assert_non_null(strstr(err, "lists"));
+}
+
+static void test_damaged_overlay_fails(void **state)
+{
+    (void)state;
+    write_base();
+    write_overlay(KEY, 0);
+    FILE *f = fopen(ov_path, "r+b");
+    assert_non_null(f);
+    fseek(f, 300, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 300, SEEK_SET);
+    fputc(c ^ 0x40, f);
+    fclose(f);
+    assert_null(dset_open(base_path, err, sizeof err));
+    assert_non_null(strstr(err, "domains.set.overlay"));
+    /* removed again: the base alone opens */
+    unlink(ov_path);
+    struct dset *s = dset_open(base_path, err, sizeof err);
+    assert_non_null(s);
+    dset_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_overlay_first_then_base),
+        cmocka_unit_test(test_stale_overlay_is_ignored),
+        cmocka_unit_test(test_mismatched_lists_fail),
+        cmocka_unit_test(test_damaged_overlay_fails),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
