@@ -54,6 +54,22 @@ json_t *notify_body(sqlite3 *db, int64_t incident_id, const char *event)
     return b;
 }
 
+/* Notifications of channel still waiting for delivery (not sent, not given up). */
+static int64_t pending(sqlite3 *db, const char *channel)
+{
+    sqlite3_stmt *st;
+    int64_t n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM notify_queue WHERE channel=? AND sent=0"
+                           " AND tries<?", -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, NOTIFY_MAX_TRIES);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
 int notify_enqueue(sqlite3 *db, int64_t incident_id, const char *event, int64_t now,
                    char *err, size_t errlen)
 {
@@ -65,6 +81,14 @@ int notify_enqueue(sqlite3 *db, int64_t incident_id, const char *event, int64_t 
         if (!v)
             continue;
         free(v);
+        if (pending(db, channels[c][0]) >= NOTIFY_QUEUE_MAX) {
+            /* A storm of incidents while the relay is down: the owner sees the incidents
+             * in the UI; mailing the hundred-and-first adds nothing but load. */
+            incident_note(db, incident_id, "box", "notify_skipped",
+                          "Not sent: too many notifications are already waiting for delivery. "
+                          "/ お知らせを送っていません：配信待ちのお知らせが多すぎます。", now);
+            continue;
+        }
         json_t *b = notify_body(db, incident_id, event);
         char *s = b ? json_dumps(b, JSON_COMPACT) : NULL;
         json_decref(b);
@@ -343,6 +367,15 @@ int notify_run(sqlite3 *db, int64_t now)
 {
     sqlite3_stmt *st;
     int sent = 0;
+    /* Finished rows (delivered or given up) are kept a while for the record, then go: the
+     * timeline has said what happened to them. */
+    if (sqlite3_prepare_v2(db, "DELETE FROM notify_queue WHERE (sent>0 AND sent<?1) OR"
+                           " (sent=0 AND tries>=?2 AND next_try<?1)", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, now - NOTIFY_KEEP_S);
+        sqlite3_bind_int(st, 2, NOTIFY_MAX_TRIES);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
     if (sqlite3_prepare_v2(db, "SELECT id, channel, body, tries, incident_id FROM notify_queue"
                            " WHERE sent=0 AND tries<? AND next_try<=? ORDER BY id LIMIT 4", -1,
                            &st, NULL) != SQLITE_OK)

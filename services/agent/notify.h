@@ -11,9 +11,12 @@
 
 #define NOTIFY_MAX_TRIES 8     /* 30 s, 1, 2, 4 ... 64 min apart: about 2 hours in all */
 #define NOTIFY_TIMEOUT_S 10    /* one delivery attempt, on the worker */
+#define NOTIFY_QUEUE_MAX 100   /* waiting per channel; beyond, new ones are skipped (noted) */
+#define NOTIFY_KEEP_S (30 * 86400)   /* finished rows are deleted after this */
 
-/* Queues the notifications for an incident (one per configured channel). Returns the
- * number queued (0 when nothing is configured) or -1 with err. */
+/* Queues the notifications for an incident (one per configured channel; a channel with
+ * NOTIFY_QUEUE_MAX waiting is skipped, with a note on the timeline). Returns the number
+ * queued (0 when nothing is configured) or -1 with err. */
 int notify_enqueue(sqlite3 *db, int64_t incident_id, const char *event, int64_t now,
                    char *err, size_t errlen);
 /* Sends what is due on db, synchronously (at most a few items per call, up to

@@ -275,7 +275,7 @@ static void test_retry_then_give_up(void **state)
         assert_int_equal(scalar(db, "SELECT tries FROM notify_queue"), k + 1);
     }
     /* Given up: nothing more is tried, the owner sees why on the timeline, once. */
-    assert_int_equal(notify_run(db, now + 10000000), 0);
+    assert_int_equal(notify_run(db, now + 100000), 0);
     assert_int_equal(scalar(db, "SELECT tries FROM notify_queue"), NOTIFY_MAX_TRIES);
     assert_int_equal(timeline_count(db, id, "notify_retry"), 1);
     assert_int_equal(timeline_count(db, id, "notify_failed"), 1);
@@ -284,6 +284,26 @@ static void test_retry_then_give_up(void **state)
              " what='notify_failed' AND detail LIKE '%%gave up%%' AND detail NOT LIKE"
              " '%%127.0.0.1%%'", (long long)id);
     assert_int_equal(scalar(db, sql), 1);
+}
+
+static void test_queue_bounded(void **state)
+{
+    sqlite3 *db = *state;
+    set(db, "notify_webhook", "http://127.0.0.1:9/hook");
+    int64_t id = open_incident(db, DK_DNS_TUNNEL, "192.0.2.10", 1000);
+    for (int i = 0; i < NOTIFY_QUEUE_MAX; i++)
+        assert_int_equal(notify_enqueue(db, id, "opened", 1000, err, sizeof err), 1);
+    /* Full: skipped and said so, nothing more stored. */
+    assert_int_equal(notify_enqueue(db, id, "opened", 1000, err, sizeof err), 0);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM notify_queue"), NOTIFY_QUEUE_MAX);
+    assert_int_equal(timeline_count(db, id, "notify_skipped"), 1);
+    /* Given-up rows no longer count as waiting, and are deleted after NOTIFY_KEEP_S. */
+    char e2[AGENT_ERR];
+    assert_int_equal(agent_exec(db, "UPDATE notify_queue SET tries=99, next_try=1000", e2,
+                                sizeof e2), 0);
+    assert_int_equal(notify_enqueue(db, id, "opened", 1000, err, sizeof err), 1);
+    notify_run(db, 1000 + NOTIFY_KEEP_S + 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM notify_queue"), 1);
 }
 
 static int exists(const char *path)
@@ -329,6 +349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mail_form, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mail_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_then_give_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
