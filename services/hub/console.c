@@ -30,7 +30,9 @@
 #define FAIL_SLOTS       128
 #define FAIL_WINDOW      300              /* failed sign-ins counted over 5 minutes */
 #define FAIL_PER_ADDR    5                /* per client address (IPv6: per /64) */
-#define FAIL_GLOBAL      50               /* from everyone together */
+/* From everyone together. Tokens are 256-bit, so this is not about guessing: it bounds
+ * log noise from a botnet, set high so that strangers cannot lock every operator out. */
+#define FAIL_GLOBAL      1000
 
 /* Strict: only our own scripts, styles and API; no inline script or style, no framing. */
 #define CSP "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
@@ -502,15 +504,19 @@ static enum MHD_Result audit(struct hub *h, struct MHD_Connection *c)
     return send_json(c, 200, json_pack("{s:o}", "audit", rows), NULL);
 }
 
+/* Newest first, with the box's verdict (policy.c records it): "pending" until it answers. */
 static int policy_row(int n, const char *const *v, void *ctx)
 {
-    if (n < 5)
+    if (n < 8)
         return 1;
-    json_array_append_new(ctx, json_pack("{s:I, s:I, s:s, s:s, s:s}",
-                                         "id", (json_int_t)atoll(v[0]),
-                                         "created", (json_int_t)atoll(v[1]),
-                                         "sender", v[2] ? v[2] : "", "signer", v[3] ? v[3] : "",
-                                         "change", v[4] ? v[4] : ""));
+    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s?, s:o}",
+                          "id", (json_int_t)atoll(v[0]), "created", (json_int_t)atoll(v[1]),
+                          "sender", v[2] ? v[2] : "", "signer", v[3] ? v[3] : "",
+                          "change", v[4] ? v[4] : "", "result", v[5] ? v[5] : "pending",
+                          "result_detail", v[6],
+                          "result_at", v[7] ? json_integer(atoll(v[7])) : json_null());
+    if (o)
+        json_array_append_new(ctx, o);
     return 0;
 }
 
@@ -525,9 +531,9 @@ static enum MHD_Result box_policy(struct hub *h, struct MHD_Connection *c, const
     snprintf(bs, sizeof bs, "%ld", box);
     const char *p[] = { bs };
     json_t *rows = json_array();
-    if (hubdb_exec(h->db, "SELECT id, created, sender, signer, body FROM policy_msgs WHERE "
-                   "box_id = $1 ORDER BY id DESC LIMIT 50", 1, p, policy_row, rows, err,
-                   sizeof err) < 0) {
+    if (hubdb_exec(h->db, "SELECT id, created, sender, signer, body, result, result_detail, "
+                   "result_at FROM policy_msgs WHERE box_id = $1 ORDER BY id DESC LIMIT 50", 1,
+                   p, policy_row, rows, err, sizeof err) < 0) {
         json_decref(rows);
         log_error("console policy list: %s", err);
         return fail(c, 500, "storage error; see the hub log");

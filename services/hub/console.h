@@ -4,7 +4,8 @@
  *   GET  /console/api/session        who is signed in (+ the CSRF token again, for a reload)
  *   POST /console/api/logout
  *   GET  /console/api/audit?box=N&limit=M     the hub's audit trail (operator)
- *   GET  /console/api/boxes/N/policy          policy changes relayed to box N (operator)
+ *   GET  /console/api/boxes/N/policy          policy changes relayed to box N, newest first,
+ *                                             with the box's verdict (operator)
  * The operator token is exchanged once for an HttpOnly cookie; the page never keeps it.
  * Every operator endpoint of the hub (/v1/fleet, /v1/inbox, /v1/boxes/N/policy) takes the
  * bearer token or that cookie, plus X-CSRF-Token for changes (hub_operator_request). */

@@ -7,6 +7,7 @@
 #include "hubd.h"
 #include "log.h"
 #include "policy.h"
+#include "console.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -163,7 +164,7 @@ enum MHD_Result hub_policy_route(struct hub *h, struct MHD_Connection *c, const 
     const char *tk = bearer(c);
     if (!strcmp(method, "GET")) {
         char name[80];
-        if (!tk || hub_operator_name(h, tk, name, sizeof name) != 1)
+        if (hub_operator_request(h, c, method, name, sizeof name) != 1)   /* token or console */
             return fail(c, 401, "operator token required");
         const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
         char *end;

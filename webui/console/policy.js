@@ -43,7 +43,7 @@ function summary(text) {
 }
 
 function resultCell(m) {
-  if (m.result === 'applied') return pill('applied', t('policy.result.applied'));
+  if (m.result === 'applied') return [pill('applied', t('policy.result.applied')), m.result_detail ? h('div', { class: 'hint' }, m.result_detail) : null];
   if (m.result === 'refused') return [pill('refused', t('policy.result.refused')), m.result_detail ? h('div', { class: 'hint' }, m.result_detail) : null];
   return [pill('pending', t('policy.result.pending')), h('div', { class: 'hint' }, t('policy.result.pending.why'))];
 }
