@@ -2,6 +2,7 @@
  * The agent does the same through hubclient.h when it runs; these commands exist for
  * first setup, support and tests. Output is JSON on stdout. */
 #include "cli.h"
+#include "cli_agent.h"
 #include "hubclient.h"
 
 #include <jansson.h>
@@ -17,7 +18,9 @@ static const char hub_usage[] =
     "       watch [--seconds N] [--updates N] | heartbeat [--version V] |\n"
     "       contribute VALUE --category CAT [--kind K] [--count N] |\n"
     "       report-fp VALUE [--kind K] | entries | policy [--after ID]\n"
-    "       (all take --state DIR)";
+    "       (all take --state DIR)\n"
+    "       sharing [on|off] [--interval SECONDS]   the running agent's contributions:\n"
+    "       switch, pending, last sent, policy verdicts (takes --socket, --json)";
 
 struct hub_args {
     const char *state, *cacert, *name, *url, *category, *kind, *version;
@@ -103,8 +106,37 @@ static int print_status(struct hubclient *hc)
     return 0;
 }
 
+/* otasukectl hub sharing [on|off] [--interval N]: the agent's GET / PUT /v1/hub. */
+static int hub_sharing(int argc, char **argv)
+{
+    struct cli_online o;
+    argc = cli_online_opts(&o, argc, argv);
+    json_t *body = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!body)
+            body = json_object();
+        if (!strcmp(argv[i], "on") || !strcmp(argv[i], "off")) {
+            json_object_set_new(body, "sharing", json_boolean(!strcmp(argv[i], "on")));
+        } else if (!strcmp(argv[i], "--interval") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 3600) {
+                json_decref(body);
+                return cli_usage("--interval: seconds between contributions, 1..3600");
+            }
+            json_object_set_new(body, "interval_seconds", json_integer(v));
+        } else {
+            json_decref(body);
+            return cli_usage("%s", hub_usage);
+        }
+    }
+    return cli_call(&o, body ? "PUT" : "GET", "/v1/hub", body, NULL);
+}
+
 int cli_hub(int argc, char **argv)
 {
+    if (argc >= 1 && !strcmp(argv[0], "sharing"))
+        return hub_sharing(argc, argv);
     struct hub_args a;
     if (argc < 1 || parse(argc, argv, &a) < 0)
         return cli_usage("%s", hub_usage);

@@ -147,13 +147,18 @@ teardown_file() {
 }
 
 @test "switching sharing off drops what waits and sends nothing more" {
-    run agentapi PUT /v1/hub '{"sharing": false}'
+    run "$CTL" hub sharing off --json   # the CLI's way to the same switch
+    assert_success
     echo "$output" | jq -e '.sharing == false and .pending == 0'
     assert_equal "$(answer quiet-malware.test)" NXDOMAIN
     sleep 3
     assert_equal "$(sql "SELECT count(*) FROM contributions WHERE indicator='quiet-malware.test'")" 0
-    run agentapi GET /v1/hub
-    echo "$output" | jq -e '.pending == 0'
+    run "$CTL" hub sharing
+    assert_success
+    assert_output --regexp 'sharing: *(false|no|off)'
+    assert_output --regexp 'pending: *0'
+    run "$CTL" hub sharing maybe
+    assert_failure
     run "$CTL" policy audit --json
     assert_output --partial "hub.sharing"
 }
