@@ -51,6 +51,14 @@ const admin = async (...args) => (await run(HUBD, ['-d', S.dir, 'admin', ...args
 const ctl = async (box, ...args) => (await run(CTL, ['hub', ...args, '--state', join(S.dir, box)])).stdout;
 // otasukectl against the agent of box1 (the owner's side: delegates and grants).
 const owner = async (...args) => (await run(CTL, args, { env: { ...process.env, OTASUKE_AGENT_SOCKET: join(S.dir, 'agent', 'agent.sock') } })).stdout;
+// The agent's own API as webd would call it for the owner: status and parsed body.
+async function agentApi(method, path, body) {
+  const args = ['-s', '-o', '-', '-w', '\n%{http_code}', '--unix-socket', join(S.dir, 'agent', 'agent.sock'), '-X', method, `http://agent${path}`];
+  if (body !== undefined) args.push('-d', JSON.stringify(body));
+  const { stdout } = await run('curl', args);
+  const i = stdout.lastIndexOf('\n');
+  return { status: Number(stdout.slice(i + 1)), body: stdout.slice(0, i) ? JSON.parse(stdout.slice(0, i)) : null };
+}
 
 // A daemon of this test: output kept for the failure report and the sanitizer check.
 function daemon(name, cmd, args) {
@@ -343,6 +351,30 @@ async function signIn(p, token) {
     await ready(page);
     await page.waitForSelector(`tr[data-box="${S.b2.box_id}"]`);
     assert.equal(await page.locator('tbody tr').count(), 1);
+  });
+
+  test('the owner of box1 calls for help through the real agent: it reaches the console\'s inbox', async () => {
+    let r = await agentApi('POST', '/v1/incidents/settings', { hub_state: join(S.dir, 'box1') });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    r = await agentApi('POST', '/v1/incidents/report', { note: 'the reception PC shows a ransom note', device: '192.0.2.10', by: 'owner' });
+    assert.ok(r.status < 300, JSON.stringify(r.body));
+    const inc = r.body.id;
+    r = await agentApi('POST', `/v1/incidents/${inc}/help`, { note: 'please call us, 03-0000-0000', by: 'owner' });
+    assert.ok(r.status < 300, JSON.stringify(r.body));
+    await go(page, '#/inbox');
+    const row = page.locator('tr', { hasText: 'please call us' });
+    assert.equal(await row.count(), 1);
+    assert.match(await row.textContent(), /sakura-reception.*お客様からの報告.*新規/);
+    await row.locator('a').first().click();
+    await ready(page);
+    await page.waitForSelector('#open-incident');
+    await page.click('#open-incident');
+    await ready(page);
+    await page.waitForSelector('#incident-timeline');
+    // The box's own bundle: its timeline names the report, the device is the one it knows.
+    assert.match(await page.textContent('#incident-timeline'), /ransom note/);
+    assert.match(await page.textContent('#incident-device'), /192\.0\.2\.10/);
+    await noMissing(page, 'agent incident ja');
   });
 
   test('the help request is in the inbox, opens readable, is assigned and closed', async () => {
