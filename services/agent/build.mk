@@ -19,3 +19,4 @@ fuzz_incident_EXTRA := $(addprefix services/agent/,db.c detect.c devices.c incid
                          incidents_report.c policy.c grants.c)
 # Hub sharing: the aggregation table and event filter (hubshare.c) with the agent core.
 test_hubshare_EXTRA := $(AGENT_CORE)
+fuzz_hubshare_EXTRA := $(fuzz_apibody_EXTRA)
