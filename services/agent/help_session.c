@@ -72,7 +72,18 @@ static void end_row(sqlite3 *db, int64_t sid, int64_t id, const char *who, const
     json_t *after = json_pack("{s:I,s:s}", "incident", (json_int_t)id, "reason", reason);
     agent_audit(db, who, "incident.remote_end", 0, "ok", reason, NULL, after);
     json_decref(after);
-    incident_note(db, id, who, "remote_help_ended", reason, now);
+    /* The timeline is read by the owner (and his insurer): both languages, plain words. */
+    static const char *const words[][2] = {
+        { "expired", "expired: the time the owner agreed to is over, the helper's access is "
+                     "closed / 期限切れ：同意した時間が終わったため、サポート担当者の接続を閉じました" },
+        { "ended by the owner", "ended by the owner / 所有者が終了しました" },
+        { "tunnel closed", "the connection to the helper closed / サポート担当者との接続が切れました" },
+    };
+    const char *text = reason;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strcmp(reason, words[i][0]))
+            text = words[i][1];
+    incident_note(db, id, who, "remote_help_ended", text, now);
 }
 
 int help_session_start(sqlite3 *db, const char *hub_state, const char *work_dir, int64_t id,
@@ -193,13 +204,13 @@ int help_session_start(sqlite3 *db, const char *hub_state, const char *work_dir,
         sqlite3_step(st);
         sqlite3_finalize(st);
     }
-    char detail[160];
-    if (lifetime_s % 60 == 0)
-        snprintf(detail, sizeof detail, "owner consented: %d minutes, web UI port %d via "
-                 "bastion port %d", lifetime_s / 60, ui_port, lport);
-    else
-        snprintf(detail, sizeof detail, "owner consented: %d seconds, web UI port %d via "
-                 "bastion port %d", lifetime_s, ui_port, lport);
+    char detail[400];
+    int unit_min = lifetime_s % 60 == 0;
+    snprintf(detail, sizeof detail, "owner consented: %d %s, web UI port %d via bastion port "
+             "%d / 所有者が同意しました：%d%s、管理画面（ポート%d）を中継ポート%d経由で",
+             unit_min ? lifetime_s / 60 : lifetime_s, unit_min ? "minutes" : "seconds", ui_port,
+             lport, unit_min ? lifetime_s / 60 : lifetime_s, unit_min ? "分間" : "秒間", ui_port,
+             lport);
     json_t *after = json_pack("{s:I,s:i,s:i,s:i}", "incident", (json_int_t)id, "minutes",
                               minutes, "seconds", lifetime_s, "bastion_port", lport);
     agent_audit(db, who, "incident.remote_start", 0, "ok", NULL, NULL, after);
