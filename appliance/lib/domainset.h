@@ -164,6 +164,8 @@ int dset_normalize(const char *in, size_t len, char *out, size_t outlen,
 /* Replaces the builder's random hash key (tests, reproducible builds). Call before
  * the first dset_builder_add. */
 void dset_builder_set_key(struct dset_builder *b, const uint8_t key[16]);
+/* The builder's hash key (to build an overlay for the set it writes). */
+void dset_builder_get_key(const struct dset_builder *b, uint8_t key[16]);
 /* Distinct names added so far. */
 size_t dset_builder_names(const struct dset_builder *b);
 

@@ -108,6 +108,11 @@ void dset_builder_free(struct dset_builder *b)
     free(b);
 }
 
+void dset_builder_get_key(const struct dset_builder *b, uint8_t key[16])
+{
+    memcpy(key, b->key, 16);
+}
+
 /* For tests and reproducible builds: replaces the random key. Only before any add. */
 void dset_builder_set_key(struct dset_builder *b, const uint8_t key[16])
 {

@@ -126,6 +126,16 @@ static const char *const domain_sql_changed[] = {
     " AND r.pattern IN (SELECT indicator FROM temp.feed_changed WHERE kind='domain')",
 };
 
+/* What the last full build wrote into domains.set: its key and list table, so an
+ * overlay compile need not open (and checksum, 40 MB at 1M names) the base. Empty
+ * after a start; the first compile of a run is always a full one. */
+static struct {
+    int valid;
+    uint8_t key[16];
+    struct lists ls;
+    int category[DSET_MAX_LISTS], is_allow[DSET_MAX_LISTS];
+} base_meta;
+
 /* Streams the rows of both queries into the builder. Returns 0, -1 with err, or -2
  * when a frozen list table lacks a label. */
 static int add_domain_rows(struct agentd *ad, int64_t now, struct dset_builder *b,
@@ -183,9 +193,20 @@ static int build_domains(struct agentd *ad, int64_t now, const char *path, uint6
     if (add_domain_rows(ad, now, b, &ls, 0, err, errlen) < 0)
         goto out;
     struct dset_build_stats stats;
+    base_meta.valid = 0;
     if (dset_builder_write(b, path, &stats, err, errlen) < 0)
         goto out;
     *names = stats.names;
+    dset_builder_get_key(b, base_meta.key);
+    base_meta.ls = ls;
+    for (int i = 0; i < ls.n; i++) {
+        /* labels are "source/category" or "source/allow" (add_domain_rows) */
+        const char *slash = strrchr(ls.label[i], '/');
+        base_meta.is_allow[i] = slash && !strcmp(slash + 1, "allow");
+        base_meta.category[i] = base_meta.is_allow[i] ? DSET_CAT_CUSTOM
+                                : dset_category_parse(slash ? slash + 1 : "");
+    }
+    base_meta.valid = 1;
     rc = 0;
 out:
     dset_builder_free(b);
@@ -498,28 +519,24 @@ static int64_t changed_count(sqlite3 *db, const char *kind_cond)
 static int build_overlay(struct agentd *ad, int64_t now, const char *dpath, uint64_t *names,
                          char *err, size_t errlen)
 {
-    char opath[600], e2[AGENT_ERR];
-    uint8_t key[16];
-    struct dset *base = dset_open(dpath, e2, sizeof e2);
-    if (!base)
-        return 1;   /* no usable base: build one */
+    char opath[600];
+    (void)dpath;
+    if (!base_meta.valid)
+        return 1;   /* no base written by this run yet: build one */
     struct dset_builder *b = dset_builder_new();
     struct lists ls = { .n = 0 };
     sqlite3_stmt *st = NULL;
     int rc = -1;
     if (!b) {
-        dset_close(base);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    dset_get_key(base, key);
-    dset_builder_set_key(b, key);
-    for (unsigned i = 0; i < dset_list_count(base); i++) {
-        const char *label = dset_list_label(base, i);
-        int allow = dset_list_is_allow(base, i);
-        int id = dset_builder_add_list(b, label, allow ? DSET_CAT_CUSTOM : dset_list_category(base, i),
-                                       allow, err, errlen);
-        if (id < 0 || (unsigned)id != i || ls.n == DSET_MAX_LISTS) {
+    dset_builder_set_key(b, base_meta.key);
+    for (int i = 0; i < base_meta.ls.n; i++) {
+        const char *label = base_meta.ls.label[i];
+        int id = dset_builder_add_list(b, label, base_meta.category[i], base_meta.is_allow[i],
+                                       err, errlen);
+        if (id < 0 || id != base_meta.ls.id[i]) {
             rc = 1;   /* a base this builder cannot mirror: rebuild it */
             goto out;
         }
@@ -555,7 +572,6 @@ static int build_overlay(struct agentd *ad, int64_t now, const char *dpath, uint
 out:
     sqlite3_finalize(st);
     dset_builder_free(b);
-    dset_close(base);
     return rc;
 }
 

@@ -96,6 +96,8 @@ stop_agent() {
     wait "$AGENT_PID" 2>/dev/null || true
 }
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+# CPU seconds (user + system) a process has used so far
+cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.3f\n", ($12 + $13) / t }' "/proc/$1/stat"; }
 
 # seconds since t0 (a date +%s.%N) until dnsd answers NAME with NXDOMAIN (limit 120 s)
 wait_nx() {
@@ -135,16 +137,23 @@ snap_idle=$(status_kb "$AGENT_PID" VmRSS)
 echo "agent bench: snapshot ${snapshot_s} s, agent peak ${snap_hwm} kB" >&2
 
 deltas=()
+acpu=()
+dcpu=()
 for r in $(seq 1 "$ROUNDS"); do
     probe=$(head -n1 "$WORK/delta$r.entries" | cut -d' ' -f1)
     cp "$WORK/delta$r.json.sig" "$WWW/feed.json.sig.new"
     cp "$WORK/delta$r.json" "$WWW/feed.json.new"
     mv "$WWW/feed.json.new" "$WWW/feed.json"
     mv "$WWW/feed.json.sig.new" "$WWW/feed.json.sig"
+    a0=$(cpu_s "$AGENT_PID")
+    n0=$(cpu_s "$DNSD_PID")
     t0=$(date +%s.%N)
     "$CTL" feed refresh bench >/dev/null
     t1=$(date +%s.%N)
     d=$(wait_nx "$probe" "$t0")
+    sleep 0.3   # the compile may still be finishing after dnsd answers
+    acpu+=("$(python3 -c 'import sys; print("%.3f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$a0" "$(cpu_s "$AGENT_PID")")")
+    dcpu+=("$(python3 -c 'import sys; print("%.3f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$n0" "$(cpu_s "$DNSD_PID")")")
     echo "agent bench: delta $r ($DELTA entries) ${d} s (refresh call $(python3 -c 'import sys; print("%.3f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$t0" "$t1") s)" >&2
     deltas+=("$d")
     sleep 0.5
@@ -175,11 +184,15 @@ def find(o):
 print(find(json.load(sys.stdin)))')
 names=$("$CTL" set dump "$ST/domains.set" 2>/dev/null | wc -l || echo 0)
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 - "$BASE" "$DELTA" "$snap_bytes" "$snapshot_s" "$snap_hwm" "$snap_idle" \
-    "$delta_hwm" "$compile_hwm" "$compile_idle" "$compile_s" "$names" "${deltas[@]}" <<'PY' > "$RESULTS/agent.json"
+    "$delta_hwm" "$compile_hwm" "$compile_idle" "$compile_s" "$names" "$load" \
+    "$(IFS=,; echo "${acpu[*]}")" "$(IFS=,; echo "${dcpu[*]}")" "${deltas[@]}" <<'PY' > "$RESULTS/agent.json"
 import json, sys
 a = sys.argv[1:]
-deltas = sorted(float(x) for x in a[11:])
+deltas = sorted(float(x) for x in a[14:])
+acpu = sorted(float(x) for x in a[12].split(","))
+dcpu = sorted(float(x) for x in a[13].split(","))
 out = {
     "base_names": int(a[0]), "delta_entries": int(a[1]), "snapshot_bytes": int(a[2]),
     "snapshot_s": float(a[3]),
@@ -188,6 +201,8 @@ out = {
     "compile_peak_rss_kb": int(a[7]), "idle_rss_kb": int(a[8]),
     "compile_s": float(a[9]), "set_names": int(a[10]),
     "delta_s": deltas, "delta_s_best": deltas[0], "delta_s_median": deltas[len(deltas) // 2],
+    "delta_agent_cpu_s": acpu, "delta_dnsd_cpu_s": dcpu,
+    "loadavg_at_end": a[11],
     "targets": {"delta_s": 1.0, "peak_rss_kb": 65536},
 }
 print(json.dumps(out, indent=2))
@@ -204,6 +219,8 @@ print("|---|---|---|---|")
 print("| delta fetch -> dnsd serving, median of %d (s) | %.3f (%s) | 1.0 | %s |" % (
     len(r["delta_s"]), r["delta_s_median"], ", ".join("%.3f" % x for x in r["delta_s"]),
     ok(r["delta_s_median"], 1.0)))
+print("| CPU per delta: agent (download, verify, database, overlay) / dnsd (reload), median (s) | %.3f / %.3f | | |" % (
+    r["delta_agent_cpu_s"][len(r["delta_agent_cpu_s"]) // 2], r["delta_dnsd_cpu_s"][len(r["delta_dnsd_cpu_s"]) // 2]))
 print("| snapshot (%.0f MB) add -> dnsd serving (s) | %.2f | | |" % (r["snapshot_bytes"] / 1e6, r["snapshot_s"]))
 print("| agent peak RSS, snapshot download+apply+compile (MB) | %.1f | 64 | %s |" % (
     r["snapshot_peak_rss_kb"] / 1024, ok(r["snapshot_peak_rss_kb"], 65536)))
@@ -213,5 +230,7 @@ print("| fresh agent, start-up compile of %d names: peak RSS (MB) | %.1f | 64 | 
     r["set_names"], r["compile_peak_rss_kb"] / 1024, ok(r["compile_peak_rss_kb"], 65536)))
 print("| start-up compile time (s) | %.2f | 2.0 | %s |" % (r["compile_s"], ok(r["compile_s"], 2.0)))
 print("| idle RSS after compile (MB) | %.1f | | |" % (r["idle_rss_kb"] / 1024))
+print()
+print("Load average at the end of the run: %s (2 cores; wall times stretch with it, CPU times do not)." % r["loadavg_at_end"])
 PY
 cat "$RESULTS/agent.md"
