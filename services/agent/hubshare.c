@@ -2,8 +2,9 @@
  *
  * Contributions (principle 5, opt-in by principle 6): when the owner switched sharing on
  * (setting hub_sharing, default hub.sharing in otasuke.conf), every blocked lookup of a
- * malware / phishing / C2 name and every connection dropped because its destination is
- * listed is counted per indicator: indicator, category, count, first and last seen. No
+ * malware / phishing / C2 name, every connection dropped because its destination is
+ * listed, and the base domain of a DNS tunnel the detectors found are counted per
+ * indicator: indicator, category, count, first and last seen. No
  * client address, no allowed name, no query log is ever kept here. The table is bounded
  * (HUBSHARE_CAP, oldest dropped first) and sent every interval (30 s) from a thread of
  * its own with its own hubclient, so a hub that does not answer never holds up the main
@@ -19,6 +20,7 @@
 #include "agentd.h"
 #include "api.h"
 #include "config.h"
+#include "detect.h"
 #include "hubclient.h"
 #include "hubshare.h"
 #include "log.h"
@@ -578,6 +580,20 @@ void hubshare_on_event(struct agentd *ad, const char *msg, size_t len, int64_t n
     pthread_mutex_lock(&s->mu);
     if (s->sharing)
         hubshare_table_note(s->t, e.indicator, e.kind, e.category, now);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void hubshare_on_finding(const char *kind, const char *indicator, int64_t now)
+{
+    struct hubshare *s = share;
+    /* A tunnel is not blocked, but it is a threat the detectors saw: its base domain is
+     * what other offices would want to block (never the full names, which carry data). */
+    if (!s || !__atomic_load_n(&s->sharing, __ATOMIC_RELAXED) || !kind || !indicator ||
+        strcmp(kind, DK_DNS_TUNNEL) != 0)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (s->sharing)
+        hubshare_table_note(s->t, indicator, "domain", "c2", now);
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -61,6 +61,10 @@ int hubshare_start(struct agentd *ad, const char *hub_dir, int wake_fd, char *er
 void hubshare_policy_notice(long long id, void *ctx);
 /* Main thread, every event: counts it when sharing is on. Cheap when off. */
 void hubshare_on_event(struct agentd *ad, const char *msg, size_t len, int64_t now);
+/* Main thread, every detector finding (incidents_hook.c): a DNS tunnel's base domain is
+ * counted as c2 when sharing is on. Malware / C2 findings come from blocked events
+ * already and are not counted twice. */
+void hubshare_on_finding(const char *kind, const char *indicator, int64_t now);
 /* Main thread, when the hub pipe was readable: applies a handed-over policy message. */
 void hubshare_handle(struct agentd *ad, int64_t now);
 /* GET /v1/hub (status) and PUT|POST /v1/hub {"sharing":bool,"interval_seconds":N}.

@@ -4,6 +4,7 @@
 #include "agentd.h"
 #include "config.h"
 #include "help.h"
+#include "hubshare.h"
 #include "incidents.h"
 #include "log.h"
 #include "notify.h"
@@ -159,8 +160,10 @@ void incidents_on_event(struct agentd *ad, const char *msg, size_t len, int64_t 
         n = detect_event(det, o, now, f, 4);
     }
     json_decref(o);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         handle(ad, &f[i], now);
+        hubshare_on_finding(f[i].kind, f[i].indicator, now);   /* sharing: hubshare.c */
+    }
 }
 
 static int restarts_of(const char *pidfile, long *last_pid, int *count)

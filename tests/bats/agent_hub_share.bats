@@ -187,6 +187,24 @@ teardown_file() {
     echo "$output" | jq -e '.pending == 0 and .last_error == null'
 }
 
+@test "a DNS tunnel the detectors find is shared as its base domain, never the names" {
+    run agentapi PUT /v1/hub '{"sharing": true}'
+    local i label
+    for i in $(seq 25); do
+        label=$(head -c 25 /dev/urandom | base32 | tr -d = | tr 'A-Z' 'a-z')
+        office_exec pc dig +time=1 +tries=1 @192.0.2.1 "$label.tunnel.test" TXT >/dev/null || true
+        echo "$label" >> "$BATS_TEST_TMPDIR/labels"
+    done
+    for i in $(seq 100); do
+        [ "$(sql "SELECT category FROM contributions WHERE indicator='tunnel.test'")" = c2 ] && break
+        sleep 0.1
+    done
+    assert_equal "$(sql "SELECT category FROM contributions WHERE indicator='tunnel.test'")" c2
+    # the smuggled labels stay on the box
+    run bash -c "sqlite3 '$HS/hub.db' .dump | grep -c -F -f '$BATS_TEST_TMPDIR/labels'"
+    assert_output 0
+}
+
 post_policy() {   # BODY-FILE: sign it as the MSP and hand it to the hub for this box
     local sig keyid
     sig=$("$CTL" delegate sign --key "$ST/msp.key" "$1")
