@@ -490,8 +490,11 @@ static void hub_enroll(struct api_call *c, json_t *body)
     json_decref(after);
     if (agentd_hub_start(ad, dir, err, sizeof err) < 0)
         return ofail(c, 500, err, NULL);
-    if (!ad->hub_dir)
-        ad->hub_dir = strdup(dir);   /* lives as long as the process */
+    static char enrolled_dir[600];   /* ad->hub_dir points here for the process's life */
+    if (!ad->hub_dir) {
+        snprintf(enrolled_dir, sizeof enrolled_dir, "%s", dir);
+        ad->hub_dir = enrolled_dir;
+    }
     enrolment(c);
 }
 

@@ -200,7 +200,7 @@ function accountsCard(accounts, ctx) {
     if (tbl && list) tbl.replaceWith(accountsTable(list, ctx, amsg));
   } }, h('input', { name: 'username', required: true, placeholder: t('login.username'), 'aria-label': t('login.username') }),
   h('select', { name: 'role', 'aria-label': t('set.role') }, h('option', { value: 'viewer' }, t('role.viewer')), h('option', { value: 'owner' }, t('role.owner'))),
-  h('input', { name: 'password', type: 'password', minlength: 10, placeholder: t('acct.pwopt'), 'aria-label': t('acct.pwopt'), autocomplete: 'new-password', size: 28 }),
+  h('input', { name: 'password', type: 'password', minlength: 10, placeholder: t('acct.pwopt'), 'aria-label': t('acct.pwopt'), autocomplete: 'new-password', size: 34 }),
   h('button', { type: 'submit' }, t('common.add')));
   return h('section', { class: 'card', id: 'accounts' }, h('h2', {}, t('set.accounts')), h('p', { class: 'hint' }, t('acct.intro')), aForm, amsg,
     accountsTable(accounts, ctx, amsg));

@@ -498,6 +498,20 @@ const test = (name, fn) => nodeTest(name, { skip: why || false }, fn);
     assert.match(await page.locator('tr', { hasText: 'trackers' }).innerText(), /\b1\b/);
     await office.waitFor('malware.test blocked', async () => (await office.dig('malware.test')) === 'NXDOMAIN', 10);
     await page.screenshot({ path: join(SHOTS, 'settings-feed-ja.png'), fullPage: true });
+    // A list that cannot be fetched: its error in words, and the page counts it as stale.
+    await page.fill('#feed-form input[name=name]', 'broken');
+    await page.fill('#feed-form input[name=url]', `file://${join(office.st, 'no-such-list.txt')}`);
+    const m = await renderNo(page);
+    await page.click('#feed-form button');
+    await rerendered(page, m);
+    const row = await page.locator('tr', { hasText: 'broken' }).innerText();
+    assert.match(row, /no-such-list|No such file|Couldn't read|could not/i, row);
+    assert.match(await page.textContent('#stale-feeds'), /1 件/);
+    await page.screenshot({ path: join(SHOTS, 'settings-feed-stale-ja.png') });
+    const k = await renderNo(page);
+    await page.click('button[data-unsubscribe="broken"]');
+    await rerendered(page, k);
+    assert.equal(await page.locator('#stale-feeds').count(), 0);
   });
 
   test('backup downloads and restores through the UI', async () => {
