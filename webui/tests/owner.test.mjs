@@ -264,6 +264,18 @@ const test = (name, fn) => nodeTest(name, { skip: why || false }, fn);
     assert.equal(byCli.what, 'rule.add');
     assert.equal(byCli.account, null);
     await office.agent('DELETE', `/v1/rules/${(await office.agent('GET', '/v1/rules')).body.find((r) => r.pattern === 'socket.test').id}`);
+    // A browser cannot name someone else: webd sets the account from the session only.
+    const st = await page.evaluate(async () => {
+      const csrf = (await (await fetch('/api/auth/session')).json()).csrf;
+      const r = await fetch('/api/rules', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf,
+        'X-Otasuke-Account': 'mallory' }, body: JSON.stringify({ pattern: 'spoof.test', kind: 'block' }) });
+      return r.status;
+    });
+    assert.equal(st, 201);
+    const spoof = (await office.agent('GET', '/v1/audit?limit=1')).body[0];
+    assert.equal(spoof.what, 'rule.add');
+    assert.equal(spoof.account, 'boss');
+    await office.agent('DELETE', `/v1/rules/${(await office.agent('GET', '/v1/rules')).body.find((r) => r.pattern === 'spoof.test').id}`);
   });
 
   test('CSRF: changes without the right token or from another site are refused', async () => {
