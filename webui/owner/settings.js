@@ -34,7 +34,9 @@ export function passwordForm(id, done) {
   return form;
 }
 
-function feedsCard(st, owner, ctx) {
+function feedsCard(st, owner, ctx, enr) {
+  // The hub's shared list is kept up to date by the hub connection itself (push + poll).
+  const viaHub = (f) => f.name === 'hub' && enr && enr.enrolled;
   const fmsg = h('div', { id: 'feed-msg' });
   const feedForm = h('form', { class: 'row', id: 'feed-form', onsubmit: async (ev) => {
     ev.preventDefault();
@@ -68,12 +70,12 @@ function feedsCard(st, owner, ctx) {
       ['set.fresh', (f) => h('span', { class: f.age_seconds === null || f.age_seconds > 86400 ? 'stale' : '' },
         f.age_seconds === null || f.age_seconds === undefined ? t('common.never') : t('time.ago', { t: ago(f.age_seconds) }))],
       ['set.lasterror', (f) => f.last_error || '–'],
-      ['', (f) => owner ? h('button', { type: 'button', onclick: async (ev) => {
+      ['', (f) => viaHub(f) ? h('span', { class: 'hint' }, t('set.viahub')) : owner ? h('button', { type: 'button', onclick: async (ev) => {
         busy(ev.target, 'set.refreshing');
         await act(fmsg, () => api('POST', `/feeds/${encodeURIComponent(f.name)}/refresh`), 'set.refreshed');
         idle(ev.target);
       } }, t('set.refresh')) : ''],
-      ['', (f) => owner ? h('button', { type: 'button', class: 'danger', 'data-unsubscribe': f.name, onclick: async () => {
+      ['', (f) => owner && !viaHub(f) ? h('button', { type: 'button', class: 'danger', 'data-unsubscribe': f.name, onclick: async () => {
         if (await act(fmsg, () => api('DELETE', `/feeds/${encodeURIComponent(f.name)}`))) ctx.rerender();
       } }, t('set.unsubscribe')) : ''],
     ], st.feeds, 'dash.nofeeds'));
@@ -252,7 +254,7 @@ export async function settings(main, ctx) {
     h('nav', { class: 'toc' }, [['#feeds', 'set.feeds'], ['#hub', 'hub.title'], ['#notify', 'notify.title'], owner ? ['#accounts', 'set.accounts'] : null,
       ['#mypassword', 'pw.title'], owner ? ['#backup-card', 'set.backup'] : null].filter(Boolean).map(([id, key]) =>
       h('a', { href: '#/settings', onclick: (ev) => { ev.preventDefault(); document.querySelector(id)?.scrollIntoView(); } }, t(key)))),
-    feedsCard(st, owner, ctx), hubCard(enr, share, owner, ctx));
+    feedsCard(st, owner, ctx, enr), hubCard(enr, share, owner, ctx));
   if (notify || owner) main.append(notifyCard(notify, owner));
   if (owner) main.append(accountsCard(accounts, ctx));
   main.append(h('section', { class: 'card', id: 'mypassword' }, h('h2', {}, t('pw.title')), h('p', { class: 'hint' }, t('pw.intro')), passwordForm('password-form')));

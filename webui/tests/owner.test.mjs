@@ -628,6 +628,10 @@ const test = (name, fn) => nodeTest(name, { skip: why || false }, fn);
     assert.ok(info.includes(`https://${HUB}:8443`), info);
     assert.equal(await page.textContent('#hub-fp'), fp);
     await page.screenshot({ path: join(SHOTS, 'settings-hub-enrolled-ja.png') });
+    // The hub's shared list is kept by the hub connection: no refresh or unsubscribe button.
+    const hubRow = page.locator('#feeds tr', { hasText: 'ハブ経由で更新' });
+    assert.equal(await hubRow.count(), 1);
+    assert.equal(await page.locator('button[data-unsubscribe="hub"]').count(), 0);
     const enr = (await office.agent('GET', '/v1/hub/enrolment')).body;
     assert.equal(enr.enrolled, true);
     assert.equal(enr.following, true);
@@ -706,11 +710,14 @@ const test = (name, fn) => nodeTest(name, { skip: why || false }, fn);
         await p.waitForSelector('#help-dialog', { state: 'detached' });
       }
       assert.equal(await p.locator('#help-dialog').count(), 0);
-      // A phone-sized window: the dashboard must still read well.
+      // A phone-sized window: the dashboard and the settings must still read well.
       await p.setViewportSize({ width: 390, height: 844 });
       await p.goto(`${URL0}/#/`);
       await ready(p);
       await p.screenshot({ path: join(SHOTS, `phone-dashboard-${lang}.png`), fullPage: true });
+      await p.goto(`${URL0}/#/settings`);
+      await ready(p);
+      await p.screenshot({ path: join(SHOTS, `phone-settings-${lang}.png`), fullPage: true });
       await c.close();
     });
   }
