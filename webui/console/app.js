@@ -6,7 +6,7 @@ import { api, setCsrf, ApiError } from './api.js';
 import { route } from './pages.js';
 
 const root = document.getElementById('app');
-const state = { operator: null };
+const state = { operator: null, expired: false };
 
 export function errorBox(e) {
   const msg = e instanceof ApiError ? e.words() : `${t('err.server')} (${e.message || e})`;
@@ -34,6 +34,7 @@ function loginForm() {
     } catch (e) { msg.append(errorBox(e)); }
   } },
   h('h1', {}, t('login.title')),
+  state.expired ? h('p', { class: 'error', role: 'alert', id: 'session-ended' }, t('login.expired')) : null,
   h('p', {}, t('login.intro')),
   h('label', { for: 'token' }, h('span', {}, t('login.token')), input),
   h('p', { class: 'hint' }, t('login.hint')),
@@ -43,6 +44,7 @@ function loginForm() {
 
 function signedIn(s) {
   state.operator = s.operator;
+  state.expired = false;
   setCsrf(s.csrf);
   if (!location.hash || location.hash === '#/login') location.hash = '#/';
   render();
@@ -87,7 +89,14 @@ async function render() {
 }
 
 window.addEventListener('hashchange', () => render());
-window.addEventListener('otasuke-signed-out', () => { state.operator = null; setCsrf(''); render(); });
+// The hub said 401 to a signed-in page: the session ended (idle, sign-out elsewhere, hub
+// restart). Say so on the sign-in form rather than just showing it.
+window.addEventListener('otasuke-signed-out', () => {
+  if (state.operator) state.expired = true;
+  state.operator = null;
+  setCsrf('');
+  render();
+});
 
 (async () => {
   try {

@@ -97,7 +97,8 @@ async function fleetPage(main, ctx) {
   const boxes = data.boxes || [];
   const online = boxes.filter((b) => b.online).length;
   const stale = boxes.filter((b) => boxState(b).stale).length;
-  main.append(h('h1', {}, t('fleet.title')),
+  main.append(h('div', { class: 'row' }, h('h1', {}, t('fleet.title')),
+    h('button', { type: 'button', id: 'fleet-reload', onclick: () => ctx.rerender() }, t('common.reload'))),
     h('p', { class: 'hint', id: 'fleet-summary' }, t('fleet.summary', { n: boxes.length, online, stale, seq: data.feed_seq })),
     filters,
     h('div', { class: 'card' }, table([
@@ -145,7 +146,8 @@ async function inboxPage(main, ctx) {
   const list = rows.filter((r) => (show === 'all' ? true : show === 'closed' ? r.status === 'closed' : r.status !== 'closed'));
   const sel = h('select', { id: 'inbox-show', onchange: () => { location.hash = `#/inbox?show=${sel.value}`; } },
     ['open', 'closed', 'all'].map((v) => h('option', { value: v, selected: v === show }, t(`inbox.show.${v}`))));
-  main.append(h('h1', {}, t('inbox.title')),
+  main.append(h('div', { class: 'row' }, h('h1', {}, t('inbox.title')),
+    h('button', { type: 'button', id: 'inbox-reload', onclick: () => ctx.rerender() }, t('common.reload'))),
     h('div', { class: 'filters' }, h('label', { for: 'inbox-show' }, h('span', {}, t('inbox.show')), sel)),
     h('div', { class: 'card' }, table([
       ['inbox.col.id', (r) => h('a', { href: `#/request/${r.id}` }, `#${r.id}`)],

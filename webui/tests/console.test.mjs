@@ -536,6 +536,22 @@ async function signIn(p, token) {
     await c.close();
   });
 
+  test('a session ended on the hub sends the page back to sign-in, saying why', async () => {
+    const { c, p } = await newPage('en-US');
+    await signIn(p, S.token);
+    await ready(p);
+    await p.waitForSelector('#fleet-summary');
+    // Sign out through the API from another tab of the same session: this page's next
+    // request meets a dead session.
+    const csrf = await p.evaluate(async () => (await (await fetch('/console/api/session')).json()).csrf);
+    assert.equal(await p.evaluate(async (t) => (await fetch('/console/api/logout', { method: 'POST', headers: { 'X-CSRF-Token': t } })).status, csrf), 200);
+    await p.click('#fleet-reload');
+    await p.waitForSelector('#session-ended');
+    assert.match(await p.textContent('#session-ended'), /session ended/);
+    await noMissing(p, 'session ended');
+    await c.close();
+  });
+
   test('sign-out ends the session on the hub', async () => {
     const cookie = (await ctx.cookies()).find((x) => x.name === '__Host-otasuke-console');
     assert.equal((await curl('GET', '/v1/fleet', { cookie: `${cookie.name}=${cookie.value}` })).status, 200);
