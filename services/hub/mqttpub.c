@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct pwfile { FILE *f; int fail; };
@@ -83,6 +84,50 @@ static int hub_pass(struct hub *h, char *pass, size_t passlen, char *err, size_t
     return 0;
 }
 
+/* 1: pid is a mosquitto that catches SIGHUP; 0: a mosquitto still starting (SIGHUP not
+ * caught yet); -2: no such process, or not a mosquitto (stale pid file); -1: /proc
+ * cannot tell. */
+static int broker_ready(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? -2 : -1;
+    int name_ok = 0, caught = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long mask;
+        if (!strncmp(line, "Name:", 5))
+            name_ok = strstr(line, "mosquitto") != NULL;
+        else if (sscanf(line, "SigCgt: %llx", &mask) == 1)
+            caught = (mask >> (SIGHUP - 1)) & 1;
+    }
+    fclose(f);
+    return !name_ok ? -2 : caught;
+}
+
+/* SIGHUP makes mosquitto re-read its password and ACL files -- and drop connected clients
+ * whose login is gone (Debian 12's 2.0.11 does; tests/bats/agent_hub_share.bats checks).
+ * But the broker writes its pid file before it installs its handler: a SIGHUP in that
+ * window kills it (default action), which a hubd started right after its broker used to
+ * do now and then. So wait until it catches SIGHUP (at most 3 s; the new files are in
+ * place already, so a broker still starting reads them anyway), and never signal a pid
+ * that is not a mosquitto (a stale pid file). */
+static void broker_reload(pid_t pid)
+{
+    for (int i = 0; i < 60; i++) {
+        int r = broker_ready(pid);
+        if (r == -2)
+            return;
+        if (r != 0) {   /* ready, or no /proc to ask: signal as before */
+            kill(pid, SIGHUP);
+            return;
+        }
+        struct timespec ts = { 0, 50 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
 int hub_mqtt_write_files(struct hub *h, char *err, size_t errlen)
 {
     /* Group-writable: the broker writes its pid file here after dropping to user
@@ -136,7 +181,7 @@ int hub_mqtt_write_files(struct hub *h, char *err, size_t errlen)
     if (pf) {
         long pid = 0;
         if (fscanf(pf, "%ld", &pid) == 1 && pid > 1)
-            kill((pid_t)pid, SIGHUP);
+            broker_reload((pid_t)pid);
         fclose(pf);
     }
     return 0;
