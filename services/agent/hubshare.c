@@ -401,13 +401,14 @@ static int hand_over(long long id, const char *signer, const char *change,
     return 0;
 }
 
-static void report_verdicts(struct hubshare *s)
+/* Sends the verdicts the hub has not taken yet. Returns 0, or -1 (hub down: later). */
+static int report_verdicts(struct hubshare *s)
 {
     for (;;) {
         pthread_mutex_lock(&s->mu);
         if (!s->n_unreported) {
             pthread_mutex_unlock(&s->mu);
-            return;
+            return 0;
         }
         struct verdict v = s->unreported[0];
         pthread_mutex_unlock(&s->mu);
@@ -415,7 +416,7 @@ static void report_verdicts(struct hubshare *s)
         if (hubclient_policy_result(s->hc, v.id, v.status, v.detail, err, sizeof err) < 0 &&
             !strstr(err, "no policy message")) {
             log_debug("hub: policy %lld verdict not delivered: %s (retrying)", v.id, err);
-            return;
+            return -1;
         }
         pthread_mutex_lock(&s->mu);
         if (s->n_unreported && s->unreported[0].id == v.id) {
@@ -474,8 +475,8 @@ static int send_all(struct hubshare *s, int64_t now)
 static void *share_thread(void *arg)
 {
     struct hubshare *s = arg;
-    int64_t next_poll = 0;
-    unsigned backoff = 0;
+    int64_t next_poll = 0, next_report = 0;
+    unsigned backoff = 0, poll_wait = 0, report_wait = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
         struct timespec ts;
@@ -491,15 +492,31 @@ static void *share_thread(void *arg)
         unsigned interval = (unsigned)s->interval;
         pthread_mutex_unlock(&s->mu);
 
+        /* A hub that does not answer is asked again after 5, 10, 20 ... 60 s, not every
+         * second; a notice always gets an immediate fetch. */
         if (notice || now >= next_poll) {
             char err[300];
-            next_poll = now + POLICY_POLL_SECONDS;
-            if (hubclient_policy_fetch(s->hc, after, hand_over, s, err, sizeof err) < 0) {
+            int n = hubclient_policy_fetch(s->hc, after, hand_over, s, err, sizeof err);
+            if (n < 0) {
                 log_debug("hub: policy messages: %s", err);
-                next_poll = now + 5;
+                poll_wait = poll_wait ? (poll_wait * 2 > POLICY_POLL_SECONDS
+                                         ? POLICY_POLL_SECONDS : poll_wait * 2) : 5;
+                next_poll = now + poll_wait;
+            } else {
+                poll_wait = 0;
+                next_poll = now + POLICY_POLL_SECONDS;
+                if (n > 0)
+                    next_report = 0;   /* fresh verdicts go out now */
             }
         }
-        report_verdicts(s);
+        if (now >= next_report) {
+            if (report_verdicts(s) < 0) {
+                report_wait = report_wait ? (report_wait * 2 > 300 ? 300 : report_wait * 2) : 5;
+                next_report = now + report_wait;
+            } else {
+                report_wait = 0;
+            }
+        }
         if (send) {
             int rc = send_all(s, now);
             /* hub down: 30 s, 60 s ... up to 10 minutes; the counts wait in the table */

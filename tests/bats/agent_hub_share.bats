@@ -72,6 +72,8 @@ setup_file() {
         office_exec box curl -sf --cacert "$HS/tls/cert.pem" "$URL/v1/health" >/dev/null && break
         sleep 0.1
     done
+    # notices (feed seq, "policy <id>") need hubd's own broker session
+    for i in $(seq 50); do grep -q "MQTT: connected" "$OFFICE_RUN/logs/hubd.log" && break; sleep 0.1; done
     export ST=$OFFICE_RUN/agent
     mkdir -p "$ST"
     "$CTL" feed keygen -o "$ST/msp" >/dev/null
@@ -103,6 +105,8 @@ teardown_file() {
 }
 
 @test "sharing is off until the owner switches it on: blocked malware lookups stay on the box" {
+    run grep -c "MQTT: connected" "$OFFICE_RUN/logs/hubd.log"   # hubd reaches its broker
+    assert_output 1
     run agentapi GET /v1/hub
     echo "$output" | jq -e '.enrolled == true and .sharing == false and .pending == 0'
     run agentapi PUT /v1/hub '{"interval_seconds": 1}'
