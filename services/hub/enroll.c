@@ -3,6 +3,7 @@
  * once (to the operator for codes, to the box for its credentials). */
 #include "hubd.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>
@@ -278,14 +279,15 @@ int hub_box_revoke(struct hub *h, long box_id, char *err, size_t errlen)
 #define LIMIT_WINDOW 60
 
 struct limit_slot {
-    char addr[48];
+    char addr[64];
     long long start;
     int attempts, failures;
 };
 
 static struct limit_slot limit_tab[LIMIT_SLOTS];
 static pthread_mutex_t limit_mu = PTHREAD_MUTEX_INITIALIZER;
-static int limit_attempts = HUB_ENROLL_ATTEMPTS_PER_MIN, limit_failures = HUB_ENROLL_FAILURES_PER_MIN;
+static int limit_attempts = HUB_ENROLL_ATTEMPTS_PER_MIN;
+static int limit_failures = HUB_ENROLL_FAILURES_PER_MIN;
 
 void hub_enroll_limit_set(int attempts, int failures)
 {
@@ -294,6 +296,23 @@ void hub_enroll_limit_set(int attempts, int failures)
     limit_failures = failures;
     memset(limit_tab, 0, sizeof limit_tab);
     pthread_mutex_unlock(&limit_mu);
+}
+
+/* The key an address counts under: IPv4 as it is, IPv6 by its /64 -- one host usually
+ * has a whole /64 and could otherwise take a fresh address per attempt. */
+static void limit_key(const char *addr, char *key, size_t keylen)
+{
+    unsigned char a[16];
+    char txt[INET6_ADDRSTRLEN];
+    if (!addr || !*addr) {
+        snprintf(key, keylen, "?");
+    } else if (strchr(addr, ':') && inet_pton(AF_INET6, addr, a) == 1) {
+        memset(a + 8, 0, 8);
+        inet_ntop(AF_INET6, a, txt, sizeof txt);
+        snprintf(key, keylen, "%s/64", txt);
+    } else {
+        snprintf(key, keylen, "%s", addr);
+    }
 }
 
 /* Slot of addr (caller holds limit_mu), starting a new window when the old one is over. */
@@ -322,10 +341,10 @@ static struct limit_slot *limit_slot(const char *addr, long long now)
     return victim;
 }
 
-int hub_enroll_limit_check(const char *addr, long long now, char *err, size_t errlen)
+int hub_enroll_limit_check(const char *addr_in, long long now, char *err, size_t errlen)
 {
-    if (!addr || !*addr)
-        addr = "?";
+    char addr[INET6_ADDRSTRLEN + 4];
+    limit_key(addr_in, addr, sizeof addr);
     pthread_mutex_lock(&limit_mu);
     struct limit_slot *s = limit_slot(addr, now);
     int wait = (int)(s->start + LIMIT_WINDOW - now);
@@ -348,10 +367,10 @@ int hub_enroll_limit_check(const char *addr, long long now, char *err, size_t er
     return rc;
 }
 
-void hub_enroll_limit_failed(const char *addr, long long now)
+void hub_enroll_limit_failed(const char *addr_in, long long now)
 {
-    if (!addr || !*addr)
-        addr = "?";
+    char addr[INET6_ADDRSTRLEN + 4];
+    limit_key(addr_in, addr, sizeof addr);
     pthread_mutex_lock(&limit_mu);
     limit_slot(addr, now)->failures++;
     pthread_mutex_unlock(&limit_mu);

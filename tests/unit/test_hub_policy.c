@@ -120,7 +120,10 @@ static void test_enroll_rate_limit(void **st)
     hub_enroll_limit_failed("fd00:0:0:100::2", t + 10);
     hub_enroll_limit_failed("fd00:0:0:100::2", t + 11);
     assert_true(hub_enroll_limit_check("fd00:0:0:100::2", t + 12, err, sizeof err) > 0);
-    assert_non_null(strstr(err, "too many failed enrolment attempts from fd00:0:0:100::2 (2"));
+    assert_non_null(strstr(err, "too many failed enrolment attempts from fd00:0:0:100::/64 (2"));
+    /* another address of the same /64 is the same host as far as the limit goes */
+    assert_true(hub_enroll_limit_check("fd00:0:0:100::99", t + 12, err, sizeof err) > 0);
+    assert_int_equal(hub_enroll_limit_check("fd00:0:0:101::2", t + 12, err, sizeof err), 0);
     /* a minute later both may try again */
     assert_int_equal(hub_enroll_limit_check("198.18.0.2", t + 60, err, sizeof err), 0);
     assert_int_equal(hub_enroll_limit_check("fd00:0:0:100::2", t + 72, err, sizeof err), 0);
