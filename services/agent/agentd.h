@@ -123,6 +123,9 @@ struct feed_manifest;
 int agentd_feed_apply_verified(sqlite3 *db, int64_t feed_id, const char *doc, size_t len,
                                const struct feed_manifest *m, int64_t now, char *err,
                                size_t errlen);
+/* After a delta: the feeds' entry counts and the WAL checkpoint its commit skipped.
+ * Cheap when nothing is pending; the tick calls it once the compile is done. */
+void agentd_feeds_maintain(sqlite3 *db);
 /* Starts the download of the most overdue feed on the worker thread (one at a time;
  * feeds_due_now makes every feed due). Returns 1 if something was applied in place
  * (no worker available), else 0. */

@@ -30,14 +30,17 @@ void agentd_tick(struct agentd *ad, int64_t now)
             ad->n.compiles++;
             ad->last_compile = now;
             ad->last_compile_error[0] = '\0';
+            agentd_feeds_maintain(ad->db);   /* dnsd serves the delta: now the bookkeeping */
             return;
         }
         if (drc < 0)
             log_warn("overlay compile failed, compiling everything: %s", e2);
         ad->dirty = 1;
     }
-    if (!ad->dirty)
+    if (!ad->dirty) {
+        agentd_feeds_maintain(ad->db);
         return;
+    }
     /* Cleared before compiling: a change that lands while we compile sets it again and
      * gets exactly one more compile. */
     ad->dirty = 0;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 static uint8_t pk[FEED_PUBKEY_BYTES], sk[FEED_SECKEY_BYTES];
@@ -193,6 +194,88 @@ static void test_subscription_validation(void **state)
     assert_int_equal(agentd_feed_delete(db, AGENT_OWNER, "community", err, sizeof err), -1);
 }
 
+
+/* Writes the current doc and sig to PATH and PATH.sig. */
+static void save(const char *path)
+{
+    char sp[600];
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(doc, 1, doclen, f), doclen);
+    fclose(f);
+    snprintf(sp, sizeof sp, "%s.sig", path);
+    f = fopen(sp, "w");
+    assert_non_null(f);
+    fputs(sig, f);
+    fclose(f);
+}
+
+/* Over file:// as over HTTP: a delta on another base is followed by URL.snapshot, the
+ * download goes through a file in the state directory, and without a snapshot the
+ * refusal says bad-base and the entries stay. */
+static void test_file_url_snapshot_fallback(void **state)
+{
+    sqlite3 *db = *state;
+    char dir[] = "/tmp/test_feed_apply.XXXXXX", url[400], path[300], q[500];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/feed.json", dir);
+    snprintf(url, sizeof url, "file://%s", path);
+    snprintf(q, sizeof q, "UPDATE feeds SET url='%s' WHERE id=%lld", url, (long long)feed_row);
+    assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+    struct agentd ad;
+    memset(&ad, 0, sizeof ad);
+    ad.db = db;
+    ad.state_dir = dir;
+    ad.job_pipe[0] = ad.job_pipe[1] = -1;
+
+    build(FEED_SNAPSHOT, 1, 0, 1, "block", "a.test");
+    save(path);
+    assert_int_equal(agentd_feed_refresh(&ad, feed_row, time(NULL), err, sizeof err), 1);
+    assert_int_equal(scalar(db, "SELECT last_seq FROM feeds"), 1);
+    /* the publisher moved on to seq 5; its delta 4 -> 5 does not fit seq 1 */
+    char snap[320];
+    snprintf(snap, sizeof snap, "%s.snapshot", path);
+    build(FEED_SNAPSHOT, 5, 0, 2, "block", "a.test", "block", "e.test");
+    save(snap);
+    build(FEED_DELTA, 5, 4, 1, "block", "e.test");
+    save(path);
+    assert_int_equal(agentd_feed_refresh(&ad, feed_row, time(NULL), err, sizeof err), 1);
+    assert_int_equal(scalar(db, "SELECT last_seq FROM feeds"), 5);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries WHERE indicator='e.test'"), 1);
+    assert_null(text(db, "SELECT last_reason FROM feeds")[0] ? "set" : NULL);
+    /* a full compile is due (a snapshot), not an overlay one */
+    assert_int_equal(ad.dirty, 1);
+    assert_int_equal(ad.delta_dirty, 0);
+    /* no snapshot: refused as bad-base, entries kept */
+    build(FEED_DELTA, 9, 8, 1, "block", "x.test");
+    save(path);
+    unlink(snap);
+    snprintf(q, sizeof q, "%s.sig", snap);
+    unlink(q);
+    assert_int_equal(agentd_feed_refresh(&ad, feed_row, time(NULL), err, sizeof err), -1);
+    assert_non_null(strstr(err, "bad-base"));
+    assert_string_equal(text(db, "SELECT last_reason FROM feeds"), "bad-base");
+    assert_int_equal(scalar(db, "SELECT last_seq FROM feeds"), 5);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries"), 2);
+    /* a fitting delta marks only the overlay compile due and logs what changed, in
+     * document order for one name (added then removed: gone) */
+    ad.dirty = 0;
+    build(FEED_DELTA, 6, 5, 4, "block", "z.test", "block", "b.test", "remove", "a.test",
+          "remove", "z.test");
+    save(path);
+    assert_int_equal(agentd_feed_refresh(&ad, feed_row, time(NULL), err, sizeof err), 1);
+    assert_int_equal(ad.dirty, 0);
+    assert_int_equal(ad.delta_dirty, 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries WHERE indicator IN"
+                                " ('z.test','a.test')"), 0);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries WHERE indicator='b.test'"), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM temp.feed_changed"), 3);
+    unlink(path);
+    snprintf(q, sizeof q, "%s.sig", path);
+    unlink(q);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +283,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals_keep_last_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscription_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_url_snapshot_fallback, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

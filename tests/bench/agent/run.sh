@@ -10,7 +10,8 @@
 #   peak RSS        VmHWM of the agent after the snapshot (download + apply + compile),
 #                   and of a freshly started agent after its start-up compile of BASE
 #                   names (compile alone); idle RSS after both.
-# Writes tests/bench/results/agent.json and agent.md. Needs 'make' first; no root needed.
+# Writes tests/bench/results/agent.json and agent.md (BENCH_RESULTS=DIR elsewhere).
+# AGENT_BIN=PATH runs another agent build. Needs 'make' first; no root needed.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 BASE=${1:-1000000}
@@ -19,6 +20,7 @@ ROUNDS=${3:-3}
 BUILD=${BUILD:-build}
 BIN=$BUILD/bin
 CTL=$BIN/otasukectl
+AGENT=${AGENT_BIN:-$BIN/otasuke-agent}   # another build (an older one, for a before/after)
 WORK=$BUILD/bench/agent
 RESULTS=${BENCH_RESULTS:-tests/bench/results}
 for b in otasukectl otasuke-agent otasuke-dnsd; do
@@ -29,6 +31,7 @@ mkdir -p "$WORK" "$RESULTS"
 exec 9>"$WORK/.lock"
 flock -n 9 || { echo "agent bench: another run holds $WORK/.lock" >&2; exit 1; }
 ST=$WORK/state WWW=$WORK/www
+GEN=$WORK/gen-$BASE-$DELTA-$ROUNDS   # generated names, kept per size (1M take a minute)
 rm -rf "$ST" "$WWW"
 mkdir -p "$ST" "$WWW"
 export OTASUKE_AGENT_SOCKET=$ST/agent.sock
@@ -47,28 +50,32 @@ HTTP_PORT=$(free_port)
 DNS_PORT=$(free_port)
 
 # ---- feed documents (cached: generating 1M names takes a while) ----
-key="$BASE $DELTA $ROUNDS $(sha256sum tests/bench/gen-domains.sh | cut -c1-16)"
-if [ "$(cat "$WORK/.genkey" 2>/dev/null)" != "$key" ]; then
+key="$(sha256sum tests/bench/gen-domains.sh | cut -c1-16)"
+if [ "$(cat "$GEN/.genkey" 2>/dev/null)" != "$key" ]; then
     echo "agent bench: generating $BASE + $ROUNDS x $DELTA names" >&2
-    tests/bench/gen-domains.sh $((BASE + ROUNDS * DELTA)) 7 > "$WORK/names.txt"
-    head -n "$BASE" "$WORK/names.txt" | sed 's/$/ malware/' > "$WORK/base.entries"
+    rm -rf "$GEN"
+    mkdir -p "$GEN"
+    tests/bench/gen-domains.sh $((BASE + ROUNDS * DELTA)) 7 > "$GEN/names.txt"
+    [ "$(wc -l < "$GEN/names.txt")" -eq $((BASE + ROUNDS * DELTA)) ] ||
+        { echo "agent bench: the generator gave too few names" >&2; exit 1; }
+    head -n "$BASE" "$GEN/names.txt" | sed 's/$/ malware/' > "$GEN/base.entries"
     for r in $(seq 1 "$ROUNDS"); do
         adds=$((DELTA * 9 / 10))
         rems=$((DELTA - adds))
-        { sed -n "$((BASE + (r - 1) * DELTA + 1)),$((BASE + (r - 1) * DELTA + adds))p" "$WORK/names.txt" |
+        { sed -n "$((BASE + (r - 1) * DELTA + 1)),$((BASE + (r - 1) * DELTA + adds))p" "$GEN/names.txt" |
               sed 's/$/ malware/'
-          sed -n "$(((r - 1) * rems + 1)),$((r * rems))p" "$WORK/names.txt" | sed 's/$/ malware remove/'
-        } > "$WORK/delta$r.entries"
+          sed -n "$(((r - 1) * rems + 1)),$((r * rems))p" "$GEN/names.txt" | sed 's/$/ malware remove/'
+        } > "$GEN/delta$r.entries"
     done
-    echo "$key" > "$WORK/.genkey"
+    echo "$key" > "$GEN/.genkey"
 fi
 "$CTL" feed keygen -o "$WORK/hub" >/dev/null
 "$CTL" feed build --key "$WORK/hub.key" --feed bench --seq 1 -o "$WWW/feed.json" \
-    "$WORK/base.entries" >/dev/null
+    "$GEN/base.entries" >/dev/null
 snap_bytes=$(stat -c %s "$WWW/feed.json")
 for r in $(seq 1 "$ROUNDS"); do
     "$CTL" feed build --key "$WORK/hub.key" --feed bench --seq $((r + 1)) --base "$r" \
-        -o "$WORK/delta$r.json" "$WORK/delta$r.entries" >/dev/null
+        -o "$WORK/delta$r.json" "$GEN/delta$r.entries" >/dev/null
 done
 
 python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$WWW" >"$WORK/http.log" 2>&1 &
@@ -79,7 +86,7 @@ for _ in $(seq 100); do
 done
 
 start_agent() {
-    "$BIN/otasuke-agent" -f --db "$ST/agent.db" --state-dir "$ST" --socket "$ST/agent.sock" \
+    "$AGENT" -f --db "$ST/agent.db" --state-dir "$ST" --socket "$ST/agent.sock" \
         --dnsd-control "$ST/dnsd.ctl" --log-level info >>"$WORK/agent.log" 2>&1 &
     AGENT_PID=$!
     pids+=($AGENT_PID)
@@ -124,7 +131,7 @@ DNSD_PID=$!
 pids+=($DNSD_PID)
 for _ in $(seq 100); do [ -S "$ST/dnsd.ctl" ] && break; sleep 0.05; done
 
-probe_snap=$(sed -n "$((BASE / 2))p" "$WORK/names.txt")
+probe_snap=$(sed -n "$((BASE / 2))p" "$GEN/names.txt")
 echo "agent bench: snapshot of $BASE names ($snap_bytes bytes)" >&2
 t0=$(date +%s.%N)
 "$CTL" feed add bench "http://127.0.0.1:$HTTP_PORT/feed.json" --feed-id bench \
@@ -140,7 +147,7 @@ deltas=()
 acpu=()
 dcpu=()
 for r in $(seq 1 "$ROUNDS"); do
-    probe=$(head -n1 "$WORK/delta$r.entries" | cut -d' ' -f1)
+    probe=$(head -n1 "$GEN/delta$r.entries" | cut -d' ' -f1)
     cp "$WORK/delta$r.json.sig" "$WWW/feed.json.sig.new"
     cp "$WORK/delta$r.json" "$WWW/feed.json.new"
     mv "$WWW/feed.json.new" "$WWW/feed.json"
