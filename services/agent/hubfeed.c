@@ -249,7 +249,10 @@ void agentd_hub_handle(struct agentd *ad, int64_t now)
         int rc = id > 0 ? agentd_feed_apply_verified(ad->db, id, h->doc, h->len, &h->m, now,
                                                      err, sizeof err) : -1;
         if (rc > 0) {
-            ad->dirty = 1;
+            if (h->m.type == FEED_DELTA)
+                ad->delta_dirty = 1;   /* an overlay compile (compile.c) is enough */
+            else
+                ad->dirty = 1;
             log_info("hub feed seq %llu applied (%llu entries)", (unsigned long long)h->m.seq,
                      (unsigned long long)h->m.count);
         } else {
