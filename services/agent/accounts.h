@@ -143,9 +143,11 @@ json_t *webstats_json(int64_t now);
  * agent socket. Returns 1 when the path was one of these (call answered), else 0. */
 struct api_call;
 int api_auth_route(struct api_call *c);
-/* owner_settings.c: POST /v1/notify/test, GET /v1/hub/enrolment, POST /v1/hub/probe and
- * /v1/hub/enroll. Returns 1 when the path was one of these (call answered), else 0. */
+/* owner_settings.c: GET|POST /v1/notify/test, then hub_enrol.c: GET /v1/hub/enrolment,
+ * GET /v1/hub/job, POST /v1/hub/probe and /v1/hub/enroll. Return 1 when the path was one
+ * of these (call answered), else 0. */
 int owner_settings_route(struct api_call *c);
+int hub_enrol_route(struct api_call *c);
 /* The audit actor: mark returns the last audit id before a call (-1 when no web account
  * is acting), stamp writes the account into the owner's audit rows added since. */
 int64_t api_actor_mark(struct api_call *c);

@@ -1,24 +1,15 @@
-/* Settings-page actions that reach outside the box and so cannot be plain settings rows:
- *   POST /v1/notify/test        start sending a test message to the configured webhook and
- *                                mail recipient (202); GET /v1/notify/test: "sending" or
- *                                what happened on each channel
- *   GET  /v1/hub/enrolment      the hub this box is enrolled with and its pinned certificate
- *   POST /v1/hub/probe {url}    the certificate a hub presents (fingerprint for the owner
- *                                to compare with what the hub's operator gave them)
- *   POST /v1/hub/enroll {url, code, fingerprint}   enrol, pinning exactly that certificate,
- *                                then follow the hub (feed, heartbeats, sharing)
- * Sharing on/off is hubshare.c's GET/PUT /v1/hub.
- *
- * The test notification runs on a thread of its own (a stalled relay must not hold up the
- * agent loop for its timeout). Probe and enrol block the agent loop for one exchange
- * with the hub (bounded by OWNER_NET_TIMEOUT): they are rare and owner-initiated, the
- * enrolment has to start the hub thread from the main thread, and dnsd keeps answering
- * from its artifacts meanwhile. */
+/* Settings-page actions that reach outside the box and so cannot be plain settings rows.
+ * Here the test notification:
+ *   POST /v1/notify/test   start sending a test message to the configured webhook and
+ *                          mail recipient (202)
+ *   GET  /v1/notify/test   idle, sending, or what happened on each channel
+ * It runs on a thread of its own: a stalled relay must not hold up the agent loop for its
+ * timeout. Hub enrolment (/v1/hub/...) is hub_enrol.c; sharing on/off is hubshare.c's
+ * GET/PUT /v1/hub. */
 #include "accounts.h"
 #include "agentd.h"
 #include "api.h"
 #include "errbuf.h"
-#include "hubclient.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -26,13 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define OWNER_NET_TIMEOUT 8L
-#define CERT_PEM_MAX 16384
 
 static void ofail(struct api_call *c, unsigned status, const char *msg, const char *field)
 {
@@ -297,246 +284,17 @@ static void notify_test(struct api_call *c)
     notify_test_state(c);
 }
 
-/* ---- hub enrolment ---- */
-
-/* SHA-256 of a PEM certificate's DER bytes as "AA:BB:..." (96 chars + NUL). */
-static int pem_fingerprint(const char *pem, char out[100], char *err, size_t errlen)
-{
-    const char *b = strstr(pem, "-----BEGIN CERTIFICATE-----");
-    const char *e = b ? strstr(b, "-----END CERTIFICATE-----") : NULL;
-    if (!b || !e)
-        return errbuf_set(err, errlen, "certificate: not PEM");
-    b += strlen("-----BEGIN CERTIFICATE-----");
-    size_t cap = (size_t)(e - b), len = 0;
-    unsigned char *der = malloc(cap);
-    if (!der || sodium_base642bin(der, cap, b, (size_t)(e - b), " \r\n\t", &len, NULL,
-                                  sodium_base64_VARIANT_ORIGINAL) != 0 || len == 0) {
-        free(der);
-        return errbuf_set(err, errlen, "certificate: bad base64");
-    }
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(h, der, len);
-    free(der);
-    for (size_t i = 0; i < sizeof h; i++)
-        snprintf(out + i * 3, 4, "%02X%s", h[i], i + 1 < sizeof h ? ":" : "");
-    return 0;
-}
-
-static int url_ok(const char *url, char *err, size_t errlen)
-{
-    if (!url || strncmp(url, "https://", 8) || strlen(url) < 10 || strlen(url) > 200 ||
-        strpbrk(url, " \r\n\"'<>\\"))
-        return errbuf_set(err, errlen, "url: give the hub's address as https://host:port "
-                          "(from the hub's operator)");
-    return 0;
-}
-
-/* Connects to url without trusting anything yet and returns the leaf certificate the hub
- * presented (malloc'd PEM) with its fingerprint. Nothing is sent but a GET of /v1/health. */
-static char *probe(const char *url, char fp[100], char *err, size_t errlen)
-{
-    if (url_ok(url, err, errlen) < 0)
-        return NULL;
-    char u[256];
-    size_t n = strlen(url);
-    while (n > 8 && url[n - 1] == '/')
-        n--;
-    snprintf(u, sizeof u, "%.*s/v1/health", (int)n, url);
-    CURL *c = curl_easy_init();
-    if (!c) {
-        errbuf_set(err, errlen, "out of memory");
-        return NULL;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, u);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    /* The certificate is what we want to see, so it cannot be checked yet: the owner
-     * compares the fingerprint, and enrolment then pins exactly this certificate. */
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(c, CURLOPT_CERTINFO, 1L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, OWNER_NET_TIMEOUT);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(c);
-    char *pem = NULL;
-    struct curl_certinfo *ci = NULL;
-    if (rc != CURLE_OK) {
-        errbuf_set(err, errlen, "url: cannot reach %s: %s", url, curl_easy_strerror(rc));
-    } else if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci ||
-               ci->num_of_certs < 1) {
-        errbuf_set(err, errlen, "url: %s presented no certificate", url);
-    } else {
-        for (struct curl_slist *s = ci->certinfo[0]; s; s = s->next)
-            if (!strncmp(s->data, "Cert:", 5) && strlen(s->data + 5) < CERT_PEM_MAX)
-                pem = strdup(s->data + 5);
-        if (!pem)
-            errbuf_set(err, errlen, "url: %s: cannot read its certificate", url);
-        else if (pem_fingerprint(pem, fp, err, errlen) < 0) {
-            free(pem);
-            pem = NULL;
-        }
-    }
-    curl_easy_cleanup(c);
-    return pem;
-}
-
-static const char *hub_dir(struct agentd *ad, char *buf, size_t len)
-{
-    if (ad->hub_dir)
-        return ad->hub_dir;
-    snprintf(buf, len, "%s/hub", ad->state_dir);
-    return buf;
-}
-
-static void enrolment(struct api_call *c)
-{
-    char dirbuf[600], err[AGENT_ERR], fp[100] = "";
-    const char *dir = hub_dir(c->ad, dirbuf, sizeof dirbuf);
-    struct stat sb;
-    char jpath[700];
-    snprintf(jpath, sizeof jpath, "%s/hub.json", dir);
-    if (stat(jpath, &sb) != 0) {
-        c->out = json_pack("{s:b, s:b}", "enrolled", 0, "following", c->ad->hub != NULL);
-        return;
-    }
-    struct hubclient *hc = hubclient_open(dir, err, sizeof err);
-    if (!hc)
-        return ofail(c, 500, err, NULL);
-    struct hubclient_info in;
-    hubclient_info(hc, &in);
-    char cpath[700];
-    snprintf(cpath, sizeof cpath, "%s/hub-cert.pem", dir);
-    FILE *f = fopen(cpath, "r");
-    if (f) {
-        char pem[CERT_PEM_MAX];
-        size_t n = fread(pem, 1, sizeof pem - 1, f);
-        pem[n] = '\0';
-        fclose(f);
-        if (pem_fingerprint(pem, fp, err, sizeof err) < 0)
-            fp[0] = '\0';
-    }
-    c->out = json_pack("{s:b, s:b, s:s, s:I, s:s, s:s, s:s?, s:I, s:s?, s:I}",
-                       "enrolled", in.enrolled, "following", c->ad->hub != NULL,
-                       "url", in.url ? in.url : "", "box_id", (json_int_t)in.box_id,
-                       "feed_id", in.feed_id ? in.feed_id : "",
-                       "feed_key_id", in.feed_key_id ? in.feed_key_id : "",
-                       "fingerprint", fp[0] ? fp : NULL,
-                       "last_sync", (json_int_t)in.last_sync,
-                       "last_error", in.last_error && *in.last_error ? in.last_error : NULL,
-                       "seq", (json_int_t)in.seq);
-    hubclient_close(hc);
-}
-
-static const struct api_field probe_fields[] = {
-    { "url", API_STR, 1, 200 }, { NULL, 0, 0, 0 } };
-static const struct api_field enroll_fields[] = {
-    { "url", API_STR, 1, 200 }, { "code", API_STR, 1, 64 }, { "fingerprint", API_STR, 1, 100 },
-    { "name", API_STR, 0, 64 }, { NULL, 0, 0, 0 } };
-
-static void hub_probe(struct api_call *c, json_t *body)
-{
-    char err[AGENT_ERR], fp[100];
-    char *pem = probe(json_string_value(json_object_get(body, "url")), fp, err, sizeof err);
-    if (!pem)
-        return ofail(c, strncmp(err, "url: cannot", 11) ? 400 : 502, err, "url");
-    free(pem);
-    c->out = json_pack("{s:s}", "fingerprint", fp);
-}
-
-static void hub_enroll(struct api_call *c, json_t *body)
-{
-    struct agentd *ad = c->ad;
-    char err[AGENT_ERR], fp[100], dirbuf[600];
-    if (ad->hub)
-        return ofail(c, 409, "hub: this box already follows a hub; moving to another hub "
-                     "is done on the box (otasukectl hub enroll) and needs a restart", "url");
-    const char *url = json_string_value(json_object_get(body, "url"));
-    const char *want = json_string_value(json_object_get(body, "fingerprint"));
-    char *pem = probe(url, fp, err, sizeof err);
-    if (!pem)
-        return ofail(c, strncmp(err, "url: cannot", 11) ? 400 : 502, err, "url");
-    if (strcasecmp(fp, want)) {
-        free(pem);
-        return ofail(c, 409, "fingerprint: the hub now presents another certificate than the "
-                     "one you checked; check again and compare with the hub's operator", "fingerprint");
-    }
-    const char *dir = hub_dir(ad, dirbuf, sizeof dirbuf);
-    mkdir(dir, 0700);
-    char cpath[700];
-    snprintf(cpath, sizeof cpath, "%s/checked-cert.pem", dir);
-    FILE *f = fopen(cpath, "w");
-    int wrote = f && fputs(pem, f) >= 0;
-    if (f && fclose(f) != 0)
-        wrote = 0;
-    free(pem);
-    if (!wrote)
-        return ofail(c, 500, "hub: cannot write the certificate into the hub state directory",
-                     NULL);
-    struct hubclient *hc = hubclient_open(dir, err, sizeof err);
-    if (!hc) {
-        unlink(cpath);
-        return ofail(c, 500, err, NULL);
-    }
-    const char *name = json_string_value(json_object_get(body, "name"));
-    int rc = hubclient_enroll(hc, url, json_string_value(json_object_get(body, "code")), cpath,
-                              name && *name ? name : "box", "otasuke-agent 0.1", err,
-                              sizeof err);
-    hubclient_close(hc);
-    unlink(cpath);   /* copied into the state dir as the pinned hub-cert.pem */
-    if (rc < 0)
-        return ofail(c, strstr(err, "code") ? 403 : 502, err, "code");
-    json_t *after = json_pack("{s:s, s:s}", "url", url, "fingerprint", fp);
-    agent_audit(ad->db, AGENT_OWNER, "hub.enroll", 0, "ok", NULL, NULL, after);
-    json_decref(after);
-    if (agentd_hub_start(ad, dir, err, sizeof err) < 0)
-        return ofail(c, 500, err, NULL);
-    static char enrolled_dir[600];   /* ad->hub_dir points here for the process's life */
-    if (!ad->hub_dir) {
-        snprintf(enrolled_dir, sizeof enrolled_dir, "%s", dir);
-        ad->hub_dir = enrolled_dir;
-    }
-    enrolment(c);
-}
-
 int owner_settings_route(struct api_call *c)
 {
-    int post = !strcmp(c->method, "POST");
-    const struct api_field *fields = NULL;
-    if (!strcmp(c->url, "/v1/notify/test")) {
-        if (!post && strcmp(c->method, "GET"))
-            return ofail(c, 405, "use POST to send a test, GET to see its result", NULL), 1;
-    } else if (!strcmp(c->url, "/v1/hub/enrolment")) {
-        if (strcmp(c->method, "GET"))
-            return ofail(c, 405, "use GET", NULL), 1;
-    } else if (!strcmp(c->url, "/v1/hub/probe")) {
-        fields = probe_fields;
-    } else if (!strcmp(c->url, "/v1/hub/enroll")) {
-        fields = enroll_fields;
-    } else {
-        return 0;
-    }
-    if (fields && !post)
-        return ofail(c, 405, "use POST", NULL), 1;
-    json_t *body = NULL, *error = NULL;
-    if (fields) {
-        body = api_parse_body(c->body, c->body_len, fields, &error);
-        if (!body) {
-            c->status = 400;
-            c->out = error;
-            return 1;
-        }
-    } else if (c->body_len && strcmp(c->method, "POST")) {
+    if (strcmp(c->url, "/v1/notify/test"))
+        return hub_enrol_route(c);   /* hub_enrol.c */
+    if (!strcmp(c->method, "POST"))
+        notify_test(c);   /* takes no body; one sent anyway is ignored */
+    else if (strcmp(c->method, "GET"))
+        ofail(c, 405, "use POST to send a test, GET to see its result", NULL);
+    else if (c->body_len)
         ofail(c, 400, "this request takes no body", "body");
-        return 1;
-    }
-    if (!strcmp(c->url, "/v1/notify/test"))
-        post ? notify_test(c) : notify_test_state(c);
-    else if (!strcmp(c->url, "/v1/hub/enrolment"))
-        enrolment(c);
-    else if (!strcmp(c->url, "/v1/hub/probe"))
-        hub_probe(c, body);
     else
-        hub_enroll(c, body);
-    json_decref(body);
+        notify_test_state(c);
     return 1;
 }

@@ -3,7 +3,7 @@
 // password, backup and restore. Every action answers next to its button, in words.
 import { h, clear } from './dom.js';
 import { t } from './i18n.js';
-import { api } from './api.js';
+import { api, ApiError } from './api.js';
 import { act, table, when, ago, catName, CATEGORIES } from './pages.js';
 
 const busy = (btn, key) => { btn.disabled = true; btn.dataset.label = btn.textContent; btn.textContent = t(key); };
@@ -81,6 +81,23 @@ function feedsCard(st, owner, ctx, enr) {
     ], st.feeds, 'dash.nofeeds'));
 }
 
+// Hub checks run on the box's worker: start one, then ask until it is done, showing a
+// progress line in `where`. Returns the finished job or throws its error in words.
+async function hubJob(kind, body, where) {
+  let j = await api('POST', `/hub/${kind}`, body);
+  const line = h('p', { class: 'hint', role: 'status' }, t(kind === 'probe' ? 'hub.checking' : 'hub.enrolling'));
+  clear(where).append(line);
+  for (let i = 0; j.state === 'running' && i < 360; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    line.textContent = `${t(kind === 'probe' ? 'hub.checking' : 'hub.enrolling')} ${'.'.repeat(i % 4)}`;
+    j = await api('GET', '/hub/job');
+  }
+  clear(where);
+  if (j.state === 'running') throw new Error(t('hub.noanswer'));
+  if (j.error) throw new ApiError(j.status || 500, j.error, j.field);
+  return j;
+}
+
 function hubCard(enr, share, owner, ctx) {
   const msg = h('div', { id: 'hub-msg' });
   const rows = [];
@@ -104,14 +121,14 @@ function hubCard(enr, share, owner, ctx) {
           clear(checked);
           busy(ev.target, 'hub.checking');
           let fp = null;
-          await act(msg, async () => { fp = (await api('POST', '/hub/probe', { url: f.get('url') })).fingerprint; });
+          await act(msg, async () => { fp = (await hubJob('probe', { url: f.get('url') }, msg)).fingerprint; });
           idle(ev.target);
           if (!fp) return;
           checked.append(h('p', {}, t('hub.compare')), h('p', {}, h('code', { id: 'hub-probe-fp' }, fp)),
             h('button', { type: 'button', class: 'primary', id: 'hub-enroll', onclick: async (ev2) => {
               const g = new FormData(form);
               busy(ev2.target, 'hub.enrolling');
-              const ok = await act(msg, () => api('POST', '/hub/enroll', { url: g.get('url'), code: g.get('code'), fingerprint: fp }), 'hub.enrolled');
+              const ok = await act(msg, () => hubJob('enroll', { url: g.get('url'), code: g.get('code'), fingerprint: fp }, msg), 'hub.enrolled');
               idle(ev2.target);
               if (ok) ctx.rerender();
             } }, t('hub.enroll')));

@@ -610,6 +610,20 @@ const test = (name, fn) => nodeTest(name, { skip: why || false }, fn);
     await page.fill('#hub-form input[name=url]', 'http://not-https.test');
     await page.click('#hub-probe');
     await page.waitForSelector('#hub-msg .error');
+    // A "hub" that accepts the connection and never answers: the page shows progress,
+    // the agent keeps answering everything else meanwhile, and the wait ends in words.
+    await office.start('stall', 'hub', 'python3', '-c', `import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('${HUB}', 9443)); s.listen(8); time.sleep(600)`);
+    await office.waitFor('stalling listener', async () => (await office.exec('hub', 'ss', '-ltn')).includes(`${HUB}:9443`));
+    await page.fill('#hub-form input[name=url]', `https://${HUB}:9443`);
+    await page.click('#hub-probe');
+    await page.waitForSelector('#hub-msg .hint[role=status]');
+    assert.equal((await office.agent('GET', '/v1/hub/job')).body.state, 'running');
+    assert.equal((await office.agent('GET', '/v1/status')).status, 200);
+    await page.waitForSelector('#hub-msg .error', { timeout: 20000 });
+    assert.match(await page.textContent('#hub-msg'), /cannot reach.*9443/);
+    await office.stop('stall');
     await page.fill('#hub-form input[name=url]', `https://${HUB}:8443`);
     await page.fill('#hub-form input[name=code]', 'WRONG-CODE-0000');
     await page.click('#hub-probe');
