@@ -6,13 +6,17 @@
 # Stage 1 (slow, cached): mmdebstrap makes a Debian 12 root file system holding the
 #   packages of image/packages.txt, from the machine's Debian mirror. The tarball is
 #   cached as build/image/base-<hash of packages.txt>.tar, so a rebuild skips it.
-# Stage 2 (seconds): unpack the base, install build/deb/otasuke_*.deb with dpkg (its
-#   dependencies are already in the base, so no mirror is needed), add image/overlay/,
-#   lock every account, and make a GPT disk with two ext4 partitions (root, data) with
-#   mkfs.ext4 -d and dd: no loop device and no mount, so it also works in a container.
-# Outputs: build/image/otasuke.img (raw disk), vmlinuz, initrd.img (qemu boots them
-#   directly with -kernel/-initrd: faster than firmware + boot loader; a physical box
-#   needs an ESP with a boot loader, see docs/image.md).
+# Stage 2 (under a minute): unpack the base, install build/deb/otasuke_*.deb with dpkg
+#   (its dependencies are already in the base, so no mirror is needed), add
+#   image/overlay/, the otasuke archive keyring and apt source, lock every account,
+#   rebuild the initramfs (factory-reset step), and make a GPT disk: p1 ESP (FAT32,
+#   systemd-boot, entries "otasuke" and "factory reset"), p2 root, p3 data (ext4), with
+#   mkfs.vfat + mtools, mkfs.ext4 -d and dd: no loop device and no mount, so it also
+#   works in a container.
+# Outputs: build/image/otasuke.img (raw disk, boots with UEFI firmware), vmlinuz,
+#   initrd.img (the same kernel and initramfs as on the ESP: the quick tests boot them
+#   directly with qemu -kernel; image/test/efi-test.sh boots the disk through OVMF).
+# IMAGE_REPO_URL: where the box fetches otasuke updates (see docs/image.md).
 # --test also writes otasuke-test.img: the same tree plus image/test/overlay/ (a root
 #   shell on the second serial port, for the boot and fault tests only).
 set -euo pipefail
@@ -22,12 +26,18 @@ OUT=${IMAGE_OUT:-$TOP/build/image}
 MIRROR=${IMAGE_MIRROR:-http://deb.debian.org/debian}
 SECMIRROR=${IMAGE_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 DATA_MB=${IMAGE_DATA_MB:-256}
+ESP_MB=${IMAGE_ESP_MB:-128}
+# Where boxes fetch otasuke updates. The distributor sets it; the default is a name that
+# never resolves (.invalid), so an image built without it fetches nothing rather than
+# something unknown.
+REPO_URL=${IMAGE_REPO_URL:-http://otasuke-updates.invalid/otasuke}
+TEST_REPO_URL=${IMAGE_TEST_REPO_URL:-http://198.18.10.30/otasuke}
 WITH_TEST=0
 [ "${1:-}" = --test ] && WITH_TEST=1
 
 die() { echo "image/build.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (dpkg in a chroot, file owners in the image)"
-for t in mmdebstrap mkfs.ext4 sfdisk; do
+for t in mmdebstrap mkfs.ext4 sfdisk mkfs.vfat mcopy gpg apt-ftparchive; do
     command -v $t >/dev/null || die "$t missing: run 'make deps' (mk/packages/image.txt)"
 done
 mkdir -p "$OUT"
@@ -74,8 +84,39 @@ rm -f "$ROOT/tmp/otasuke.deb"
 
 cp -a image/overlay/. "$ROOT/"
 # The image's NICs are wan0/lan0 (image/overlay/etc/systemd/network/*.link).
+# The shipped copy too: a factory reset puts /usr/share/otasuke/otasuke.conf back.
 sed -i -e 's/interface = "eth0"/interface = "wan0"/' -e 's/interface = "eth1/interface = "lan0/' \
-    "$ROOT/etc/otasuke/otasuke.conf"
+    "$ROOT/etc/otasuke/otasuke.conf" "$ROOT/usr/share/otasuke/otasuke.conf"
+
+# Signed otasuke updates: apt trusts the otasuke archive key for the otasuke repository
+# only (Signed-By), never for Debian's. image/repo.sh makes the key under build/ (or
+# uses the distributor's, OTASUKE_REPO_GNUPGHOME); only the public half comes here.
+keyring=$(image/repo.sh key) || die "no otasuke archive key (image/repo.sh key)"
+install -D -m 0644 "$keyring" "$ROOT/usr/share/keyrings/otasuke-archive-keyring.gpg"
+write_sources() {   # URL
+    cat >"$ROOT/etc/apt/sources.list.d/otasuke.sources" <<SRC
+# otasuke's own packages, signed by the otasuke archive key (image/repo.sh).
+Types: deb
+URIs: $1
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/otasuke-archive-keyring.gpg
+SRC
+}
+write_sources "$REPO_URL"
+
+# Who takes vulnerability reports for this box: the distributor (SECURITY.md).
+contact=${IMAGE_SECURITY_CONTACT:-}
+mkdir -p "$ROOT/usr/share/otasuke" "$ROOT/etc/issue.d"
+if [ -n "$contact" ]; then
+    printf 'Security problems with this box: %s\n' "$contact" >"$ROOT/usr/share/otasuke/security-contact"
+else
+    echo "image/build.sh: warning: IMAGE_SECURITY_CONTACT is not set: the box will say that no security contact was configured" >&2
+    printf '%s\n' "No security contact was configured by whoever built this image (IMAGE_SECURITY_CONTACT)." \
+        "Report security problems to the company that supplied this box; see /usr/share/doc/otasuke/SECURITY.md." \
+        >"$ROOT/usr/share/otasuke/security-contact"
+fi
+cp "$ROOT/usr/share/otasuke/security-contact" "$ROOT/etc/issue.d/60-otasuke-security.issue"
 chroot "$ROOT" /bin/sh -e <<'CHROOT'
 getent passwd otasuke-dhcp >/dev/null || adduser --system --group --quiet --no-create-home \
     --home /nonexistent --shell /usr/sbin/nologin --comment "otasuke DHCP (dnsmasq)" otasuke-dhcp
@@ -113,37 +154,74 @@ for k in "$ROOT"/usr/lib/modules/*/kernel; do
         "$k"/drivers/input/touchscreen "$k"/drivers/hwmon "$k"/lib/test_*.ko
     chroot "$ROOT" depmod "$(basename "$(dirname "$k")")"
 done
-cp "$(ls "$ROOT"/boot/vmlinuz-* | tail -1)" "$OUT/vmlinuz"
-cp "$(ls "$ROOT"/boot/initrd.img-* | tail -1)" "$OUT/initrd.img"
+# The initramfs again: it now holds the factory-reset step (image/overlay/etc/initramfs-tools).
+chroot "$ROOT" update-initramfs -u -k all >/dev/null 2>"$OUT/initramfs.log" \
+    || die "update-initramfs failed in the image (see $OUT/initramfs.log)"
+KVER=$(ls "$ROOT"/boot/vmlinuz-* | sed 's|.*/vmlinuz-||' | sort -V | tail -1)
+cp "$ROOT/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
+cp "$ROOT/boot/initrd.img-$KVER" "$OUT/initrd.img"
+mkdir -p "$ROOT/boot/efi"
 
-# ---- disk: GPT, p1 root (ext4), p2 data (ext4) ------------------------------------
+# ---- ESP: systemd-boot, a normal and a factory-reset entry, kernel + initramfs -------
+# FAT made with mkfs.vfat and filled with mtools: no loop device, no mount.
+CMDLINE="root=LABEL=otasuke-root rw console=tty0 console=ttyS0"
+mkesp() {   # FILE
+    local esp=$1 efi=$ROOT/usr/lib/systemd/boot/efi/systemd-bootx64.efi
+    [ -r "$efi" ] || die "$efi missing: systemd-boot must be in image/packages.txt"
+    rm -f "$esp"
+    mkfs.vfat -F 32 -n OTASUKE-ESP -C "$esp" $(( ESP_MB * 1024 )) >/dev/null
+    local t=$OUT/esp-tree
+    rm -rf "$t" && mkdir -p "$t/EFI/BOOT" "$t/loader/entries" "$t/otasuke"
+    cp "$efi" "$t/EFI/BOOT/BOOTX64.EFI"
+    cp "$OUT/vmlinuz" "$t/otasuke/vmlinuz"
+    cp "$OUT/initrd.img" "$t/otasuke/initrd.img"
+    # editor no: nobody edits the kernel command line at the box's console.
+    printf 'default otasuke.conf\ntimeout 3\neditor no\nconsole-mode keep\n' >"$t/loader/loader.conf"
+    printf 'title   otasuke\nlinux   /otasuke/vmlinuz\ninitrd  /otasuke/initrd.img\noptions %s\n' \
+        "$CMDLINE" >"$t/loader/entries/otasuke.conf"
+    printf 'title   otasuke: factory reset (erases all owner data and keys)\nlinux   /otasuke/vmlinuz\ninitrd  /otasuke/initrd.img\noptions %s otasuke.factory_reset=1\n' \
+        "$CMDLINE" >"$t/loader/entries/otasuke-factory-reset.conf"
+    mcopy -s -i "$esp" "$t"/* ::/
+    rm -rf "$t"
+}
+
+# ---- disk: GPT, p1 ESP (FAT32), p2 root (ext4), p3 data (ext4) -----------------------
 mkdisk() {   # TREE... -> writes $1 (image file) from root tree $2 and data tree $3
     local img=$1 tree=$2 data=$3
     local used root_mb
     used=$(du -sm "$tree" | cut -f1)
     root_mb=$(( used + used / 4 + 64 ))        # ~25% free for updates
-    rm -f "$img.root" "$img.data"
+    rm -f "$img.root" "$img.data" "$img.esp"
+    mkesp "$img.esp"
     mkfs.ext4 -q -L otasuke-root -d "$tree" -E root_owner=0:0 "$img.root" "${root_mb}M"
     mkfs.ext4 -q -L otasuke-data -d "$data" -m 0 "$img.data" "${DATA_MB}M"
-    local total=$(( 1 + root_mb + DATA_MB + 1 ))
+    local total=$(( 1 + ESP_MB + root_mb + DATA_MB + 1 ))
     rm -f "$img" && truncate -s "${total}M" "$img"
     sfdisk -q "$img" <<SFD
 label: gpt
-start=1MiB, size=${root_mb}MiB, type=4f68bce3-e8cd-4db1-96e7-fbcaf984b709, name=otasuke-root
-start=$(( 1 + root_mb ))MiB, size=${DATA_MB}MiB, type=0fc63daf-8483-4772-8e79-3d69d8477de4, name=otasuke-data
+start=1MiB, size=${ESP_MB}MiB, type=c12a7328-f81f-11d2-ba4b-00a0c93ec93b, name=otasuke-esp
+start=$(( 1 + ESP_MB ))MiB, size=${root_mb}MiB, type=4f68bce3-e8cd-4db1-96e7-fbcaf984b709, name=otasuke-root
+start=$(( 1 + ESP_MB + root_mb ))MiB, size=${DATA_MB}MiB, type=0fc63daf-8483-4772-8e79-3d69d8477de4, name=otasuke-data
 SFD
-    dd if="$img.root" of="$img" bs=1M seek=1 conv=notrunc,sparse status=none
-    dd if="$img.data" of="$img" bs=1M seek=$(( 1 + root_mb )) conv=notrunc,sparse status=none
-    rm -f "$img.root" "$img.data"
+    dd if="$img.esp" of="$img" bs=1M seek=1 conv=notrunc,sparse status=none
+    dd if="$img.root" of="$img" bs=1M seek=$(( 1 + ESP_MB )) conv=notrunc,sparse status=none
+    dd if="$img.data" of="$img" bs=1M seek=$(( 1 + ESP_MB + root_mb )) conv=notrunc,sparse status=none
+    rm -f "$img.root" "$img.data" "$img.esp"
 }
 mkdisk "$OUT/otasuke.img.tmp" "$ROOT" "$DATA"
 mv "$OUT/otasuke.img.tmp" "$OUT/otasuke.img"
 if [ $WITH_TEST = 1 ]; then
     cp -a image/test/overlay/. "$ROOT/"
+    # the fault tests' stop points, preloaded into the agent and fwd by the overlay's drop-ins
+    mkdir -p "$ROOT/usr/lib/otasuke-test"
+    ${CC:-gcc} -shared -fPIC -O2 -Wall -Wextra -Werror -o "$ROOT/usr/lib/otasuke-test/faultpoint.so" \
+        image/test/faultpoint.c -ldl || die "cannot build image/test/faultpoint.c"
     # The fake internet's DNS (tests/lib/wan) instead of the root servers.
     install -D -m 0644 appliance/etc/unbound/test-forward.conf \
         "$ROOT/etc/unbound/unbound.conf.d/zz-otasuke-test-forward.conf"
     chroot "$ROOT" systemctl enable otasuke-test-shell.service >/dev/null
+    # updates from the test's fake internet (image/test/boot-test.sh serves a repository there)
+    write_sources "$TEST_REPO_URL"
     mkdisk "$OUT/otasuke-test.img.tmp" "$ROOT" "$DATA"
     mv "$OUT/otasuke-test.img.tmp" "$OUT/otasuke-test.img"
 fi

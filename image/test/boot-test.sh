@@ -25,6 +25,12 @@ else
 fi
 img_guest --wait 60 >/dev/null || img_die "test shell on ttyS1 does not answer"
 
+# First boot: dnsd and fwd start from the boot transaction, ordered after the agent,
+# which is ready (sd_notify) only once its first compile wrote their artifacts. A start
+# whose ConditionPathExists failed would leave them to the edge-triggered .path units.
+check "otasuke-dnsd and otasuke-fwd started at boot after the agent's first compile" \
+    img_guest 'for u in dnsd fwd; do [ "$(systemctl show -P ConditionResult otasuke-$u)" = yes ] || { echo "otasuke-$u: condition failed at its start"; exit 1; }; systemctl -q is-active otasuke-$u || { echo "otasuke-$u not active"; exit 1; }; a=$(systemctl show -P ActiveEnterTimestampMonotonic otasuke-agent); b=$(systemctl show -P ExecMainStartTimestampMonotonic otasuke-$u); [ "$b" -ge "$a" ] || { echo "otasuke-$u started ($b) before the agent was ready ($a)"; exit 1; }; done; ! journalctl -b --no-pager -u otasuke-dnsd -u otasuke-fwd | grep -i "unmet condition"'
+
 code=$(grep -aoE 'setup code: [A-Za-z0-9-]+' "$IMG_CONSOLE" | tail -1 | awk '{print $3}')
 if [ -n "$code" ]; then ok "setup code shown on the console"; else notok "setup code shown on the console" "$(grep -a otasuke "$IMG_CONSOLE" | tail)"; fi
 check "setup code is in the login banner (/run/issue.d), not in the journal" \
@@ -87,6 +93,50 @@ wan_closed() {
 if out=$(wan_closed); then ok "nothing answers on the box's WAN address from the internet (443, 80, 53)"
 else notok "nothing answers on the box's WAN address from the internet (443, 80, 53)" \
     "$out; $(img_guest 'nft list chain inet otasuke input; journalctl -b -u otasuke-fwd --no-pager | tail -8')"; fi
+
+# ---- signed otasuke updates ----------------------------------------------------------
+# A newer otasuke (the installed package with a higher version) is published from the
+# fake internet (http://198.18.10.30/otasuke, the test image's otasuke.sources): first
+# signed by a key the box does not know (refused), then by the archive key whose public
+# half the image carries (offered, then installed by unattended-upgrades).
+deb=${IMAGE_DEB:-$(ls -t "$IMG_TOP"/build/deb/otasuke_*.deb 2>/dev/null | head -1)}
+cur=$(img_guest "dpkg-query -W -f '\${Version}' otasuke")
+new="$cur+upd1"
+mkdir -p "$IMG_RUN/pkg" "$IMG_RUN/www" "$IMG_RUN/otherkey"
+dpkg-deb -R "$deb" "$IMG_RUN/pkg/x" && sed -i "s/^Version: .*/Version: $new/" "$IMG_RUN/pkg/x/DEBIAN/control" \
+    && dpkg-deb -b "$IMG_RUN/pkg/x" "$IMG_RUN/pkg/otasuke_${new}_amd64.deb" >/dev/null \
+    || img_die "cannot make the newer package from $deb"
+OTASUKE_REPO_DIR=$IMG_RUN/repo-good "$IMG_TOP/image/repo.sh" build "$IMG_RUN/pkg/otasuke_${new}_amd64.deb" >/dev/null \
+    || img_die "image/repo.sh build failed"
+chmod 0700 "$IMG_RUN/otherkey"
+gpg --homedir "$IMG_RUN/otherkey" --batch --quiet --passphrase '' --pinentry-mode loopback \
+    --quick-generate-key "not the otasuke archive key" ed25519 sign 1d 2>/dev/null
+OTASUKE_REPO_GNUPGHOME=$IMG_RUN/otherkey OTASUKE_REPO_DIR=$IMG_RUN/repo-bad \
+    OTASUKE_REPO_KEYRING=$IMG_RUN/other.gpg "$IMG_TOP/image/repo.sh" build "$IMG_RUN/pkg/otasuke_${new}_amd64.deb" >/dev/null \
+    || img_die "image/repo.sh build (other key) failed"
+gpgconf --homedir "$IMG_RUN/otherkey" --kill gpg-agent 2>/dev/null
+ip -n "$IMG_ID-wan" addr add 198.18.10.30/32 dev lo
+img_ns wan python3 -m http.server --bind 198.18.10.30 80 --directory "$IMG_RUN/www" >"$IMG_RUN/repo-http.log" 2>&1 &
+echo $! >>"$IMG_RUN/pids"
+# only the otasuke source: Debian's mirrors are not on the fake internet
+upd="apt-get update -o Dir::Etc::SourceList=/dev/null 2>&1; echo rc=\$?"
+cand="apt-cache policy otasuke | awk '/Candidate:/{print \$2}'"
+
+ln -sfn "$IMG_RUN/repo-bad" "$IMG_RUN/www/otasuke"
+out=$(img_guest --timeout 120 "$upd; $cand")
+if grep -qE 'NO_PUBKEY|not signed|could not be verified|couldn.t be verified' <<<"$out" && [ "$(tail -1 <<<"$out")" = "$cur" ]; then
+    ok "repository signed by another key is refused (candidate stays $cur)"
+else notok "repository signed by another key is refused" "$out"; fi
+
+ln -sfn "$IMG_RUN/repo-good" "$IMG_RUN/www/otasuke"
+out=$(img_guest --timeout 120 "$upd; $cand")
+if grep -q '^rc=0$' <<<"$out" && [ "$(tail -1 <<<"$out")" = "$new" ]; then
+    ok "signed otasuke repository offers the newer version ($new)"
+else notok "signed otasuke repository offers the newer version ($new)" "$out"; fi
+out=$(img_guest --timeout 600 "unattended-upgrade 2>&1 | tail -5; dpkg-query -W -f '\${Version}\n' otasuke")
+if [ "$(tail -1 <<<"$out")" = "$new" ]; then ok "unattended-upgrades installs it (origin otasuke)"
+else notok "unattended-upgrades installs it (origin otasuke)" "$out
+$(img_guest 'tail -20 /var/log/unattended-upgrades/unattended-upgrades.log')"; fi
 
 echo "# boot test: $(( $(date +%s) - t0 )) s ($(img_accel))"
 echo "1..$n"

@@ -95,10 +95,27 @@ img_net_up() {
     img_die "nsd in $IMG_ID-wan did not answer (see $IMG_RUN/nsd.log)"
 }
 
-# img_vm_start [DISK] [EXTRA_APPEND]: boots the test image from a qcow2 overlay
+# UEFI firmware for IMG_BOOT=efi (Debian's ovmf): code read-only, variables per run
+# ($IMG_RUN/efivars.fd, kept across the run's reboots like a board's NVRAM, so a
+# one-shot boot entry set inside the box reaches the next start).
+IMG_OVMF_CODE=${IMG_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
+IMG_OVMF_VARS=${IMG_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
+
+# img_vm_start [EXTRA_APPEND]: boots the test image from a qcow2 overlay
 # ($IMG_RUN/disk.qcow2, made on first use so reboots keep the box's state).
+# IMG_BOOT=kernel (default): qemu loads build/image/vmlinuz + initrd.img itself (quick);
+# IMG_BOOT=efi: OVMF starts systemd-boot from the disk's ESP, as on a real box (the
+# kernel command line then comes from the boot entry; EXTRA_APPEND is ignored).
 img_vm_start() {
     local disk=$IMG_RUN/disk.qcow2 append=${1:-}
+    local boot=(-kernel "$IMG_DIR/vmlinuz" -initrd "$IMG_DIR/initrd.img"
+                -append "root=LABEL=otasuke-root rw console=ttyS0 panic=-1 $append")
+    if [ "${IMG_BOOT:-kernel}" = efi ]; then
+        [ -r "$IMG_OVMF_CODE" ] || img_die "$IMG_OVMF_CODE missing: install ovmf (make deps)"
+        [ -e "$IMG_RUN/efivars.fd" ] || cp "$IMG_OVMF_VARS" "$IMG_RUN/efivars.fd"
+        boot=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$IMG_OVMF_CODE"
+              -drive "if=pflash,format=raw,unit=1,file=$IMG_RUN/efivars.fd")
+    fi
     [ -s "$IMG_DIR/otasuke-test.img" ] || img_die "$IMG_DIR/otasuke-test.img missing: run 'make image-test' (it builds it)"
     [ -e "$disk" ] || qemu-img create -q -f qcow2 -F raw -b "$IMG_DIR/otasuke-test.img" "$disk"
     rm -f "$IMG_SOCK"
@@ -108,8 +125,7 @@ img_vm_start() {
     # ip netns exec execs qemu: $! is qemu itself (a shell function here would put a
     # subshell between, and SIGKILL would miss qemu)
     ip netns exec "$IMG_ID-vm" qemu-system-x86_64 -machine pc -nodefaults $(img_kvm_args) -m 1024 -smp 2 \
-        -kernel "$IMG_DIR/vmlinuz" -initrd "$IMG_DIR/initrd.img" \
-        -append "root=LABEL=otasuke-root rw console=ttyS0 panic=-1 $append" \
+        "${boot[@]}" \
         -drive file="$disk",if=virtio,format=qcow2 \
         -netdev tap,id=w,ifname=tapw,script=no,downscript=no \
         -device virtio-net-pci,netdev=w,mac=52:54:00:0a:00:01,addr=0x3 \
