@@ -37,23 +37,51 @@
 #include <unistd.h>
 
 /* ---- the aggregation table ----
- * Chained hash over a fixed slot array: note and ack are O(1); only eviction scans the
- * table for the oldest entry, and it happens only when 10,000 distinct threat indicators
- * are waiting, i.e. the hub has been away for a long time. ~300 bytes a slot: 3 MB. */
+ * Chained hash over a fixed slot array plus a list in last-seen order (a sighting moves
+ * its indicator to the tail), so note, ack and eviction of the indicator seen longest ago
+ * are all O(1) -- a flood of new names at the cap costs no scan. 320 bytes a slot: 3.3 MB
+ * at the cap of 10,000. */
 
 struct slot {
     struct hubshare_entry e;
     int next;                    /* chain (or free list); -1 = end */
+    int older, newer;            /* last-seen list; -1 = end */
     int used;
 };
 
 struct hubshare_table {
     struct slot *s;
     int cap, n, free_head;
+    int oldest, newest;          /* ends of the last-seen list */
     int *bucket;
     unsigned nbucket;            /* power of two */
     uint64_t dropped;
 };
+
+static void lru_remove(struct hubshare_table *t, int i)
+{
+    struct slot *x = &t->s[i];
+    if (x->older >= 0)
+        t->s[x->older].newer = x->newer;
+    else
+        t->oldest = x->newer;
+    if (x->newer >= 0)
+        t->s[x->newer].older = x->older;
+    else
+        t->newest = x->older;
+    x->older = x->newer = -1;
+}
+
+static void lru_append(struct hubshare_table *t, int i)
+{
+    t->s[i].older = t->newest;
+    t->s[i].newer = -1;
+    if (t->newest >= 0)
+        t->s[t->newest].newer = i;
+    else
+        t->oldest = i;
+    t->newest = i;
+}
 
 static unsigned key_hash(const char *ind, const char *kind)
 {
@@ -106,6 +134,7 @@ void hubshare_table_clear(struct hubshare_table *t)
     }
     t->free_head = 0;
     t->n = 0;
+    t->oldest = t->newest = -1;
 }
 
 int hubshare_table_size(const struct hubshare_table *t)
@@ -133,6 +162,7 @@ static void unlink_slot(struct hubshare_table *t, int i)
         pp = &t->s[*pp].next;
     if (*pp == i)
         *pp = t->s[i].next;
+    lru_remove(t, i);
     t->s[i].used = 0;
     t->s[i].next = t->free_head;
     t->free_head = i;
@@ -180,19 +210,22 @@ int hubshare_table_note(struct hubshare_table *t, const char *indicator, const c
     if (i >= 0) {
         struct hubshare_entry *e = &t->s[i].e;
         e->count++;
-        if (now > e->last_seen)
+        if (now >= e->last_seen) {
+            /* the agent stamps events as they arrive, so sighting order is last-seen
+             * order; a late, older event counts but does not make its indicator recent */
             e->last_seen = now;
+            if (t->newest != i) {
+                lru_remove(t, i);
+                lru_append(t, i);
+            }
+        }
         if (now < e->first_seen)
             e->first_seen = now;
         snprintf(e->category, sizeof e->category, "%s", category);
         return 0;
     }
     if (t->free_head < 0) {
-        int old = -1;
-        for (int j = 0; j < t->cap; j++)
-            if (t->s[j].used && (old < 0 || t->s[j].e.last_seen < t->s[old].e.last_seen))
-                old = j;
-        unlink_slot(t, old);
+        unlink_slot(t, t->oldest);
         t->dropped++;
     }
     i = t->free_head;
@@ -208,6 +241,7 @@ int hubshare_table_note(struct hubshare_table *t, const char *indicator, const c
     t->s[i].used = 1;
     t->s[i].next = t->bucket[b];
     t->bucket[b] = i;
+    lru_append(t, i);
     t->n++;
     return 1;
 }

@@ -59,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 hubshare_table_note(t, line, kinds[data[pos] % 4], "malware", now++);
             }
         }
-        if (hubshare_table_size(t) > 4 || hubshare_table_size(t) < 0)
+        if (hubshare_table_size(t) > 4 || hubshare_table_size(t) < 0 ||
+            hubshare_table_batch(t, b, 4) != hubshare_table_size(t))
             __builtin_trap();
         pos += len + 1;
     }

@@ -75,6 +75,16 @@ static void test_cap_drops_oldest(void **st)
     assert_non_null(get(b, n, "a.test"));
     assert_int_equal(get(b, n, "a.test")->count, 2);
     assert_non_null(get(b, n, "d.test"));
+    /* a late event (older than what the table has seen) counts, but does not make its
+     * indicator look recent */
+    assert_int_equal(hubshare_table_note(t, "c.test", "domain", "malware", 45), 0);
+    assert_int_equal(hubshare_table_note(t, "d.test", "domain", "malware", 44), 0);
+    assert_int_equal(hubshare_table_note(t, "e.test", "domain", "malware", 60), 1);
+    n = hubshare_table_batch(t, b, 4);
+    assert_null(get(b, n, "a.test"));   /* last seen 40: the oldest now */
+    assert_int_equal(get(b, n, "d.test")->count, 2);
+    assert_int_equal(get(b, n, "d.test")->last_seen, 50);
+    assert_int_equal(hubshare_table_dropped(t), 2);
     /* a long run of new names never grows it */
     char name[32];
     for (int i = 0; i < 1000; i++) {
@@ -82,7 +92,7 @@ static void test_cap_drops_oldest(void **st)
         hubshare_table_note(t, name, "domain", "malware", 100 + i);
     }
     assert_int_equal(hubshare_table_size(t), 3);
-    assert_int_equal(hubshare_table_dropped(t), 1001);
+    assert_int_equal(hubshare_table_dropped(t), 1002);
     n = hubshare_table_batch(t, b, 4);
     assert_non_null(get(b, n, "n999.test"));
     assert_non_null(get(b, n, "n997.test"));
