@@ -19,6 +19,7 @@
  * "refused: ... outside every live grant". */
 #include "agentd.h"
 #include "api.h"
+#include "atomicfile.h"
 #include "config.h"
 #include "detect.h"
 #include "hubclient.h"
@@ -328,6 +329,7 @@ struct hubshare {
     pthread_cond_t wake_cv;       /* the thread sleeps on it: notice, setting change */
     pthread_cond_t done_cv;       /* the main thread's verdict is ready */
     int wake_fd;
+    char pending_path[600];       /* <hub dir>/share-pending.json: counts kept over a restart */
     char url[200];
     long box_id;
     /* under mu */
@@ -462,6 +464,76 @@ static int report_verdicts(struct hubshare *s)
     }
 }
 
+/* While the hub does not take contributions, what waits is also kept on disk (only the
+ * indicators and their counts, 0600), so an agent restart during a long hub outage loses
+ * nothing; the file goes once everything was sent. Written after a failed send, so at
+ * most every interval and only while the hub is away. */
+static void pending_save(struct hubshare *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = hubshare_table_size(s->t);
+    struct hubshare_entry *all = n ? malloc((size_t)n * sizeof *all) : NULL;
+    if (all)
+        n = hubshare_table_batch(s->t, all, n);
+    pthread_mutex_unlock(&s->mu);
+    if (!all)
+        return;
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "indicator",
+                              all[i].indicator, "kind", all[i].kind, "category",
+                              all[i].category, "count", (json_int_t)all[i].count,
+                              "first_seen", (json_int_t)all[i].first_seen, "last_seen",
+                              (json_int_t)all[i].last_seen));
+    free(all);
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    char err[300];
+    if (!text || atomic_write_file(s->pending_path, text, strlen(text), 0600, err,
+                                   sizeof err) < 0)
+        log_warn("hub contribution: cannot keep the waiting counts on disk: %s",
+                 text ? err : "out of memory");
+    free(text);
+}
+
+/* At start: takes back what a previous run could not send (only when sharing is on;
+ * otherwise the file goes). A damaged file is reported and dropped, never fatal. */
+static void pending_load(struct hubshare *s)
+{
+    json_error_t je;
+    json_t *arr = s->sharing ? json_load_file(s->pending_path, 0, &je) : NULL;
+    if (s->sharing && !arr && access(s->pending_path, F_OK) == 0)
+        log_warn("%s: %s (line %d); the counts in it are dropped", s->pending_path, je.text,
+                 je.line);
+    size_t i;
+    json_t *v;
+    int n = 0;
+    json_array_foreach(arr, i, v) {
+        const char *ind = json_string_value(json_object_get(v, "indicator"));
+        const char *kind = json_string_value(json_object_get(v, "kind"));
+        const char *cat = json_string_value(json_object_get(v, "category"));
+        json_int_t count = json_integer_value(json_object_get(v, "count"));
+        json_int_t first = json_integer_value(json_object_get(v, "first_seen"));
+        json_int_t last = json_integer_value(json_object_get(v, "last_seen"));
+        char norm[FEED_INDICATOR_MAX + 1];
+        if (!cat || !threat(cat) || count < 1 || count > 1000000000 || last < first ||
+            hubshare_table_note(s->t, ind, kind, cat, first) != 1 ||
+            norm_indicator(ind, kind, norm, sizeof norm) < 0)
+            continue;   /* not ours to send, or a duplicate: skip it */
+        int k = find(s->t, norm, kind);   /* note() counted one sighting: set the rest */
+        if (k >= 0) {
+            s->t->s[k].e.count = (long)count;
+            s->t->s[k].e.last_seen = last;
+        }
+        n++;
+    }
+    json_decref(arr);
+    if (n)
+        log_info("hub contribution: %d indicators kept from the last run", n);
+    if (!s->sharing)
+        unlink(s->pending_path);
+}
+
 /* Sends everything waiting, HUBSHARE_BATCH at a time. Returns 0, or -1 (kept for later). */
 static int send_all(struct hubshare *s, int64_t now)
 {
@@ -510,6 +582,7 @@ static void *share_thread(void *arg)
 {
     struct hubshare *s = arg;
     int64_t next_poll = 0, next_report = 0;
+    int on_disk = access(s->pending_path, F_OK) == 0;
     unsigned backoff = 0, poll_wait = 0, report_wait = 0;
     for (;;) {
         pthread_mutex_lock(&s->mu);
@@ -553,6 +626,13 @@ static void *share_thread(void *arg)
         }
         if (send) {
             int rc = send_all(s, now);
+            if (rc < 0) {
+                pending_save(s);
+                on_disk = 1;
+            } else if (on_disk) {
+                unlink(s->pending_path);   /* everything the file held was sent */
+                on_disk = 0;
+            }
             /* hub down: 30 s, 60 s ... up to 10 minutes; the counts wait in the table */
             backoff = rc < 0 ? (backoff ? (backoff * 2 > 600 ? 600 : backoff * 2) : interval)
                              : 0;
@@ -590,6 +670,8 @@ int hubshare_start(struct agentd *ad, const char *hub_dir, int wake_fd, char *er
     s->interval = interval_wanted(ad);
     s->next_send = time(NULL) + s->interval;
     s->policy_after = setting_get(ad->db, "hub_policy_last", v, sizeof v) ? atoll(v) : 0;
+    snprintf(s->pending_path, sizeof s->pending_path, "%s/share-pending.json", hub_dir);
+    pending_load(s);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
@@ -795,8 +877,10 @@ int hubshare_route(struct api_call *c)
         if (s->next_send > time(NULL) + s->interval)
             s->next_send = time(NULL) + s->interval;
         /* Switched off: what was counted is not sent later either. */
-        if (!s->sharing)
+        if (!s->sharing) {
             hubshare_table_clear(s->t);
+            unlink(s->pending_path);
+        }
         if (was != s->sharing)
             log_info("hub sharing switched %s by the owner", s->sharing ? "on" : "off");
         pthread_cond_signal(&s->wake_cv);

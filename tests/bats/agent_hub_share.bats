@@ -52,6 +52,12 @@ dump_logs() {
     echo "--- hubd log"; office_log hubd | grep -v "MQTT notice failed" | tail -30; office_log hubd | grep -c "MQTT notice failed"
 }
 
+start_agent() {
+    office_start agent box "$AGENT" -f --log-level debug --db "$ST/agent.db" --state-dir "$ST" \
+        --socket "$ST/agent.sock" --dnsd-control "$ST/dnsd.ctl" --events "$ST/events.sock" \
+        --hub "$ST/hub"
+}
+
 setup_file() {
     for b in otasuke-hubd otasuke-dnsd otasukectl; do
         [ -x "$BIN/$b" ] || skip "build $b first (make)"
@@ -79,9 +85,7 @@ setup_file() {
     "$CTL" feed keygen -o "$ST/msp" >/dev/null
     enrol office acme "$ST/hub"
     wait_broker_user "$ST/hub"
-    office_start agent box "$AGENT" -f --log-level debug --db "$ST/agent.db" --state-dir "$ST" \
-        --socket "$ST/agent.sock" --dnsd-control "$ST/dnsd.ctl" --events "$ST/events.sock" \
-        --hub "$ST/hub"
+    start_agent
     for i in $(seq 100); do [ -s "$ST/domains.set" ] && break; sleep 0.1; done
     office_start dnsd box "$BIN/otasuke-dnsd" -f --listen 192.0.2.1:53 --upstream 127.0.0.1:5335 \
         --domains "$ST/domains.set" --policy "$ST/policy.set" --control "$ST/dnsd.ctl" \
@@ -167,7 +171,7 @@ teardown_file() {
     assert_output --partial "hub.sharing"
 }
 
-@test "counts wait while the hub is down and arrive when it is back" {
+@test "counts wait while the hub is down, survive an agent restart, and arrive when it is back" {
     run agentapi PUT /v1/hub '{"sharing": true}'
     office_stop hubd
     assert_equal "$(answer quiet-malware.test)" NXDOMAIN
@@ -179,6 +183,17 @@ teardown_file() {
     done
     run agentapi GET /v1/hub
     echo "$output" | jq -e '.pending == 1 and .last_error != null'
+    # kept on disk while the hub is away (indicators and counts only)
+    for i in $(seq 50); do [ -s "$ST/hub/share-pending.json" ] && break; sleep 0.1; done
+    run jq -c '.[] | [.indicator, .count]' "$ST/hub/share-pending.json"
+    assert_output '["quiet-malware.test",2]'
+    run stat -c %a "$ST/hub/share-pending.json"
+    assert_output 600
+    office_stop agent
+    start_agent
+    for i in $(seq 50); do agentapi GET /v1/hub 2>/dev/null | jq -e '.pending == 1' >/dev/null && break; sleep 0.1; done
+    run agentapi GET /v1/hub
+    echo "$output" | jq -e '.pending == 1 and .sharing == true'
     office_start hubd hub "$BIN/otasuke-hubd" -f -d "$HS" -l "$HUB:8443" \
         --public-mqtt "$HUB:8883" --public-mqtt-tls
     # retried after 1 s, then 2 s ... (interval 1 s): well within 15 s
@@ -189,6 +204,7 @@ teardown_file() {
     assert_equal "$(sql "SELECT count FROM contributions WHERE indicator='quiet-malware.test'")" 2
     run agentapi GET /v1/hub
     echo "$output" | jq -e '.pending == 0 and .last_error == null'
+    [ ! -e "$ST/hub/share-pending.json" ]
 }
 
 @test "a DNS tunnel the detectors find is shared as its base domain, never the names" {
