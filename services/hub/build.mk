@@ -8,6 +8,7 @@ test_hub_enroll_EXTRA := $(HUB_LIB_SRCS)
 test_hub_policy_EXTRA := $(HUB_LIB_SRCS)
 test_hub_body_EXTRA := services/hub/body.c
 fuzz_hub_body_EXTRA := services/hub/body.c
+fuzz_hub_console_EXTRA := $(HUB_LIB_SRCS)
 
 # Fleet simulation (tests/bench/fleet/): N boxes in one process against a real hubd +
 # mosquitto; writes tests/bench/results/fleet.json and fleet.md. FLEET_N=10000 by default.

@@ -131,10 +131,9 @@ static const char *mime(const char *path)
     return NULL;
 }
 
-/* A file name under the console dir: segments of [A-Za-z0-9._-], none starting with a
- * dot (no "..", no hidden files), no empty segment. MHD has already decoded %XX, so an
- * encoded "../" arrives here as "../" and is refused like the plain one. */
-static int safe_rel(const char *rel)
+/* MHD has already decoded %XX, so an encoded "../" arrives here as "../" and is refused
+ * like the plain one. */
+int hub_console_path_ok(const char *rel)
 {
     if (!*rel || strlen(rel) > 200)
         return 0;
@@ -158,7 +157,7 @@ static int safe_rel(const char *rel)
 
 static enum MHD_Result serve_file(struct hub *h, struct MHD_Connection *c, const char *rel)
 {
-    if (!safe_rel(rel))
+    if (!hub_console_path_ok(rel))
         return fail(c, 404, "no such console file");
     const char *type = mime(rel);
     if (!type)

@@ -22,6 +22,11 @@ struct hub;
 #define HUB_CSRF_REFUSED "console session: the X-CSRF-Token header is missing or wrong " \
                          "(or the request came from another site); reload the console"
 
+/* May rel (the part of the URL after /console/) name a file under the console dir?
+ * Segments of [A-Za-z0-9._-], none starting with a dot (no "..", no hidden files), no
+ * empty segment, at most 200 bytes. 1 or 0. Fuzzed (tests/fuzz/fuzz_hub_console.c). */
+int hub_console_path_ok(const char *rel);
+
 /* Is url the console's (/console, /console/...)? */
 int hub_console_match(const char *url);
 
