@@ -86,6 +86,8 @@ static void settings(struct api_call *c, json_t *body)
             char val[600];
             if (json_is_boolean(v))
                 snprintf(val, sizeof val, "%d", json_is_true(v));
+            else if (json_is_integer(v) && json_integer_value(v) == 0 && !strncmp(k, "detect_", 7))
+                val[0] = '\0';   /* 0: back to otasuke.conf's value (or the default) */
             else if (json_is_integer(v))
                 snprintf(val, sizeof val, "%lld", (long long)json_integer_value(v));
             else

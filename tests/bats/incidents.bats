@@ -50,6 +50,9 @@ zones = (
     { name = "guest"; interface = "$OFFICE_IF_BOX_GUEST"; addresses = [ "203.0.113.1/24" ]; group = "guests"; },
     { name = "iot";   interface = "$OFFICE_IF_BOX_IOT"; addresses = [ "198.51.100.1/24" ]; group = "iot"; }
 );
+# Below the default of 20: the tunnel test sends 16 names, so it passes only if the
+# agent takes its detector thresholds from this file.
+detect: { tunnel_names = 15; };
 EOF
     office_start agent box "$AGENT" -f --db "$ST/agent.db" --state-dir "$ST" \
         --socket "$ST/agent.sock" --dnsd-control "$ST/dnsd.ctl" --config "$ST/otasuke.conf" \
@@ -251,9 +254,10 @@ dnsd_stat() { dnsd_ctl stats | python3 -c "import json,sys; print(json.load(sys.
     # Nothing blocks good.test: the names reach the detector only as sampled query events.
     run office_exec pc dig +time=1 +tries=1 @192.0.2.1 probe.good.test A
     refute_output --partial "otasuke"    # no block (no Extended DNS Error from dnsd)
-    # 25 lookups whose first label is 40 random base32 characters, like exfiltrated data.
+    # 16 lookups whose first label is 40 random base32 characters, like exfiltrated data
+    # (the office's otasuke.conf sets detect.tunnel_names = 15).
     python3 -c 'import base64, os
-for _ in range(25): print(base64.b32encode(os.urandom(25)).decode().lower().rstrip("="))' |
+for _ in range(16): print(base64.b32encode(os.urandom(25)).decode().lower().rstrip("="))' |
         while read -r label; do
             office_exec pc dig +time=1 +tries=1 @192.0.2.1 "$label.x.good.test" A >/dev/null
         done
@@ -263,6 +267,20 @@ for _ in range(25): print(base64.b32encode(os.urandom(25)).decode().lower().rstr
     assert_success
     assert_output --partial "hidden in DNS"
     assert_output --partial "long random-looking names under good.test"
+    # The owner raises the threshold at run time: the next burst stays below it.
+    "$CTL" incident settings detect_tunnel_names=40 >/dev/null
+    python3 -c 'import base64, os
+for _ in range(16): print(base64.b32encode(os.urandom(25)).decode().lower().rstrip("="))' |
+        while read -r label; do
+            office_exec pc dig +time=1 +tries=1 @192.0.2.1 "$label.y.shop.test" A >/dev/null
+        done
+    sleep 0.5
+    # (a finding would join this incident, adding shop.test to its indicators)
+    run "$CTL" incident show "$id"
+    refute_output --partial "shop.test"
+    run "$CTL" incident settings detect_tunnel_names=0   # 0: back to otasuke.conf's value
+    assert_success
+    refute_output --partial "detect_tunnel_names"
 }
 
 @test "dnsd never waits for the agent: with the agent stopped, events are dropped and counted" {
