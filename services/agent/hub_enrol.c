@@ -217,7 +217,7 @@ static void *hub_worker(void *arg)
         struct hubclient *hc = wrote ? hubclient_open(dir, err, sizeof err) : NULL;
         if (!wrote) {
             status = 500;
-            snprintf(err, sizeof err, "hub: cannot write the certificate into %s", dir);
+            snprintf(err, sizeof err, "hub: cannot write the certificate into %.200s", dir);
         } else if (!hc) {
             status = 500;
         } else {
