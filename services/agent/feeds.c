@@ -668,7 +668,8 @@ static struct feed_job *job_fallback(struct agentd *ad, const struct feed_job *j
         feed_job_free(f);
         return NULL;
     }
-    snprintf(f->url, sizeof f->url, "%s.snapshot", j->url);
+    /* the precision only tells the compiler what the check above made sure of */
+    snprintf(f->url, sizeof f->url, "%.1089s.snapshot", j->url);
     f->etag[0] = '\0';
     f->snapshot_fallback = 1;
     snprintf(f->keep_etag, sizeof f->keep_etag, "%s", j->doc.etag);
