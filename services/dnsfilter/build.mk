@@ -4,3 +4,4 @@ otasuke-dnsd_PKGS := jansson libsodium
 test_dnscache_EXTRA := services/dnsfilter/cache.c
 test_dnsratelimit_EXTRA := services/dnsfilter/ratelimit.c
 fuzz_dnsfilter_EXTRA := $(filter-out services/dnsfilter/main.c,$(wildcard services/dnsfilter/*.c))
+test_detect_dnsd_EXTRA := $(filter-out services/dnsfilter/main.c,$(wildcard services/dnsfilter/*.c))
