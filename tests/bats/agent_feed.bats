@@ -235,3 +235,23 @@ print([r for r in rows if r["name"] == "community"][0][sys.argv[1]])' "$1"
     wait_answer c2.shop.test NXDOMAIN
     assert_equal "$(answer ads.test)" NXDOMAIN
 }
+
+@test "a delta that brings a new list (category) is compiled in full, not as an overlay" {
+    before=$(grep -c "overlay compiled" "$OFFICE_RUN/logs/agent.log")
+    full=$(grep -c ": compiled: " "$OFFICE_RUN/logs/agent.log")
+    # seq 8 on 7: the base has only community/malware; c2 is a new list
+    publish feed.json 8 7 -- "c2.good.test c2"
+    run "$CTL" feed refresh community
+    assert_success
+    wait_answer c2.good.test NXDOMAIN
+    for _ in $(seq 50); do
+        [ "$(grep -c ": compiled: " "$OFFICE_RUN/logs/agent.log")" -gt "$full" ] && break
+        sleep 0.1
+    done
+    run grep -c "overlay compiled" "$OFFICE_RUN/logs/agent.log"
+    assert_output "$before"
+    [ "$(grep -c ": compiled: " "$OFFICE_RUN/logs/agent.log")" -gt "$full" ]
+    [ ! -e "$ST/domains.set.overlay" ]
+    run "$CTL" set dump "$ST/domains.set"
+    assert_output --partial '"c2.good.test"'
+}
