@@ -530,6 +530,52 @@ int accounts_remove(sqlite3 *db, const char *username, char *err, size_t errlen)
     return rc;
 }
 
+int accounts_reset(sqlite3 *db, const char *username, char *otp, size_t otplen, char *err,
+                   size_t errlen)
+{
+    int64_t id = scalar(db, "SELECT id FROM accounts WHERE username=?1", username, NULL, 0);
+    if (id <= 0) {
+        snprintf(err, errlen, "username: no account named '%.40s'", username ? username : "");
+        return -1;
+    }
+    char hash[crypto_pwhash_STRBYTES];
+    accounts_one_time_password(otp, otplen);
+    if (crypto_pwhash_str(hash, otp, strlen(otp), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+        snprintf(err, errlen, "password: hashing failed (out of memory?)");
+        return -1;
+    }
+    if (agent_tx_begin(db, err, errlen) < 0)
+        return -1;
+    sqlite3_stmt *st;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, "UPDATE accounts SET pwhash=?1, must_change=1 WHERE id=?2", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, id);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+        sqlite3_finalize(st);
+    }
+    sodium_memzero(hash, sizeof hash);
+    char sql[96];
+    snprintf(sql, sizeof sql, "DELETE FROM sessions WHERE account_id=%lld", (long long)id);
+    json_t *after = json_pack("{s:s}", "username", username);
+    if (rc < 0 || agent_exec(db, sql, err, errlen) < 0 ||
+        agent_audit(db, AGENT_OWNER, "account.reset", 0, "ok", NULL, NULL, after) < 0 ||
+        agent_tx_commit(db, err, errlen) < 0) {
+        json_decref(after);
+        agent_tx_rollback(db);
+        sodium_memzero(otp, otplen);
+        return dberr(db, err, errlen, "accounts");
+    }
+    json_decref(after);
+    /* A locked-out person gets in with the new password at once. */
+    char ukey[80];
+    snprintf(ukey, sizeof ukey, "user:%.40s", username);
+    throttle_clear(db, ukey);
+    return 0;
+}
+
 json_t *accounts_list(sqlite3 *db, char *err, size_t errlen)
 {
     return agent_query_json(db, "SELECT username, role, created, must_change FROM"

@@ -86,6 +86,11 @@ int accounts_remove(sqlite3 *db, const char *username, char *err, size_t errlen)
 int accounts_add_initial(sqlite3 *db, const char *username, const char *password,
                          const char *role, int must_change, int64_t now, char *err,
                          size_t errlen);
+/* An owner resets someone's forgotten password: a new one-time password into otp (>= 15
+ * bytes, shown once), must_change set, every session of the account ended, its lockout
+ * cleared. Audited as account.reset. 0 or -1 with err. */
+int accounts_reset(sqlite3 *db, const char *username, char *otp, size_t otplen, char *err,
+                   size_t errlen);
 /* Writes a random one-time password "XXXX-XXXX-XXXX" (>= 15 bytes) into out. */
 void accounts_one_time_password(char *out, size_t outlen);
 /* Changes the password of the session's account: old_pw must be right (failures count

@@ -147,7 +147,7 @@ static void auth(struct api_call *c, const char *what, json_t *body)
     }
 }
 
-static void accounts(struct api_call *c, const char *name, json_t *body)
+static void accounts(struct api_call *c, const char *name, const char *verb, json_t *body)
 {
     char err[AGENT_ERR];
     if (!name && !strcmp(c->method, "GET")) {
@@ -172,10 +172,17 @@ static void accounts(struct api_call *c, const char *name, json_t *body)
                            "initial_password", pw ? NULL : otp, "must_change",
                            mc ? json_is_true(mc) : 1);
         sodium_memzero(otp, sizeof otp);
-    } else if (name && !strcmp(c->method, "DELETE")) {
+    } else if (name && !verb && !strcmp(c->method, "DELETE")) {
         if (accounts_remove(c->ad->db, name, err, sizeof err) < 0)
             return afail_err(c, strstr(err, "no account") ? 404 : 409, err);
         c->out = json_pack("{s:s}", "deleted", name);
+    } else if (name && verb && !strcmp(verb, "reset") && !strcmp(c->method, "POST")) {
+        char otp[16];
+        if (accounts_reset(c->ad->db, name, otp, sizeof otp, err, sizeof err) < 0)
+            return afail_err(c, strstr(err, "no account") ? 404 : 500, err);
+        c->out = json_pack("{s:s, s:s, s:b}", "username", name, "initial_password", otp,
+                           "must_change", 1);
+        sodium_memzero(otp, sizeof otp);
     } else {
         afail(c, 405, "method not allowed here", NULL);
     }
@@ -340,7 +347,7 @@ int api_auth_route(struct api_call *c)
                      ? login_fields : !strcmp(seg[1], "session") || !strcmp(seg[1], "logout")
                      ? token_fields : !strcmp(seg[1], "password") ? password_fields : NULL;
     } else if (!strcmp(seg[0], "accounts")) {
-        fields = post ? account_fields : NULL;
+        fields = post && !seg[1] ? account_fields : NULL;   /* NAME/reset: no body */
     } else if (!strcmp(seg[0], "unblock-requests")) {
         fields = post ? (seg[1] ? decide_fields : request_fields) : NULL;
     } else if (!strcmp(seg[0], "webd")) {
@@ -366,13 +373,14 @@ int api_auth_route(struct api_call *c)
         afail(c, 400, "this request takes no body", "body");
         return 1;
     }
-    if (n > 3 || (n > 2 && strcmp(seg[0], "unblock-requests") && strcmp(seg[0], "help")) ||
+    if (n > 3 || (n > 2 && strcmp(seg[0], "unblock-requests") && strcmp(seg[0], "help") &&
+                  strcmp(seg[0], "accounts")) ||
         (n > 1 && !strcmp(seg[0], "webd")))
         afail(c, 404, "no such path", NULL);
     else if (!strcmp(seg[0], "auth"))
         seg[1] ? auth(c, seg[1], body) : afail(c, 404, "no such path", NULL);
     else if (!strcmp(seg[0], "accounts"))
-        accounts(c, seg[1], body);
+        accounts(c, seg[1], seg[2], body);
     else if (!strcmp(seg[0], "unblock-requests"))
         requests(c, seg[1], seg[2], body);
     else if (!strcmp(seg[0], "help"))

@@ -494,6 +494,17 @@ static void test_password_change(void **state)
     accounts_one_time_password(otp, sizeof otp);
     assert_int_equal(strlen(otp), 14);
     assert_int_equal(accounts_check_password(otp, "x", err, sizeof err), 0);
+    /* An owner resets a forgotten password: her sessions end, the old password stops
+     * working, the one-time one works and must be changed. */
+    assert_int_equal(accounts_reset(db, "hanako", otp, sizeof otp, err, sizeof err), 0);
+    assert_int_equal(accounts_session(db, h.token, T0 + 1, &q), -1);
+    assert_int_equal(accounts_login(db, "hanako", "her-own-pw-2026", "192.0.2.12", T0, &h,
+                                    &retry, err, sizeof err), -2);
+    assert_int_equal(accounts_login(db, "hanako", otp, "192.0.2.13", T0, &h, &retry, err,
+                                    sizeof err), 0);
+    assert_int_equal(h.must_change, 1);
+    assert_int_equal(accounts_reset(db, "nobody", otp, sizeof otp, err, sizeof err), -1);
+    assert_non_null(strstr(err, "no account"));
 }
 
 static int64_t count(sqlite3 *db, const char *sql)
@@ -609,6 +620,10 @@ static void test_owner_settings_routes(void **state)
     json_t *o;
     assert_int_equal(call(db, "POST", "/v1/notify/test", NULL, &o), 409);
     assert_non_null(strstr(json_string_value(json_object_get(o, "error")), "nothing to test"));
+    json_decref(o);
+    assert_int_equal(call(db, "POST", "/v1/accounts/nobody/reset", NULL, &o), 404);
+    json_decref(o);
+    assert_int_equal(call(db, "POST", "/v1/accounts/nobody/reset", "{}", &o), 400);
     json_decref(o);
     assert_int_equal(call(db, "GET", "/v1/notify/test", NULL, &o), 200);
     assert_string_equal(json_string_value(json_object_get(o, "state")), "idle");

@@ -228,6 +228,18 @@ function accountsCard(accounts, ctx) {
 function accountsTable(accounts, ctx, amsg) {
   const el = table([['login.username', (a) => a.username], ['set.role', (a) => t(`role.${a.role}`)], ['set.created', (a) => when(a.created)],
     ['acct.state', (a) => (a.must_change ? h('span', { class: 'stale' }, t('acct.pending')) : t('acct.active'))],
+    ['', (a) => (a.username === ctx.user ? '' : h('button', { type: 'button', 'data-reset': a.username, onclick: async () => {
+      if (!confirm(t('acct.resetconfirm', { user: a.username }))) return;
+      let res = null;
+      if (!await act(amsg, async () => { res = await api('POST', `/accounts/${encodeURIComponent(a.username)}/reset`); })) return;
+      amsg.append(h('div', { class: 'ok', role: 'status', id: 'account-added' },
+        h('p', {}, t('acct.resetdone', { user: a.username })),
+        h('p', {}, t('acct.otp'), ' ', h('code', { id: 'account-otp', class: 'otp' }, res.initial_password)),
+        h('p', { class: 'hint' }, t('acct.mustchange'))));
+      const list = await api('GET', '/accounts').catch(() => null);
+      const tbl = document.getElementById('accounts-table');
+      if (tbl && list) tbl.replaceWith(accountsTable(list, ctx, amsg));
+    } }, t('acct.reset')))],
     ['', (a) => (a.username === ctx.user ? h('span', { class: 'hint' }, t('acct.you')) : h('button', { type: 'button', class: 'danger', 'data-remove': a.username, onclick: async () => {
       if (!confirm(t('acct.confirm', { user: a.username }))) return;
       if (await act(amsg, () => api('DELETE', `/accounts/${encodeURIComponent(a.username)}`), 'acct.removed')) {
