@@ -332,8 +332,11 @@ static int build_fw(struct agentd *ad, int64_t now, const char *path, uint64_t *
     fwset_init(s);
     if (ad->cfg)
         fw_opts_from_config(ad->cfg, &s->opts);
-    if (sqlite3_prepare_v2(ad->db, "SELECT e.indicator FROM feed_entries e JOIN feeds f ON"
-                           " f.id=e.feed_id WHERE f.enabled=1 AND e.action='block' AND"
+    /* CROSS JOIN keeps feeds as the outer loop, so the entries come from the primary key
+     * (feed_id, kind, ...) range of the address kinds: left to itself the planner scans
+     * every row, 1.3 s at 1M domain entries for a handful of addresses. */
+    if (sqlite3_prepare_v2(ad->db, "SELECT e.indicator FROM feeds f CROSS JOIN feed_entries e"
+                           " ON e.feed_id=f.id WHERE f.enabled=1 AND e.action='block' AND"
                            " e.kind IN ('ipv4','ipv6','cidr') AND (e.expires=0 OR e.expires>?1)",
                            -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "database: %s", sqlite3_errmsg(ad->db));
