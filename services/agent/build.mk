@@ -10,13 +10,13 @@ test_feed_apply_EXTRA := $(AGENT_CORE)
 fuzz_apibody_EXTRA := $(addprefix services/agent/,api_body.c backup.c db.c devices.c events.c \
                         detect.c incidents.c incidents_hook.c incidents_report.c notify.c \
                         explain.c grants.c policy.c webstats.c help.c help_session.c \
-                        hubshare.c)
+                        hubshare.c hubshare_table.c)
 # Incidents (detect*.c, incidents*.c, notify.c, help.c): detectors alone, the rest with the core.
 test_detect_EXTRA := services/agent/detect.c
 test_incident_EXTRA := $(AGENT_CORE)
 test_notify_EXTRA := $(AGENT_CORE)
 fuzz_incident_EXTRA := $(addprefix services/agent/,db.c detect.c devices.c incidents.c \
                          incidents_report.c policy.c grants.c)
-# Hub sharing: the aggregation table and event filter (hubshare.c) with the agent core.
-test_hubshare_EXTRA := $(AGENT_CORE)
-fuzz_hubshare_EXTRA := $(fuzz_apibody_EXTRA)
+# Hub sharing: the aggregation table and event filter alone (hubshare_table.c).
+test_hubshare_EXTRA := services/agent/hubshare_table.c
+fuzz_hubshare_EXTRA := services/agent/hubshare_table.c

@@ -22,7 +22,8 @@ struct hubshare_entry {
     int64_t first_seen, last_seen;
 };
 
-/* ---- the aggregation table (no locking, no I/O: the caller serialises) ---- */
+/* ---- hubshare_table.c: the aggregation table (no locking, no I/O: the caller
+ * serialises) ---- */
 struct hubshare_table;
 /* Table holding at most cap indicators; NULL when out of memory. */
 struct hubshare_table *hubshare_table_new(int cap);
@@ -42,6 +43,11 @@ int hubshare_table_batch(const struct hubshare_table *t, struct hubshare_entry *
  * batch was on its way stay for the next send; an indicator sent in full leaves. */
 void hubshare_table_ack(struct hubshare_table *t, const struct hubshare_entry *sent, int n);
 void hubshare_table_clear(struct hubshare_table *t);
+/* Puts back an entry kept from an earlier run (count, first and last seen as they were),
+ * adding to one already there. Returns like hubshare_table_note. */
+int hubshare_table_restore(struct hubshare_table *t, const struct hubshare_entry *e);
+/* Is this one of the categories shared (malware, phishing, c2)? */
+int hubshare_threat(const char *cat);
 
 /* What an event (dnsd / fwd JSON, see events.c) says worth sharing: a blocked lookup of a
  * malware / phishing / C2 name, or a connection dropped because its destination is on a

@@ -48,8 +48,10 @@ wait_answer() {   # NAME WANT [TENTHS=100]
 }
 box_id() { jq -r .box_id "$1/hub.json"; }
 dump_logs() {
-    echo "--- agent log"; office_log agent | tail -40
-    echo "--- hubd log"; office_log hubd | grep -v "MQTT notice failed" | tail -30; office_log hubd | grep -c "MQTT notice failed"
+    echo "--- agent log"; office_log agent | grep -v '\[debug\]: api ' | tail -40
+    echo "--- hubd log"; office_log hubd | grep -v "MQTT notice failed" | tail -30
+    echo "--- hubd: $(office_log hubd | grep -c "MQTT notice failed") MQTT notices failed"
+    echo "--- broker log"; office_log mqtt | grep -v "ACL pattern" | tail -20
 }
 
 start_agent() {
@@ -100,7 +102,7 @@ setup_file() {
 }
 
 teardown() {   # what the agent, the hub and the broker saw, when a test failed
-    [ -n "${BATS_TEST_COMPLETED:-}" ] || { dump_logs; echo "--- broker"; office_log mqtt | grep -v "ACL pattern" | tail -40; office_exec hub ss -tnp | grep 1883; }
+    [ -n "${BATS_TEST_COMPLETED:-}" ] || dump_logs
 }
 
 teardown_file() {

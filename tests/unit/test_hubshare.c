@@ -143,6 +143,24 @@ static void test_send_ack_keeps_counts(void **st)
     assert_int_equal(hubshare_table_batch(t, b, 4), 0);
     /* the table is usable again after a clear */
     assert_int_equal(hubshare_table_note(t, "x1.test", "domain", "malware", 400), 1);
+    /* counts kept over a restart come back as they were, and add to new sightings */
+    struct hubshare_entry kept = { "X1.test", "domain", "malware", 5, 10, 20 };
+    assert_int_equal(hubshare_table_restore(t, &kept), 0);
+    struct hubshare_entry k2 = { "kept.test", "domain", "c2", 7, 10, 20 };
+    assert_int_equal(hubshare_table_restore(t, &k2), 1);
+    n = hubshare_table_batch(t, b, 10);
+    assert_int_equal(get(b, n, "x1.test")->count, 6);
+    assert_int_equal(get(b, n, "x1.test")->first_seen, 10);
+    assert_int_equal(get(b, n, "x1.test")->last_seen, 400);
+    assert_int_equal(get(b, n, "kept.test")->count, 7);
+    assert_int_equal(get(b, n, "kept.test")->last_seen, 20);
+    struct hubshare_entry bad1 = { "b.test", "domain", "c2", 0, 10, 20 };
+    struct hubshare_entry bad2 = { "b.test", "domain", "c2", 3, 30, 20 };
+    struct hubshare_entry bad3 = { "b test", "domain", "c2", 3, 10, 20 };
+    assert_int_equal(hubshare_table_restore(t, &bad1), -1);
+    assert_int_equal(hubshare_table_restore(t, &bad2), -1);
+    assert_int_equal(hubshare_table_restore(t, &bad3), -1);
+    assert_true(hubshare_threat("phishing") && !hubshare_threat("ads") && !hubshare_threat(""));
     hubshare_table_free(t);
 }
 
