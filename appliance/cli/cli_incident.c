@@ -13,7 +13,7 @@ static const char *use =
     "otasukectl incident list [--state S] | show N | ack N [NOTE] | resolve N [NOTE]\n"
     "       | contain N | release N | help N [NOTE] | report N [--format md|html] [--lang en|ja] [-o FILE]\n"
     "       | self-report NOTE [--device ADDR] [--by NAME] | settings [KEY=VALUE]...\n"
-    "       | remote N --consent [--minutes M] [--ui-port P] | remote-end N";
+    "       | remote N --consent [--minutes M | --seconds S] [--ui-port P] | remote-end N";
 
 static int positive_id(const char *s)
 {
@@ -186,6 +186,8 @@ int cli_incident(int argc, char **argv)
                 json_object_set_new(b, "consent", json_true());
             else if (!strcmp(argv[i], "--minutes") && i + 1 < argc)
                 json_object_set_new(b, "minutes", json_integer(atoi(argv[++i])));
+            else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)   /* 10..14400 */
+                json_object_set_new(b, "seconds", json_integer(atoi(argv[++i])));
             else if (!strcmp(argv[i], "--ui-port") && i + 1 < argc)
                 json_object_set_new(b, "ui_port", json_integer(atoi(argv[++i])));
             else {

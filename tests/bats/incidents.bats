@@ -486,9 +486,8 @@ print("to=" + m["to"]); print("date=" + m["date"]); print("id=" + m["message_id"
     office_wait_port box tcp 127.0.0.1 8445
     local id i
     id=$(incident_of lateral_scan 198.51.100.10)
-    # The owner consents to 15 seconds (the API takes seconds for short sessions).
-    run curl -s --unix-socket "$ST/agent.sock" -X POST -H 'Content-Type: application/json' \
-        -d '{"consent":true,"seconds":15,"ui_port":8445}' "http://agent/v1/incidents/$id/session"
+    # The owner consents to 15 seconds (seconds, not minutes, for short sessions).
+    run "$CTL" incident remote "$id" --consent --seconds 15 --ui-port 8445 --json
     assert_output --partial "\"bastion_port\": $HELP_PORT"
     assert_output --partial '"seconds": 15'
     for ((i = 0; i < 50; i++)); do [ -n "$(via_bastion)" ] && break; sleep 0.1; done
