@@ -56,6 +56,7 @@ struct hubshare {
     pthread_cond_t done_cv;       /* the main thread's verdict is ready */
     int wake_fd;
     char pending_path[600];       /* <hub dir>/share-pending.json: counts kept over a restart */
+    char verdicts_path[600];      /* <hub dir>/policy-verdicts.json: verdicts not yet reported */
     char url[200];
     long box_id;
     /* under mu */
@@ -127,6 +128,51 @@ static int interval_wanted(struct agentd *ad)
     return n >= 1 && n <= 3600 ? (int)n : HUBSHARE_INTERVAL;
 }
 
+/* The verdicts the hub has not taken yet also live in a small file (thread only), so an
+ * agent restart does not leave the MSP looking at "pending" forever. Empty: no file. */
+static void verdicts_save(struct hubshare *s)
+{
+    pthread_mutex_lock(&s->mu);
+    json_t *arr = json_array();
+    for (int i = 0; i < s->n_unreported; i++)
+        json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "id",
+                              (json_int_t)s->unreported[i].id, "status",
+                              s->unreported[i].status, "detail", s->unreported[i].detail));
+    int n = s->n_unreported;
+    pthread_mutex_unlock(&s->mu);
+    char *text = n ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    char err[300];
+    if (!n)
+        unlink(s->verdicts_path);
+    else if (!text || atomic_write_file(s->verdicts_path, text, strlen(text), 0600, err,
+                                        sizeof err) < 0)
+        log_warn("hub: cannot keep %d policy verdicts on disk: %s", n,
+                 text ? err : "out of memory");
+    free(text);
+}
+
+/* At start (before the thread): verdicts a previous run could not deliver. */
+static void verdicts_load(struct hubshare *s)
+{
+    json_t *arr = json_load_file(s->verdicts_path, 0, NULL);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        const char *st = json_string_value(json_object_get(v, "status"));
+        const char *d = json_string_value(json_object_get(v, "detail"));
+        json_int_t id = json_integer_value(json_object_get(v, "id"));
+        if (s->n_unreported == UNREPORTED_MAX || id <= 0 || !st || !d ||
+            (strcmp(st, "applied") && strcmp(st, "refused")))
+            continue;
+        struct verdict *x = &s->unreported[s->n_unreported++];
+        x->id = id;
+        snprintf(x->status, sizeof x->status, "%s", st);
+        snprintf(x->detail, sizeof x->detail, "%s", d);
+    }
+    json_decref(arr);
+}
+
 /* Thread: hands one relayed message to the main thread and waits for its verdict. */
 static int hand_over(long long id, const char *signer, const char *change,
                      const char *signature, void *ctx)
@@ -160,16 +206,19 @@ static int hand_over(long long id, const char *signer, const char *change,
     }
     s->unreported[s->n_unreported++] = s->p_verdict;
     pthread_mutex_unlock(&s->mu);
+    verdicts_save(s);
     return 0;
 }
 
 /* Sends the verdicts the hub has not taken yet. Returns 0, or -1 (hub down: later). */
 static int report_verdicts(struct hubshare *s)
 {
-    for (;;) {
+    for (int sent = 0;; sent++) {
         pthread_mutex_lock(&s->mu);
         if (!s->n_unreported) {
             pthread_mutex_unlock(&s->mu);
+            if (sent)
+                verdicts_save(s);
             return 0;
         }
         struct verdict v = s->unreported[0];
@@ -178,6 +227,8 @@ static int report_verdicts(struct hubshare *s)
         if (hubclient_policy_result(s->hc, v.id, v.status, v.detail, err, sizeof err) < 0 &&
             !strstr(err, "no policy message")) {
             log_debug("hub: policy %lld verdict not delivered: %s (retrying)", v.id, err);
+            if (sent)
+                verdicts_save(s);
             return -1;
         }
         pthread_mutex_lock(&s->mu);
@@ -397,7 +448,9 @@ int hubshare_start(struct agentd *ad, const char *hub_dir, int wake_fd, char *er
     s->next_send = time(NULL) + s->interval;
     s->policy_after = setting_get(ad->db, "hub_policy_last", v, sizeof v) ? atoll(v) : 0;
     snprintf(s->pending_path, sizeof s->pending_path, "%s/share-pending.json", hub_dir);
+    snprintf(s->verdicts_path, sizeof s->verdicts_path, "%s/policy-verdicts.json", hub_dir);
     pending_load(s);
+    verdicts_load(s);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
