@@ -114,7 +114,7 @@ teardown_file() {
     run grep -c "MQTT: connected" "$OFFICE_RUN/logs/hubd.log"   # hubd reaches its broker
     assert_output 1
     run agentapi GET /v1/hub
-    echo "$output" | jq -e '.enrolled == true and .sharing == false and .pending == 0'
+    echo "$output" | jq -e '.enrolled == true and .sharing == false and .sharing_source == "default" and .pending == 0'
     run agentapi PUT /v1/hub '{"interval_seconds": 1}'
     echo "$output" | jq -e '.sharing == false and .interval_seconds == 1'
     wait_answer malware.test NXDOMAIN
@@ -154,6 +154,22 @@ teardown_file() {
     refute_output --partial tracker.ads.test
     run agentapi GET /v1/hub
     echo "$output" | jq -e '.pending == 0 and .sent_total >= 1 and (.last_contribution | type) == "number" and .last_error == null'
+}
+
+@test "otasuke.conf's hub.sharing is the default; the owner's setting wins" {
+    local d=$BATS_TEST_TMPDIR/cfg i
+    mkdir -p "$d"
+    printf 'hub = { sharing = true; };\n' > "$d/otasuke.conf"
+    office_start agent-cfg box "$AGENT" -f --db "$d/agent.db" --state-dir "$d" \
+        --socket "$d/agent.sock" --config "$d/otasuke.conf"
+    for i in $(seq 50); do [ -S "$d/agent.sock" ] && break; sleep 0.1; done
+    run curl -s --unix-socket "$d/agent.sock" http://agent/v1/hub
+    echo "$output" | jq -e '.sharing == true and .sharing_source == "config" and .enrolled == false'
+    run curl -s --unix-socket "$d/agent.sock" -X PUT -d '{"sharing": false}' http://agent/v1/hub
+    echo "$output" | jq -e '.sharing == false and .sharing_source == "setting"'
+    run curl -s --unix-socket "$d/agent.sock" -X PUT -d '{"sharing": "yes"}' http://agent/v1/hub
+    assert_output --partial '"field": "sharing"'
+    office_stop agent-cfg
 }
 
 @test "switching sharing off drops what waits and sends nothing more" {
