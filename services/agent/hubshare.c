@@ -224,8 +224,10 @@ static int report_verdicts(struct hubshare *s)
         struct verdict v = s->unreported[0];
         pthread_mutex_unlock(&s->mu);
         char err[300];
+        /* 404 (not this box's message) or 400 (the hub cannot take this verdict): retrying
+         * would never help and would hold up the ones behind it */
         if (hubclient_policy_result(s->hc, v.id, v.status, v.detail, err, sizeof err) < 0 &&
-            !strstr(err, "no policy message")) {
+            !strstr(err, "no policy message") && !strstr(err, "field '")) {
             log_debug("hub: policy %lld verdict not delivered: %s (retrying)", v.id, err);
             if (sent)
                 verdicts_save(s);
@@ -388,7 +390,8 @@ static void *share_thread(void *arg)
                 next_poll = now + poll_wait;
             } else {
                 poll_wait = 0;
-                next_poll = now + POLICY_POLL_SECONDS;
+                /* the hub hands out at most 100 at a time: ask for the rest at once */
+                next_poll = n >= 100 ? now : now + POLICY_POLL_SECONDS;
                 if (n > 0)
                     next_report = 0;   /* fresh verdicts go out now */
             }
@@ -534,6 +537,11 @@ void hubshare_handle(struct agentd *ad, int64_t now)
     } else {
         snprintf(vd.status, sizeof vd.status, "refused");
         snprintf(vd.detail, sizeof vd.detail, "%s", err);
+        /* the reason may quote the signed body, cut anywhere: plain ASCII towards the hub
+         * (no control characters, no half of a UTF-8 sequence the JSON encoder refuses) */
+        for (char *q = vd.detail; *q; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+                *q = '?';
         log_warn("hub: delegated change %lld refused: %s", id, err);
     }
     snprintf(v, sizeof v, "%lld", id);
