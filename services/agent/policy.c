@@ -183,6 +183,27 @@ static int valid_group_name(const char *s)
     return 1;
 }
 
+/* Replaces the (group_id, value) rows of table for gid with the strings in values
+ * (already validated). table is one of our own names, never input. Returns 0 or -1. */
+static int replace_members(sqlite3 *db, const char *table, int64_t gid, json_t *values,
+                           char *err, size_t errlen)
+{
+    char *q = sqlite3_mprintf("DELETE FROM %s WHERE group_id=%lld", table, (long long)gid);
+    int rc = agent_exec(db, q, err, errlen);
+    sqlite3_free(q);
+    size_t i;
+    json_t *v;
+    json_array_foreach(values, i, v) {
+        if (rc < 0)
+            break;
+        q = sqlite3_mprintf("INSERT OR IGNORE INTO %s VALUES (%lld, %Q)", table, (long long)gid,
+                            json_string_value(v));
+        rc = agent_exec(db, q, err, errlen);
+        sqlite3_free(q);
+    }
+    return rc;
+}
+
 int agent_group_set(sqlite3 *db, const char *who, const char *name, json_t *categories,
                     const char *answer, int safesearch, json_t *networks, int create,
                     char *err, size_t errlen)
@@ -247,34 +268,9 @@ int agent_group_set(sqlite3 *db, const char *who, const char *name, json_t *cate
         if (agent_exec(db, sql, err, errlen) < 0)
             goto fail_quiet;
     }
-    if (categories) {
-        snprintf(sql, sizeof sql, "DELETE FROM group_categories WHERE group_id=%lld",
-                 (long long)gid);
-        if (agent_exec(db, sql, err, errlen) < 0)
-            goto fail_quiet;
-        json_array_foreach(categories, i, v) {
-            char *q = sqlite3_mprintf("INSERT OR IGNORE INTO group_categories VALUES (%lld, %Q)",
-                                      (long long)gid, json_string_value(v));
-            int rc = agent_exec(db, q, err, errlen);
-            sqlite3_free(q);
-            if (rc < 0)
-                goto fail_quiet;
-        }
-    }
-    if (networks) {
-        snprintf(sql, sizeof sql, "DELETE FROM group_networks WHERE group_id=%lld",
-                 (long long)gid);
-        if (agent_exec(db, sql, err, errlen) < 0)
-            goto fail_quiet;
-        json_array_foreach(networks, i, v) {
-            char *q = sqlite3_mprintf("INSERT OR IGNORE INTO group_networks VALUES (%lld, %Q)",
-                                      (long long)gid, json_string_value(v));
-            int rc = agent_exec(db, q, err, errlen);
-            sqlite3_free(q);
-            if (rc < 0)
-                goto fail_quiet;
-        }
-    }
+    if ((categories && replace_members(db, "group_categories", gid, categories, err, errlen) < 0) ||
+        (networks && replace_members(db, "group_networks", gid, networks, err, errlen) < 0))
+        goto fail_quiet;
     json_t *after = row_json(db, GROUP_SQL, gid);
     int rc = agent_audit(db, who, before ? "group.set" : "group.add", 0, "ok", NULL, before,
                          after);
