@@ -68,6 +68,11 @@ int agentd_event_apply(sqlite3 *db, const struct ota_config *cfg, const char *ms
 int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errlen);
 /* Called when hub_fd is readable: applies the handed-over document, answers the thread. */
 void agentd_hub_handle(struct agentd *ad, int64_t now);
+/* Stops the hub threads (feed, heartbeat, sharing) and frees them; sharing counts not yet
+ * sent are saved. Returns 0, or -1 when a thread did not end within a few seconds (stuck
+ * in a network call): the caller must then end the process without running exit
+ * handlers under its feet. */
+int agentd_hub_stop(struct agentd *ad);
 /* Refreshes what the next heartbeat carries (open incidents, counters); cheap, at most
  * every 10 s. Does nothing without --hub. Main thread only (it reads the database). */
 void agentd_hub_snapshot(struct agentd *ad, int64_t now);

@@ -30,6 +30,7 @@
 #define HUB_POLL_SECONDS 60    /* without MQTT: poll at least this often */
 #define HUB_WATCH_SECONDS 300  /* restart the MQTT watch (and sync) this often */
 #define HUB_HEARTBEAT_SECONDS 60 /* the hub counts a box online for a few of these */
+#define HUB_STOP_SECONDS 5       /* how long a stopping agent waits for its hub threads */
 #define AGENT_VERSION "otasuke-agent 0.1"
 
 struct agentd_hub {
@@ -43,9 +44,12 @@ struct agentd_hub {
     size_t len;
     struct feed_manifest m;
     int pending, done, rc;
+    int stopping;          /* under mu: the agent is stopping; threads leave, nobody waits */
+    pthread_cond_t nap_cv; /* threads sleep on it between tries; broadcast at stop */
     /* heartbeat: its own client and thread; the snapshot is under mu */
     struct hubclient *hb_hc;
     pthread_t hb_thread;
+    int hb_started;
     long long hb_incidents;
     char hb_counters[512];
     int64_t hb_snapshot_at;
@@ -69,19 +73,41 @@ static int hand_over(const char *doc, size_t len, const struct feed_manifest *m,
         return -1;
     }
     pthread_mutex_lock(&h->mu);
-    while (!h->done)
+    while (!h->done && !h->stopping)
         pthread_cond_wait(&h->cv, &h->mu);
-    int rc = h->rc;
+    int rc = h->done ? h->rc : -1;
     h->pending = 0;
     pthread_mutex_unlock(&h->mu);
     return rc;
+}
+
+/* Sleeps secs unless the agent stops first. Returns 1 when it is stopping. */
+static int nap(struct agentd_hub *h, unsigned secs)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += secs;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stopping && pthread_cond_timedwait(&h->nap_cv, &h->mu, &ts) == 0)
+        ;
+    int stopping = h->stopping;
+    pthread_mutex_unlock(&h->mu);
+    return stopping;
+}
+
+static int stopping(struct agentd_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int v = h->stopping;
+    pthread_mutex_unlock(&h->mu);
+    return v;
 }
 
 static void *hub_thread(void *arg)
 {
     struct agentd_hub *h = arg;
     unsigned backoff = 1;
-    for (;;) {
+    while (!stopping(h)) {
         char err[300];
         int updated = 0;
         /* watch syncs when it connects, then on every notification, and polls every
@@ -98,7 +124,8 @@ static void *hub_thread(void *arg)
         }
         log_debug("hub: MQTT not usable (%s); polling, retrying in %u s", err, backoff);
         hubclient_sync(h->hc, hand_over, h, &updated, err, sizeof err);
-        sleep(backoff);
+        if (nap(h, backoff))
+            break;
         backoff = backoff * 2 > HUB_POLL_SECONDS ? HUB_POLL_SECONDS : backoff * 2;
     }
     return NULL;
@@ -108,7 +135,7 @@ static void *heartbeat_thread(void *arg)
 {
     struct agentd_hub *h = arg;
     int failing = 0;
-    for (;;) {
+    while (!stopping(h)) {
         char counters[sizeof h->hb_counters], err[300];
         struct hubclient_heartbeat hb = { AGENT_VERSION, 0, NULL };
         pthread_mutex_lock(&h->mu);
@@ -126,7 +153,8 @@ static void *heartbeat_thread(void *arg)
             log_info("hub heartbeat: the hub answers again");
             failing = 0;
         }
-        sleep(HUB_HEARTBEAT_SECONDS);
+        if (nap(h, HUB_HEARTBEAT_SECONDS))
+            break;
     }
     return NULL;
 }
@@ -214,6 +242,7 @@ int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errle
     }
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
+    pthread_cond_init(&h->nap_cv, NULL);
     /* Contributions and relayed policy changes: hubshare.c, its own thread and client;
      * the watch below subscribes to box/<user>/policy and passes each notice on. */
     if (hubshare_start(ad, dir, h->pipe[1], e2, sizeof e2) < 0)
@@ -230,7 +259,8 @@ int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errle
     /* the first heartbeat goes out at once, so the fleet view shows the box right away */
     agentd_hub_snapshot(ad, time(NULL));
     h->hb_hc = hubclient_open(dir, e2, sizeof e2);
-    if (!h->hb_hc || pthread_create(&h->hb_thread, NULL, heartbeat_thread, h) != 0)
+    h->hb_started = h->hb_hc && pthread_create(&h->hb_thread, NULL, heartbeat_thread, h) == 0;
+    if (!h->hb_started)
         log_warn("hub %s: no heartbeats: %s", in.url, h->hb_hc ? "cannot start the thread" : e2);
     log_info("hub %s: feed %s, seq %llu, MQTT %s", in.url, in.feed_id,
              (unsigned long long)in.seq, in.mqtt_broker[0] ? in.mqtt_broker : "none (polling)");
@@ -266,4 +296,58 @@ void agentd_hub_handle(struct agentd *ad, int64_t now)
     }
     pthread_mutex_unlock(&h->mu);
     hubshare_handle(ad, now);   /* a relayed policy message, if one is waiting */
+}
+
+/* Waits for t until deadline (CLOCK_REALTIME), poking the watch every 100 ms: a stop asked
+ * just before hubclient_watch starts is cleared by it, so one poke is not enough. */
+static int join_by(struct agentd_hub *h, pthread_t t, const struct timespec *deadline)
+{
+    for (;;) {
+        hubclient_stop(h->hc);
+        struct timespec now, step;
+        clock_gettime(CLOCK_REALTIME, &now);
+        step = now;
+        step.tv_nsec += 100 * 1000 * 1000;
+        if (step.tv_nsec >= 1000000000L) {
+            step.tv_sec++;
+            step.tv_nsec -= 1000000000L;
+        }
+        if (pthread_timedjoin_np(t, NULL, &step) == 0)
+            return 0;
+        if (now.tv_sec > deadline->tv_sec ||
+            (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
+            return -1;
+    }
+}
+
+int agentd_hub_stop(struct agentd *ad)
+{
+    struct agentd_hub *h = ad->hub;
+    if (!h)
+        return 0;
+    pthread_mutex_lock(&h->mu);
+    h->stopping = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_cond_broadcast(&h->nap_cv);
+    pthread_mutex_unlock(&h->mu);
+    /* a download or heartbeat in flight ends by its own timeout; give them a few seconds */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += HUB_STOP_SECONDS;
+    int rc = hubshare_stop(&deadline);
+    if (join_by(h, h->thread, &deadline) < 0 ||
+        (h->hb_started && join_by(h, h->hb_thread, &deadline) < 0))
+        return -1;
+    hubclient_close(h->hc);
+    if (h->hb_hc)
+        hubclient_close(h->hb_hc);
+    close(h->pipe[0]);
+    close(h->pipe[1]);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    pthread_cond_destroy(&h->nap_cv);
+    free(h);
+    ad->hub = NULL;
+    ad->hub_fd = -1;
+    return rc;
 }

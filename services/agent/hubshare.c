@@ -70,6 +70,7 @@ struct hubshare {
     struct verdict last;
     struct verdict unreported[UNREPORTED_MAX];
     int n_unreported;
+    int stopping;                 /* the agent is stopping: leave, wait for nobody */
     /* the message being handed over; valid while pending */
     int pending, done;
     long long p_id;
@@ -194,8 +195,13 @@ static int hand_over(long long id, const char *signer, const char *change,
         return -1;
     }
     pthread_mutex_lock(&s->mu);
-    while (!s->done)
+    while (!s->done && !s->stopping)
         pthread_cond_wait(&s->done_cv, &s->mu);
+    if (!s->done) {   /* stopping: the message is fetched again at the next start */
+        s->pending = 0;
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
     s->pending = 0;
     s->policy_after = id;
     /* report it now; if the hub does not take it, it waits in unreported */
@@ -368,8 +374,12 @@ static void *share_thread(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;
-        if (!s->notice)
+        if (!s->notice && !s->stopping)
             pthread_cond_timedwait(&s->wake_cv, &s->mu, &ts);
+        if (s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
         int notice = s->notice;
         s->notice = 0;
         long long after = s->policy_after;
@@ -468,6 +478,31 @@ int hubshare_start(struct agentd *ad, const char *hub_dir, int wake_fd, char *er
     log_info("hub sharing %s (indicators of malware, phishing and C2 only, every %d s); "
              "delegated changes from message %lld on", s->sharing ? "on" : "off",
              s->interval, s->policy_after);
+    return 0;
+}
+
+int hubshare_stop(const struct timespec *deadline)
+{
+    struct hubshare *s = share;
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->wake_cv);
+    pthread_cond_broadcast(&s->done_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (pthread_timedjoin_np(s->thread, NULL, deadline) != 0)
+        return -1;   /* stuck in a hub call: leave everything as it is */
+    /* counts not yet sent wait on disk for the next start, as when the hub is down */
+    if (s->sharing && hubshare_table_size(s->t) > 0)
+        pending_save(s);
+    share = NULL;
+    hubclient_close(s->hc);
+    hubshare_table_free(s->t);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->wake_cv);
+    pthread_cond_destroy(&s->done_cv);
+    free(s);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define HUBSHARE_CAP      10000   /* indicators kept while waiting to be sent */
 #define HUBSHARE_BATCH    500     /* per request: the hub takes at most this many */
@@ -63,6 +64,9 @@ struct api_call;
  * sharing switch and the last policy message id from the database (main thread). */
 int hubshare_start(struct agentd *ad, const char *hub_dir, int wake_fd, char *err,
                    size_t errlen);
+/* Stops the sharing thread (waiting until deadline, CLOCK_REALTIME), saves the counts
+ * not yet sent, frees everything. Returns 0, or -1 when the thread did not end in time. */
+int hubshare_stop(const struct timespec *deadline);
 /* For hubclient_set_policy_notify: "policy <id>" arrived over MQTT (any thread). */
 void hubshare_policy_notice(long long id, void *ctx);
 /* Main thread, every event: counts it when sharing is on. Cheap when off. */

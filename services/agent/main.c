@@ -262,6 +262,15 @@ int main(int argc, char **argv)
         pthread_join(ad.job->thread, NULL);
         feed_job_free(ad.job);
     }
+    if (agentd_hub_stop(&ad) < 0) {
+        /* a hub thread is stuck in a network call: running exit handlers (library
+         * clean-ups) under its feet could crash it; the database is what must be safe */
+        log_warn("hub threads did not stop in time; leaving without clean-up");
+        notify_stop();
+        webstats_flush(time(NULL));
+        agent_db_close(ad.db);
+        _exit(0);
+    }
     notify_stop();
     agentd_events_close(&ad);
     agentd_api_stop(&ad);

@@ -113,3 +113,15 @@ teardown_file() {
     echo "$out" | jq -e '.boxes[] | select(.name=="office") | .counters | has("compiles") and has("domains") and has("feed_refusals")'
     echo "$out" | jq -e '.boxes[] | select(.name=="office") | .open_incidents == 0'
 }
+
+@test "the agent stops cleanly with its hub threads running (feed watch, heartbeat, sharing)" {
+    local pid i
+    pid=$(cut -d' ' -f1 "$OFFICE_RUN/pids/agent.pid")
+    kill -TERM "$pid"
+    for ((i = 0; i < 100; i++)); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
+    [ ! -e "/proc/$pid" ] || fail "the agent still runs 10 s after TERM"
+    run office_log agent
+    assert_output --partial "stopping"
+    refute_output --partial "did not stop in time"
+    refute_output --partial "AddressSanitizer"
+}
