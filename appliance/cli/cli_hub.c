@@ -186,7 +186,7 @@ int cli_hub(int argc, char **argv)
             printf("{\"updates\":%d,\"seq\":%llu}\n", n, (unsigned long long)in.seq);
         }
     } else if (!strcmp(cmd, "heartbeat") && a.npos == 0) {
-        struct hubclient_heartbeat hb = { a.version ? a.version : "otasuke", 0, NULL };
+        struct hubclient_heartbeat hb = { a.version ? a.version : "otasuke", 0, NULL, 0 };
         long long hs = 0;
         if (hubclient_heartbeat(hc, &hb, &hs, err, sizeof err) < 0)
             rc = cli_fail("%s", err);

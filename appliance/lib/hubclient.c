@@ -435,7 +435,7 @@ int hubclient_heartbeat(struct hubclient *hc, const struct hubclient_heartbeat *
                         long long *hub_seq, char *err, size_t errlen)
 {
     json_t *rq = json_pack("{s:s, s:I, s:I}", "version", hb->version ? hb->version : "unknown",
-                           "feed_seq", (json_int_t)hc->seq, "open_incidents",
+                           "feed_seq", hb->feed_seq > 0 ? (json_int_t)hb->feed_seq : (json_int_t)hc->seq, "open_incidents",
                            (json_int_t)hb->open_incidents);
     if (rq && hb->counters_json) {
         json_t *c = json_loads(hb->counters_json, 0, NULL);

@@ -54,6 +54,7 @@ struct hubclient_heartbeat {
     const char *version;
     long long open_incidents;
     const char *counters_json;    /* flat object of integers, or NULL */
+    long long feed_seq;           /* the seq this box has applied; 0 = this client's own */
 };
 /* Sends a heartbeat; *hub_seq (may be NULL) gets the hub's current feed seq. */
 int hubclient_heartbeat(struct hubclient *hc, const struct hubclient_heartbeat *hb,

@@ -51,6 +51,8 @@ struct agentd_hub {
     pthread_t hb_thread;
     int hb_started;
     long long hb_incidents;
+    long long hb_seq;      /* the feed seq applied here: the heartbeat client's own never moves */
+    int hb_wake;           /* send a heartbeat now (a new seq was applied) */
     char hb_counters[512];
     int64_t hb_snapshot_at;
 };
@@ -137,9 +139,10 @@ static void *heartbeat_thread(void *arg)
     int failing = 0;
     while (!stopping(h)) {
         char counters[sizeof h->hb_counters], err[300];
-        struct hubclient_heartbeat hb = { AGENT_VERSION, 0, NULL };
+        struct hubclient_heartbeat hb = { AGENT_VERSION, 0, NULL, 0 };
         pthread_mutex_lock(&h->mu);
         hb.open_incidents = h->hb_incidents;
+        hb.feed_seq = h->hb_seq;
         snprintf(counters, sizeof counters, "%s", h->hb_counters);
         pthread_mutex_unlock(&h->mu);
         hb.counters_json = counters[0] ? counters : NULL;
@@ -153,8 +156,17 @@ static void *heartbeat_thread(void *arg)
             log_info("hub heartbeat: the hub answers again");
             failing = 0;
         }
-        if (nap(h, HUB_HEARTBEAT_SECONDS))
-            break;
+        /* next one in a minute, or at once when a new seq was applied, so the fleet view
+         * never shows an up-to-date box as behind */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += HUB_HEARTBEAT_SECONDS;
+        pthread_mutex_lock(&h->mu);
+        while (!h->stopping && !h->hb_wake &&
+               pthread_cond_timedwait(&h->nap_cv, &h->mu, &ts) == 0)
+            ;
+        h->hb_wake = 0;
+        pthread_mutex_unlock(&h->mu);
     }
     return NULL;
 }
@@ -254,6 +266,7 @@ int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errle
         return -1;
     }
 
+    h->hb_seq = (long long)in.seq;
     ad->hub = h;
     ad->hub_fd = h->pipe[0];
     /* the first heartbeat goes out at once, so the fleet view shows the box right away */
@@ -285,6 +298,9 @@ void agentd_hub_handle(struct agentd *ad, int64_t now)
                 ad->dirty = 1;
             log_info("hub feed seq %llu applied (%llu entries)", (unsigned long long)h->m.seq,
                      (unsigned long long)h->m.count);
+            h->hb_seq = (long long)h->m.seq;
+            h->hb_wake = 1;
+            pthread_cond_broadcast(&h->nap_cv);
         } else {
             ad->n.feed_refusals++;
             log_warn("hub feed seq %llu: %s", (unsigned long long)h->m.seq,

@@ -112,6 +112,16 @@ teardown_file() {
     echo "$out" | jq -e '.boxes[] | select(.name=="office") | .online and (.version | startswith("otasuke-agent"))'
     echo "$out" | jq -e '.boxes[] | select(.name=="office") | .counters | has("compiles") and has("domains") and has("feed_refusals")'
     echo "$out" | jq -e '.boxes[] | select(.name=="office") | .open_incidents == 0'
+    # The seq the box applied in the test before reaches the fleet view at once (a heartbeat
+    # follows every applied update), not a minute later and not the seq of the agent's start.
+    for i in $(seq 50); do
+        out=$(office_exec box curl -s --cacert "$HS/tls/cert.pem" -H "Authorization: Bearer $tok" \
+            "$URL/v1/fleet")
+        echo "$out" | jq -e '.boxes[] | select(.name=="office") | .feed_seq >= 2 and .feed_behind == 0' \
+            >/dev/null && break
+        sleep 0.2
+    done
+    echo "$out" | jq -e '.boxes[] | select(.name=="office") | .feed_seq >= 2 and .feed_behind == 0'
 }
 
 @test "the agent stops cleanly with its hub threads running (feed watch, heartbeat, sharing)" {
