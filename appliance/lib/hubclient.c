@@ -36,6 +36,7 @@ static int load_state(struct hubclient *hc, char *err, size_t errlen)
         return -1;
     }
     copy_str(o, "url", hc->url, sizeof hc->url);
+    copy_str(o, "org", hc->org, sizeof hc->org);
     copy_str(o, "token", hc->token, sizeof hc->token);
     copy_str(o, "feed_id", hc->feed_id, sizeof hc->feed_id);
     copy_str(o, "mqtt_user", hc->mqtt_user, sizeof hc->mqtt_user);
@@ -69,9 +70,10 @@ int hubclient_save(struct hubclient *hc, char *err, size_t errlen)
 {
     char pk[80];
     feed_key_encode(hc->feed_pk, FEED_PUBKEY_BYTES, pk, sizeof pk);
-    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:I, s:I,"
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:I, s:I,"
                           " s:s, s:I}",
-                          "url", hc->url, "box_id", (json_int_t)hc->box_id, "token", hc->token,
+                          "url", hc->url, "box_id", (json_int_t)hc->box_id, "org", hc->org,
+                          "token", hc->token,
                           "feed_id", hc->feed_id, "feed_pubkey", pk, "mqtt_user", hc->mqtt_user,
                           "mqtt_pass", hc->mqtt_pass, "mqtt_broker", hc->mqtt_broker,
                           "mqtt_tls", hc->mqtt_tls, "feed_topic", hc->feed_topic,
@@ -145,6 +147,7 @@ void hubclient_info(const struct hubclient *hc, struct hubclient_info *o)
     o->enrolled = hc->enrolled;
     o->url = hc->url;
     o->box_id = hc->box_id;
+    o->org = hc->org;
     o->feed_id = hc->feed_id;
     o->feed_key_id = hc->feed_key_id;
     o->mqtt_broker = hc->mqtt_broker;
@@ -377,6 +380,7 @@ int hubclient_enroll(struct hubclient *hc, const char *url, const char *code,
     hubclient_http_free(&r);
     json_t *m = json_object_get(o, "mqtt"), *f = json_object_get(o, "feed");
     copy_str(o, "token", hc->token, sizeof hc->token);
+    copy_str(o, "org", hc->org, sizeof hc->org);
     hc->box_id = (long)json_integer_value(json_object_get(o, "box_id"));
     copy_str(m, "username", hc->mqtt_user, sizeof hc->mqtt_user);
     copy_str(m, "password", hc->mqtt_pass, sizeof hc->mqtt_pass);

@@ -28,6 +28,7 @@ struct hubclient_info {
     int enrolled;
     const char *url;
     long box_id;
+    const char *org;              /* the organisation the box was enrolled in, "" if unknown */
     const char *feed_id;
     const char *feed_key_id;
     const char *mqtt_broker;      /* host:port, "" if the hub named none */

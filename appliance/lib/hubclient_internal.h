@@ -11,6 +11,7 @@ struct hubclient {
     char url[256];
     char url_override[256];
     long box_id;
+    char org[128];                /* the organisation that enrolled the box ("" if unknown) */
     char token[80];
     char mqtt_user[48], mqtt_pass[80], mqtt_broker[128], feed_topic[80];
     int mqtt_tls;

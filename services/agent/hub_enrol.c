@@ -160,9 +160,10 @@ static void enrolment(struct api_call *c)
         if (pem_fingerprint(pem, fp, err, sizeof err) < 0)
             fp[0] = '\0';
     }
-    c->out = json_pack("{s:b, s:b, s:s, s:I, s:s, s:s, s:s?, s:I, s:s?, s:I}",
+    c->out = json_pack("{s:b, s:b, s:s, s:I, s:s?, s:s, s:s, s:s?, s:I, s:s?, s:I}",
                        "enrolled", in.enrolled, "following", c->ad->hub != NULL,
                        "url", in.url ? in.url : "", "box_id", (json_int_t)in.box_id,
+                       "org", in.org && *in.org ? in.org : NULL,
                        "feed_id", in.feed_id ? in.feed_id : "",
                        "feed_key_id", in.feed_key_id ? in.feed_key_id : "",
                        "fingerprint", fp[0] ? fp : NULL,

@@ -143,12 +143,18 @@ static enum MHD_Result h_enroll(struct hub *h, struct MHD_Connection *c, struct 
     }
     hub_mqtt_dirty = 1;
     log_info("box %ld enrolled in org %ld", r.box_id, r.org_id);
-    char pk[64], topic[FEED_ID_MAX + 8], boxtopic[64];
+    char pk[64], topic[FEED_ID_MAX + 8], boxtopic[64], org_id[24], org[128] = "", e2[200];
     feed_key_encode(h->feed_pk, FEED_PUBKEY_BYTES, pk, sizeof pk);
+    /* the owner sees which organisation took the box in (a wrong code would show here) */
+    snprintf(org_id, sizeof org_id, "%ld", r.org_id);
+    const char *op[] = { org_id };
+    if (hubdb_scalar(h->db, "SELECT name FROM orgs WHERE id = $1", 1, op, org, sizeof org, e2,
+                     sizeof e2) < 0)
+        org[0] = '\0';
     snprintf(topic, sizeof topic, "feed/%s", h->o.feed_id);
     snprintf(boxtopic, sizeof boxtopic, "box/%s", r.mqtt_user);
-    json_t *o = json_pack("{s:I, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:b}, s:{s:s, s:s, s:s}}",
-                          "box_id", (json_int_t)r.box_id, "token", r.token,
+    json_t *o = json_pack("{s:I, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:b}, s:{s:s, s:s, s:s}}",
+                          "box_id", (json_int_t)r.box_id, "org", org, "token", r.token,
                           "mqtt", "username", r.mqtt_user, "password", r.mqtt_pass,
                           "feed_topic", topic, "box_topic", boxtopic,
                           "broker", h->o.public_mqtt ? h->o.public_mqtt : "",

@@ -104,6 +104,7 @@ function hubCard(enr, share, owner, ctx) {
   if (enr && enr.enrolled) {
     rows.push(h('dl', { class: 'facts', id: 'hub-info' },
       h('dt', {}, t('hub.url')), h('dd', {}, enr.url),
+      h('dt', {}, t('hub.org')), h('dd', { id: 'hub-org' }, enr.org || '–'),
       h('dt', {}, t('hub.boxid')), h('dd', {}, String(enr.box_id)),
       h('dt', {}, t('hub.feed')), h('dd', {}, enr.feed_id || '–'),
       h('dt', {}, t('hub.fingerprint')), h('dd', {}, h('code', { id: 'hub-fp' }, enr.fingerprint || t('hub.systemca'))),

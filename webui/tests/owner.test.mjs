@@ -659,6 +659,7 @@ s.bind(('${HUB}', 9443)); s.listen(8); time.sleep(600)`);
     await page.waitForSelector('#hub-info');
     const info = await page.textContent('#hub-info');
     assert.ok(info.includes(`https://${HUB}:8443`), info);
+    assert.equal(await page.textContent('#hub-org'), 'acme-office');   // who took the box in
     assert.equal(await page.textContent('#hub-fp'), fp);
     await page.screenshot({ path: join(SHOTS, 'settings-hub-enrolled-ja.png') });
     // The hub's shared list is kept by the hub connection: no refresh or unsubscribe button.
