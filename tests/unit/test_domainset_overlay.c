@@ -161,6 +161,126 @@ static void test_damaged_overlay_fails(void **state)
     dset_close(s);
 }
 
+/* Differential: for random bases and random changes (adds, list changes, removals),
+ * base + overlay must answer every lookup exactly like a full build of the merged
+ * entries: verdict, categories, lists and which suffix matched. Names come from a tiny
+ * alphabet so parents and children of changed names are everywhere. */
+#define NN 120
+
+static uint64_t rnd_state = 42;
+static unsigned rnd(unsigned n)
+{
+    rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (unsigned)(rnd_state >> 33) % n;
+}
+
+static void random_name(char *out, size_t outlen)
+{
+    static const char *const lab[] = { "a", "b", "c", "dd", "e", "f" };
+    size_t n = 0;
+    unsigned depth = 1 + rnd(3);
+    out[0] = '\0';
+    for (unsigned i = 0; i < depth; i++)
+        n += (size_t)snprintf(out + n, outlen - n, "%s.", lab[rnd(6)]);
+    snprintf(out + n, outlen - n, "test");
+}
+
+static void add_mask(struct dset_builder *b, const char *name, unsigned mask)
+{
+    for (int l = 0; l < 3; l++)
+        if (mask >> l & 1)
+            assert_int_equal(dset_builder_add(b, l, name, strlen(name),
+                                              (mask >> (l + 3) & 1) ? DSET_EXACT : DSET_SUBTREE,
+                                              err, sizeof err), 0);
+}
+
+static struct dset_builder *three_lists(void)
+{
+    struct dset_builder *b = dset_builder_new();
+    assert_non_null(b);
+    assert_int_equal(dset_builder_add_list(b, "f/malware", DSET_CAT_MALWARE, 0, err, sizeof err), 0);
+    assert_int_equal(dset_builder_add_list(b, "f/ads", DSET_CAT_ADS, 0, err, sizeof err), 1);
+    assert_int_equal(dset_builder_add_list(b, "f/allow", DSET_CAT_CUSTOM, 1, err, sizeof err), 2);
+    return b;
+}
+
+static void test_overlay_equals_full_build(void **state)
+{
+    (void)state;
+    char names[NN][64], full_path[160], q[96];
+    unsigned base_mask[NN], new_mask[NN];
+    int changed[NN];
+    snprintf(full_path, sizeof full_path, "%s/full.set", dir);
+    for (int round = 0; round < 40; round++) {
+        int n = 0;
+        /* distinct random names; masks: bits 0-2 lists, bits 3-5 "exact" for that list */
+        while (n < NN) {
+            random_name(names[n], sizeof names[n]);
+            int dup = 0;
+            for (int k = 0; k < n && !dup; k++)
+                dup = !strcmp(names[k], names[n]);
+            if (!dup)
+                n++;
+        }
+        for (int i = 0; i < NN; i++) {
+            base_mask[i] = rnd(3) ? 0 : rnd(64);      /* a third of the names in the base */
+            changed[i] = rnd(4) == 0;
+            new_mask[i] = changed[i] ? (rnd(3) ? rnd(64) : 0) : base_mask[i];
+            if (!(base_mask[i] & 7))
+                base_mask[i] = 0;
+            if (!(new_mask[i] & 7))
+                new_mask[i] = 0;
+        }
+        struct dset_builder *b = three_lists();
+        uint8_t key[16];
+        for (int i = 0; i < NN; i++)
+            add_mask(b, names[i], base_mask[i]);
+        assert_int_equal(dset_builder_write(b, base_path, NULL, err, sizeof err), 0);
+        dset_builder_get_key(b, key);
+        dset_builder_free(b);
+        struct dset_builder *o = three_lists();
+        dset_builder_set_key(o, key);
+        struct dset_builder *f = three_lists();
+        for (int i = 0; i < NN; i++) {
+            if (changed[i]) {
+                assert_int_equal(dset_builder_add_tombstone(o, names[i], strlen(names[i]),
+                                                            err, sizeof err), 0);
+                add_mask(o, names[i], new_mask[i]);
+            }
+            add_mask(f, names[i], new_mask[i]);
+        }
+        assert_int_equal(dset_builder_write(o, ov_path, NULL, err, sizeof err), 0);
+        assert_int_equal(dset_builder_write(f, full_path, NULL, err, sizeof err), 0);
+        dset_builder_free(o);
+        dset_builder_free(f);
+        struct dset *s = dset_open(base_path, err, sizeof err), *t;
+        assert_non_null(s);
+        /* the full build must not pick up an overlay: it has its own name */
+        t = dset_open(full_path, err, sizeof err);
+        assert_non_null(t);
+        for (int i = 0; i < NN * 3; i++) {
+            const char *name = names[i % NN];
+            if (i >= NN) {   /* children of listed names, and names nobody listed */
+                snprintf(q, sizeof q, "%s.%s", i < 2 * NN ? "x" : "b", name);
+                name = q;
+            }
+            struct dset_match ma, mb;
+            enum dset_verdict va = dset_lookup(s, name, strlen(name), &ma);
+            enum dset_verdict vb = dset_lookup(t, name, strlen(name), &mb);
+            if (va != vb || ma.categories != mb.categories || ma.lists != mb.lists ||
+                (va != DSET_NONE && (ma.matched_offset != mb.matched_offset ||
+                                     ma.matched_flags != mb.matched_flags)))
+                fail_msg("round %d, %s: overlay says %d/%x/%llx@%zu, full build %d/%x/%llx@%zu",
+                         round, name, va, ma.categories, (unsigned long long)ma.lists,
+                         ma.matched_offset, vb, mb.categories, (unsigned long long)mb.lists,
+                         mb.matched_offset);
+        }
+        dset_close(s);
+        dset_close(t);
+    }
+    unlink(full_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_stale_overlay_is_ignored),
         cmocka_unit_test(test_mismatched_lists_fail),
         cmocka_unit_test(test_damaged_overlay_fails),
+        cmocka_unit_test(test_overlay_equals_full_build),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
