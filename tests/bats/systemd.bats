@@ -22,11 +22,13 @@ probe_script() {
 # otasuke-probe: runs once in the container after boot, writes /var/tmp/probe.out.
 exec >/var/tmp/probe.out 2>&1
 units="otasuke-agent otasuke-dnsd otasuke-fwd otasuke-webd otasuke-hub-mqtt otasuke-hubd"
-settle() {   # until every daemon is active (or 30 s)
+settle() {   # until every daemon is active (or 30 s); "reloading" is not settled yet,
+             # although is-active says yes to it (a path unit may reload fwd after a start)
     for i in $(seq 60); do
         n=0
         for u in $units; do
-            [ ! -e /lib/systemd/system/$u.service ] || systemctl -q is-active $u || n=$((n+1))
+            [ ! -e /lib/systemd/system/$u.service ] ||
+                [ "$(systemctl show -p ActiveState --value $u)" = active ] || n=$((n+1))
         done
         [ $n = 0 ] && return 0
         sleep 0.5
