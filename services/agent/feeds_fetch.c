@@ -45,8 +45,10 @@ static size_t on_body_fd(char *p, size_t sz, size_t n, void *ud)
         ssize_t w = write(b->fd, p + done, len - done);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
+            b->write_errno = w < 0 ? errno : EIO;
             return 0;
+        }
         done += (size_t)w;
     }
     b->written += len;
@@ -120,6 +122,12 @@ static long fetch(const char *url, const char *etag, struct fetch_buf *b, char *
     } else if (b->body.over || rc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(err, errlen, "%s: larger than the limit of %zu bytes", url, b->body.max);
         status = -2;
+    } else if (b->write_errno) {
+        /* curl would only say "Failed writing received data"; the owner needs the cause */
+        snprintf(err, errlen, "%s: the download cannot be stored on the box: %s%s", url,
+                 strerror(b->write_errno), b->write_errno == ENOSPC
+                 ? " (the disk is full: the update is refused, the last good lists keep protecting)"
+                 : "");
     } else {
         snprintf(err, errlen, "%s: %s", url, curl_easy_strerror(rc));
     }

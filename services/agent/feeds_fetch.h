@@ -15,6 +15,7 @@ struct fetch_buf {
     struct growbuf body; /* body.max is the size limit (also with fd) */
     int fd;              /* >= 0: the body goes to this file instead of body.data */
     uint64_t written;    /* bytes written to fd */
+    int write_errno;     /* why writing to fd failed (ENOSPC: the disk is full), 0 if it did not */
     char etag[256];      /* ETag of the answer, "" if none */
 };
 

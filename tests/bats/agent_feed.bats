@@ -62,7 +62,10 @@ PY
     office_wait_dns pc 192.0.2.1 good.test
 }
 
-teardown_file() { office_teardown; }
+teardown_file() {
+    [ -z "${FULL:-}" ] || umount "$FULL" 2>/dev/null || true
+    office_teardown
+}
 
 start_agent() {
     office_start agent box "$AGENT" -f --db "$ST/agent.db" --state-dir "$ST" \
@@ -254,4 +257,34 @@ print([r for r in rows if r["name"] == "community"][0][sys.argv[1]])' "$1"
     [ ! -e "$ST/domains.set.overlay" ]
     run "$CTL" set dump "$ST/domains.set"
     assert_output --partial '"c2.good.test"'
+}
+
+@test "a full disk: the download is refused in words (no space left), the last good lists keep protecting" {
+    # A second agent whose state directory (where downloads land) is a 1 MiB tmpfs, and a
+    # 3 MB list: the write fails with ENOSPC half way.
+    export FULL=$OFFICE_RUN/full-state
+    mkdir -p "$FULL" "$OFFICE_RUN/full-db"
+    mount -t tmpfs -o size=1m otasuke-test-full "$FULL"
+    python3 -c 'import sys; sys.stdout.write("".join("n%d.bulk.test\n" % i for i in range(200000)))' \
+        >"$WWW/bulk.txt"
+    office_start agent2 box "$AGENT" -f --db "$OFFICE_RUN/full-db/agent.db" --state-dir "$FULL" \
+        --socket "$OFFICE_RUN/full-db/agent.sock" --dnsd-control "$OFFICE_RUN/full-db/dnsd.ctl"
+    local sock=$OFFICE_RUN/full-db/agent.sock i out=""
+    for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+    OTASUKE_AGENT_SOCKET=$sock run "$CTL" feed add-list bulk http://198.18.10.10:8089/bulk.txt --category ads
+    for i in $(seq 100); do
+        out=$(OTASUKE_AGENT_SOCKET=$sock "$CTL" feed list --json)
+        grep -q "No space left on device" <<<"$out" && break
+        sleep 0.2
+    done
+    echo "$out"
+    assert_equal "$(grep -c 'No space left on device' <<<"$out")" 1
+    grep -q "the disk is full" <<<"$out"
+    run office_log agent2
+    assert_output --partial "No space left on device"
+    office_stop agent2
+    umount "$FULL"
+    unset FULL
+    # the first agent and dnsd never noticed
+    assert_equal "$(answer ads.test)" NXDOMAIN
 }
