@@ -1,8 +1,11 @@
 #include "atomicfile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,4 +105,28 @@ int atomic_write_file(const char *path, const void *data, size_t len, mode_t mod
         return -1;
     }
     return atomic_commit(&f, err, errlen);
+}
+
+int atomic_sweep(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (!t || t == e->d_name)
+            continue;
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (*end || pid <= 0 || end == t + 5)
+            continue;   /* not ours: NAME.tmp.PID exactly */
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;   /* a live writer (or one we may not signal): leave it */
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
 }

@@ -32,6 +32,11 @@ void atomic_abort(struct atomic_file *f);
 int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode,
                       char *err, size_t errlen);
 
+/* Removes the temporary files (NAME.tmp.PID) that a writer killed mid-way (power loss,
+ * kill -9) left in dir: those whose PID is no running process. Not recursive. Returns
+ * how many were removed, or -1 when dir cannot be read. Call at start-up. */
+int atomic_sweep(const char *dir);
+
 /* fsyncs the directory holding path, making a rename or unlink in it durable.
  * Returns 0 or -1 (errno set). */
 int atomic_sync_dir(const char *path);

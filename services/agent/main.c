@@ -5,6 +5,7 @@
 #include "accounts.h"
 #include "agent.h"
 #include "agentd.h"
+#include "atomicfile.h"
 #include "feeds_fetch.h"
 #include "config.h"
 #include "log.h"
@@ -208,6 +209,12 @@ int main(int argc, char **argv)
         agentd_api_stop(&ad);
         return 1;
     }
+    /* Temporary files of a write cut short (power loss, kill -9) are litter, never data:
+     * the renamed targets are the truth. */
+    int swept = atomic_sweep(ad.state_dir);
+    if (swept > 0)
+        log_info("removed %d temporary file(s) an interrupted write left in %s", swept,
+                 ad.state_dir);
     /* A hub the owner enrolled with from the web UI lives in <state>/hub. */
     static char ui_hub[600];
     snprintf(ui_hub, sizeof ui_hub, "%s/hub/hub.json", ad.state_dir);

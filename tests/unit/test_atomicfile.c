@@ -84,6 +84,42 @@ static void abort_keeps_old(void **state)
     assert_string_equal(buf, "keep");
 }
 
+static void touch(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+}
+
+static int exists(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void sweep_removes_only_dead_writers_files(void **state)
+{
+    (void)state;
+    char mine[64];
+    /* pid 2^22+1 is above the kernel's pid_max limit: never a running process */
+    touch("domains.set.tmp.4194305");
+    snprintf(mine, sizeof mine, "fw.set.tmp.%ld", (long)getpid());
+    touch(mine);                       /* a live writer: this process */
+    touch("policy.set.tmp.1");         /* init is alive */
+    touch("notes.tmp.txt");            /* not NAME.tmp.PID */
+    touch("keep.set");
+    assert_int_equal(atomic_sweep(dir), 1);
+    assert_false(exists("domains.set.tmp.4194305"));
+    assert_true(exists(mine));
+    assert_true(exists("policy.set.tmp.1"));
+    assert_true(exists("notes.tmp.txt"));
+    assert_true(exists("keep.set"));
+    assert_int_equal(atomic_sweep("/nonexistent-otasuke-dir"), -1);
+}
+
 static void errors_name_the_file(void **state)
 {
     (void)state;
@@ -109,6 +145,7 @@ int main(void)
         cmocka_unit_test(write_replace_and_mode),
         cmocka_unit_test(abort_keeps_old),
         cmocka_unit_test(errors_name_the_file),
+        cmocka_unit_test(sweep_removes_only_dead_writers_files),
         cmocka_unit_test(errbuf_formats_and_tolerates_null),
     };
     return cmocka_run_group_tests_name("atomicfile", tests, setup, teardown);
