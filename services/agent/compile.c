@@ -119,7 +119,8 @@ static const char *const domain_sql[] = {
     " e.kind='domain' AND (e.expires=0 OR e.expires>?1)",
     "SELECT 'rule:' || p.name, r.category, r.kind, r.pattern FROM rules r JOIN principals p"
     " ON p.id=r.author_id WHERE r.group_id IS NULL AND (r.kind='allow' OR"
-    " (r.category IS NOT NULL AND r.category<>'custom')) AND " AGENT_LIVE_RULE,
+    " (r.category IS NOT NULL AND r.category<>'custom')) AND " AGENT_NAME_RULE " AND "
+    AGENT_LIVE_RULE,
 };
 static const char *const domain_sql_changed[] = {
     " AND e.indicator IN (SELECT indicator FROM temp.feed_changed WHERE kind='domain')",
@@ -262,9 +263,10 @@ static json_t *policy_doc(sqlite3 *db, int64_t now)
             json_t *block = names_json(db, "SELECT DISTINCT r.pattern FROM rules r JOIN principals p"
                 " ON p.id=r.author_id WHERE r.kind='block' AND ((r.group_id IS NULL AND"
                 " p.kind='owner' AND (r.category IS NULL OR r.category='custom')) OR"
-                " r.group_id=?2) AND " AGENT_LIVE_RULE, now, gid);
+                " r.group_id=?2) AND " AGENT_NAME_RULE " AND " AGENT_LIVE_RULE, now, gid);
             json_t *allow = names_json(db, "SELECT DISTINCT r.pattern FROM rules r WHERE"
-                " r.kind='allow' AND r.group_id=?2 AND " AGENT_LIVE_RULE, now, gid);
+                " r.kind='allow' AND r.group_id=?2 AND " AGENT_NAME_RULE " AND " AGENT_LIVE_RULE,
+                now, gid);
             const char *answer = (const char *)sqlite3_column_text(st, 2);
             json_array_append_new(groups, json_pack("{s:s, s:o, s:s, s:b, s:o, s:o}",
                 "name", (const char *)sqlite3_column_text(st, 1), "categories", cats,
@@ -358,6 +360,37 @@ static int build_fw(struct agentd *ad, int64_t now, const char *path, uint64_t *
     }
     sqlite3_finalize(st);
     iplist_normalize(&l);
+    /* The owner's (and delegates') own address blocks: a set of their own, so a feed
+     * update never touches them. Rules whose pattern is a name parse as nothing here. */
+    struct iplist own;
+    iplist_init(&own);
+    if (sqlite3_prepare_v2(ad->db, "SELECT r.pattern FROM rules r WHERE r.kind='block' AND"
+                           " r.group_id IS NULL AND " AGENT_LIVE_RULE, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "database: %s", sqlite3_errmsg(ad->db));
+        iplist_free(&own);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        struct ipl_v4 r4;
+        struct ipl_v6 r6;
+        char why[96];
+        int fam = iplist_parse_entry((const char *)sqlite3_column_text(st, 0), &r4, &r6, why,
+                                     sizeof why);
+        if ((fam == 4 && iplist_add_v4(&own, r4.lo, r4.hi) < 0) ||
+            (fam == 6 && iplist_add_v6(&own, r6.lo, r6.hi) < 0)) {
+            snprintf(err, errlen, "out of memory");
+            sqlite3_finalize(st);
+            iplist_free(&own);
+            goto out;
+        }
+    }
+    sqlite3_finalize(st);
+    iplist_normalize(&own);
+    int orc = fwset_add_iplist(s, "rules_block", FWSET_KIND_BLOCK, &own, 0, err, errlen);
+    iplist_free(&own);
+    if (orc < 0)
+        goto out;
     struct iplist q;   /* devices quarantined from an incident (incidents.c) */
     iplist_init(&q);
     if (incident_quarantine_list(ad->db, &q, err, errlen) < 0) {

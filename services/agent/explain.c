@@ -177,6 +177,31 @@ static void explain_ip(sqlite3 *db, const char *ip, int fam, struct ipl_v4 *a4,
 {
     explain_feeds(db, ip, "'ipv4','ipv6'", mask, now, chain, vd, ip);
     sqlite3_stmt *st;
+    /* address rules (owner or delegate): fw.set's rules_block set, for the whole office */
+    if (sqlite3_prepare_v2(db, "SELECT r.id, r.pattern, r.category, p.name, r.grant_id FROM rules r"
+                           " JOIN principals p ON p.id=r.author_id WHERE r.kind='block' AND"
+                           " r.group_id IS NULL AND NOT " AGENT_NAME_RULE " AND " AGENT_LIVE_RULE
+                           " ORDER BY r.id", -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, now);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *pat = (const char *)sqlite3_column_text(st, 1);
+            struct ipl_v4 n4;
+            struct ipl_v6 n6;
+            char why[96], name[48];
+            int f = iplist_parse_entry(pat, &n4, &n6, why, sizeof why);
+            if (!((f == 4 && fam == 4 && a4->lo >= n4.lo && a4->hi <= n4.hi) ||
+                  (f == 6 && fam == 6 && ipl_u128_cmp(a6->lo, n6.lo) >= 0 &&
+                   ipl_u128_cmp(a6->hi, n6.hi) <= 0)))
+                continue;
+            snprintf(name, sizeof name, "rule %lld", (long long)sqlite3_column_int64(st, 0));
+            add_step(chain, vd, pat, "rule", name, "block",
+                     (const char *)sqlite3_column_text(st, 2),
+                     (const char *)sqlite3_column_text(st, 3),
+                     sqlite3_column_type(st, 4) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 4),
+                     1, NULL);
+        }
+        sqlite3_finalize(st);
+    }
     /* feeds outer (CROSS JOIN): the CIDR entries then come from the primary key's
      * (feed_id, kind) range instead of a scan of every row (a million domain entries) */
     if (sqlite3_prepare_v2(db, "SELECT DISTINCT e.indicator FROM feeds f CROSS JOIN feed_entries e"

@@ -3,6 +3,7 @@
 #include "agent.h"
 #include "agent_sql.h"
 #include "domainset.h"
+#include "iplist.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -52,10 +53,29 @@ int64_t agent_rule_add(sqlite3 *db, const char *who, int64_t grant_id, const cha
                        int64_t expires, const char *note, char *err, size_t errlen)
 {
     char name[DSET_NAME_MAX + 1];
-    if (agent_norm_domain(pattern, name, sizeof name, err, errlen) < 0)
-        return -1;
     if (!kind || (strcmp(kind, "block") != 0 && strcmp(kind, "allow") != 0)) {
         snprintf(err, errlen, "kind: expected block or allow");
+        return -1;
+    }
+    /* An address or network is a firewall rule (compile puts it in fw.set's own set
+     * "rules_block"), not a name: "198.18.10.66" would otherwise pass as a domain and
+     * block nothing. It applies to the whole office, and only blocking is supported. */
+    struct ipl_v4 r4;
+    struct ipl_v6 r6;
+    char why[96];
+    if (pattern && iplist_parse_entry(pattern, &r4, &r6, why, sizeof why) != 0) {
+        if (strcmp(kind, "block") != 0) {
+            snprintf(err, errlen, "pattern: '%.60s' is an address: addresses can be blocked, "
+                     "not allowed (allow rules are for names)", pattern);
+            return -1;
+        }
+        if (group) {
+            snprintf(err, errlen, "group: an address block applies to the whole office; "
+                     "leave the group out");
+            return -1;
+        }
+        snprintf(name, sizeof name, "%s", pattern);
+    } else if (agent_norm_domain(pattern, name, sizeof name, err, errlen) < 0) {
         return -1;
     }
     if (category && dset_category_parse(category) < 0) {

@@ -153,6 +153,34 @@ http_code() { office_exec pc curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" ||
     assert_output --partial "feed community"
 }
 
+@test "the owner blocks an address: fwd drops it in a set of its own; an allow for an address is refused" {
+    [ -x "$BIN/otasuke-fwd" ] || skip "otasuke-fwd not built"
+    assert_equal "$(http_code http://198.18.10.20/)" 200
+    run "$CTL" policy block 198.18.10.20 --note "suspicious server" --json
+    assert_success
+    local id i
+    id=$(echo "$output" | jq -r '.id')
+    for ((i = 0; i < 50; i++)); do [ "$(http_code http://198.18.10.20/)" = 000 ] && break; sleep 0.1; done
+    assert_equal "$(http_code http://198.18.10.20/)" 000
+    run office_exec box nft list set inet otasuke rules_block_v4
+    assert_output --partial 198.18.10.20
+    run "$CTL" explain 198.18.10.20
+    assert_output --partial "rule $id"
+    assert_equal "$(http_code http://198.18.10.10/)" 200
+    # names still compile (the address is not taken for a DNS name)
+    assert_equal "$(answer malware.test)" NXDOMAIN
+    run "$CTL" policy allow 198.18.10.66
+    assert_failure
+    assert_output --partial "addresses can be blocked, not allowed"
+    run "$CTL" policy block 198.18.10.21 --group staff
+    assert_failure
+    assert_output --partial "applies to the whole office"
+    run "$CTL" policy rm-rule "$id"
+    assert_success
+    for ((i = 0; i < 50; i++)); do [ "$(http_code http://198.18.10.20/)" = 200 ] && break; sleep 0.1; done
+    assert_equal "$(http_code http://198.18.10.20/)" 200
+}
+
 @test "a delegate's malware entry applies; its social block of shop.test is refused and audited" {
     run "$CTL" delegate add msp "$ST/msp.pub"
     assert_success
