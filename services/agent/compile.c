@@ -319,12 +319,40 @@ static json_t *policy_doc(sqlite3 *db, int64_t now)
     return doc;
 }
 
+/* Adds every address, range or network the query (first column; ?1 = now) returns to l
+ * and normalises it; what does not parse as one (a name) is skipped. Returns 0 or -1. */
+static int load_addresses(sqlite3 *db, const char *sql, int64_t now, struct iplist *l,
+                          char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "database: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        struct ipl_v4 r4;
+        struct ipl_v6 r6;
+        char why[96];
+        int fam = iplist_parse_entry((const char *)sqlite3_column_text(st, 0), &r4, &r6, why,
+                                     sizeof why);
+        if ((fam == 4 && iplist_add_v4(l, r4.lo, r4.hi) < 0) ||
+            (fam == 6 && iplist_add_v6(l, r6.lo, r6.hi) < 0)) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    sqlite3_finalize(st);
+    iplist_normalize(l);
+    return rc;
+}
+
 static int build_fw(struct agentd *ad, int64_t now, const char *path, uint64_t *elems,
                     char *err, size_t errlen)
 {
     struct iplist l;
     struct fwset *s = calloc(1, sizeof *s);
-    sqlite3_stmt *st;
     int rc = -1;
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -337,57 +365,19 @@ static int build_fw(struct agentd *ad, int64_t now, const char *path, uint64_t *
     /* CROSS JOIN keeps feeds as the outer loop, so the entries come from the primary key
      * (feed_id, kind, ...) range of the address kinds: left to itself the planner scans
      * every row, 1.3 s at 1M domain entries for a handful of addresses. */
-    if (sqlite3_prepare_v2(ad->db, "SELECT e.indicator FROM feeds f CROSS JOIN feed_entries e"
-                           " ON e.feed_id=f.id WHERE f.enabled=1 AND e.action='block' AND"
-                           " e.kind IN ('ipv4','ipv6','cidr') AND (e.expires=0 OR e.expires>?1)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "database: %s", sqlite3_errmsg(ad->db));
+    if (load_addresses(ad->db, "SELECT e.indicator FROM feeds f CROSS JOIN feed_entries e"
+                       " ON e.feed_id=f.id WHERE f.enabled=1 AND e.action='block' AND"
+                       " e.kind IN ('ipv4','ipv6','cidr') AND (e.expires=0 OR e.expires>?1)",
+                       now, &l, err, errlen) < 0)
         goto out;
-    }
-    sqlite3_bind_int64(st, 1, now);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        struct ipl_v4 r4;
-        struct ipl_v6 r6;
-        char why[96];
-        int fam = iplist_parse_entry((const char *)sqlite3_column_text(st, 0), &r4, &r6, why,
-                                     sizeof why);
-        if ((fam == 4 && iplist_add_v4(&l, r4.lo, r4.hi) < 0) ||
-            (fam == 6 && iplist_add_v6(&l, r6.lo, r6.hi) < 0)) {
-            snprintf(err, errlen, "out of memory");
-            sqlite3_finalize(st);
-            goto out;
-        }
-    }
-    sqlite3_finalize(st);
-    iplist_normalize(&l);
     /* The owner's (and delegates') own address blocks: a set of their own, so a feed
      * update never touches them. Rules whose pattern is a name parse as nothing here. */
     struct iplist own;
     iplist_init(&own);
-    if (sqlite3_prepare_v2(ad->db, "SELECT r.pattern FROM rules r WHERE r.kind='block' AND"
-                           " r.group_id IS NULL AND " AGENT_LIVE_RULE, -1, &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "database: %s", sqlite3_errmsg(ad->db));
-        iplist_free(&own);
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, now);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        struct ipl_v4 r4;
-        struct ipl_v6 r6;
-        char why[96];
-        int fam = iplist_parse_entry((const char *)sqlite3_column_text(st, 0), &r4, &r6, why,
-                                     sizeof why);
-        if ((fam == 4 && iplist_add_v4(&own, r4.lo, r4.hi) < 0) ||
-            (fam == 6 && iplist_add_v6(&own, r6.lo, r6.hi) < 0)) {
-            snprintf(err, errlen, "out of memory");
-            sqlite3_finalize(st);
-            iplist_free(&own);
-            goto out;
-        }
-    }
-    sqlite3_finalize(st);
-    iplist_normalize(&own);
-    int orc = fwset_add_iplist(s, "rules_block", FWSET_KIND_BLOCK, &own, 0, err, errlen);
+    int orc = load_addresses(ad->db, "SELECT r.pattern FROM rules r WHERE r.kind='block' AND"
+                             " r.group_id IS NULL AND " AGENT_LIVE_RULE, now, &own, err, errlen);
+    if (orc == 0)
+        orc = fwset_add_iplist(s, "rules_block", FWSET_KIND_BLOCK, &own, 0, err, errlen);
     iplist_free(&own);
     if (orc < 0)
         goto out;
