@@ -73,8 +73,15 @@ echo '# owner edit' >> /etc/otasuke/otasuke.conf
 otasukectl factory-reset --yes >/var/tmp/reset.out 2>&1 && echo "reset exit 0"
 cat /var/tmp/reset.out
 settle
+# the agent's compiles right after the start make the path units reload dnsd/fwd: a
+# unit caught "reloading" is given a few seconds to be back at "active"
 for u in otasuke-agent otasuke-dnsd otasuke-fwd otasuke-webd; do
-    echo "after-reset $u $(systemctl show -p ActiveState --value $u)"
+    for i in $(seq 20); do
+        s=$(systemctl show -p ActiveState --value $u)
+        [ "$s" = active ] && break
+        sleep 0.5
+    done
+    echo "after-reset $u $s"
 done
 for i in $(seq 40); do [ -e /var/lib/otasuke/agent.db ] && break; sleep 0.25; done
 [ -e /var/lib/otasuke/agent.db ] && [ ! -e /var/lib/otasuke/owner-file ] &&
