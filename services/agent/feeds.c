@@ -169,7 +169,21 @@ struct apply_ctx {
     int64_t feed_id;
     const char *category;   /* lists: the subscription's category */
     uint64_t n;
+    int db_code;            /* SQLite's code when storing an entry failed, 0 if none */
+    char db_msg[160];       /* ... and its message, taken before any rollback */
 };
+
+/* The words for a document that was fine but could not be stored (the database, or the
+ * disk under it, refused): not the publisher's fault, so not "bad-entry"/"not-a-list". */
+static void storage_error(const struct apply_ctx *a, const char *what, const char *name,
+                          char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s %s: its entries cannot be stored: %s%s", what, name, a->db_msg,
+             a->db_code == SQLITE_FULL
+             ? " (no space left on the box's disk: the update is refused, the last good lists"
+               " keep protecting)"
+             : "");
+}
 
 static int put_entry(const struct feed_entry *e, void *ud)
 {
@@ -191,16 +205,22 @@ static int put_entry(const struct feed_entry *e, void *ud)
         sqlite3_bind_text(st, 8, e->source, -1, SQLITE_TRANSIENT);
     }
     if (sqlite3_step(st) != SQLITE_DONE)
-        return -2;
+        goto db_failed;
     if (a->chg) {
         sqlite3_reset(a->chg);
         sqlite3_bind_text(a->chg, 1, feed_kind_name(e->kind), -1, SQLITE_STATIC);
         sqlite3_bind_text(a->chg, 2, e->indicator, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(a->chg) != SQLITE_DONE)
-            return -2;
+        if (sqlite3_step(a->chg) != SQLITE_DONE) {
+            st = a->chg;
+            goto db_failed;
+        }
     }
     a->n++;
     return 0;
+db_failed:
+    a->db_code = sqlite3_errcode(sqlite3_db_handle(st));
+    snprintf(a->db_msg, sizeof a->db_msg, "%s", sqlite3_errmsg(sqlite3_db_handle(st)));
+    return -2;
 }
 
 static int put_list_name(void *ud, const char *name, size_t len, unsigned flags)
@@ -456,8 +476,12 @@ static int apply_verified(sqlite3 *db, int64_t id, const struct feed_src *src,
         sqlite3_finalize(a.del);
         sqlite3_finalize(a.chg);
         agent_tx_rollback(db);
-        snprintf(err, errlen, "feed %s refused (bad-entry): %s", r.name,
-                 rc == -2 ? sqlite3_errmsg(db) : e2);
+        if (a.db_code) {
+            storage_error(&a, "feed", r.name, err, errlen);
+            record(db, id, now, 0, "storage", err);
+            return -1;
+        }
+        snprintf(err, errlen, "feed %s refused (bad-entry): %s", r.name, e2);
         record(db, id, now, 0, feed_reason_name(FEED_BAD_ENTRY), err);
         return -1;
     }
@@ -586,6 +610,11 @@ static int apply_src(sqlite3 *db, int64_t id, const struct feed_src *src, const 
             sqlite3_finalize(a.del);
             sqlite3_finalize(a.chg);
             agent_tx_rollback(db);
+            if (a.db_code) {
+                storage_error(&a, "list", r.name, err, errlen);
+                record(db, id, now, 0, "storage", err);
+                return -1;
+            }
             snprintf(err, errlen, "list %s refused (not-a-list): %s", r.name, e2);
             record(db, id, now, 0, "not-a-list", err);
             return -1;

@@ -284,6 +284,21 @@ print([r for r in rows if r["name"] == "community"][0][sys.argv[1]])' "$1"
     assert_output --partial "No space left on device"
     office_stop agent2
     umount "$FULL"
+    # Now the download fits but the database does not: agent.db on the full tmpfs. The
+    # entries cannot be stored; the answer says why (not "not a list", not a bad entry).
+    mount -t tmpfs -o size=1m otasuke-test-full "$FULL"
+    office_start agent3 box "$AGENT" -f --db "$FULL/agent.db" --state-dir "$OFFICE_RUN/full-db" \
+        --socket "$OFFICE_RUN/full-db/agent3.sock" --dnsd-control "$OFFICE_RUN/full-db/dnsd.ctl"
+    sock=$OFFICE_RUN/full-db/agent3.sock
+    for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+    OTASUKE_AGENT_SOCKET=$sock "$CTL" feed add-list bulk http://198.18.10.10:8089/bulk.txt --category ads || true
+    OTASUKE_AGENT_SOCKET=$sock run "$CTL" feed refresh bulk
+    for i in $(seq 100); do grep -q "cannot be stored" "$OFFICE_RUN/logs/agent3.log" && break; sleep 0.2; done
+    run office_log agent3
+    assert_output --partial "its entries cannot be stored: database or disk is full (no space left on the box's disk"
+    refute_output --partial "not-a-list"
+    office_stop agent3
+    umount "$FULL"
     unset FULL
     # the first agent and dnsd never noticed
     assert_equal "$(answer ads.test)" NXDOMAIN
