@@ -69,30 +69,6 @@ static enum MHD_Result send_raw(struct MHD_Connection *c, unsigned status, const
     return ret;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!s)
-        return MHD_NO;
-    enum MHD_Result r = send_raw(c, status, "application/json", s, strlen(s), NULL);
-    free(s);
-    return r;
-}
-
-static enum MHD_Result send_err(struct MHD_Connection *c, unsigned status, const char *msg)
-{
-    return send_json(c, status, json_pack("{s:s}", "error", msg));
-}
-
-static const char *bearer(struct MHD_Connection *c)
-{
-    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (!a || strncmp(a, "Bearer ", 7) != 0)
-        return NULL;
-    return a + 7;
-}
-
 /* The peer's address as text, for the enrolment rate limit only (never stored). */
 static const char *peer(struct MHD_Connection *c, char *buf, size_t len)
 {
@@ -111,12 +87,12 @@ static enum MHD_Result h_challenge(struct hub *h, struct MHD_Connection *c)
 {
     char nonce[64], err[256], addr[64];
     if (hub_enroll_limit_check(peer(c, addr, sizeof addr), hub_now(), err, sizeof err) > 0)
-        return send_err(c, 429, err);
+        return hub_send_err(c, 429, err);
     if (hub_challenge_new(h, nonce, sizeof nonce, err, sizeof err) < 0) {
         log_error("challenge: %s", err);
-        return send_err(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
-    return send_json(c, 200, json_pack("{s:s, s:i}", "nonce", nonce, "expires_in", 120));
+    return hub_send_json(c, 200, json_pack("{s:s, s:i}", "nonce", nonce, "expires_in", 120));
 }
 
 static enum MHD_Result h_enroll(struct hub *h, struct MHD_Connection *c, struct req *rq)
@@ -125,21 +101,21 @@ static enum MHD_Result h_enroll(struct hub *h, struct MHD_Connection *c, struct 
     struct hub_enroll_res r;
     char err[300], addr[64];
     if (hub_enroll_limit_check(peer(c, addr, sizeof addr), hub_now(), err, sizeof err) > 0)
-        return send_err(c, 429, err);
+        return hub_send_err(c, 429, err);
     if (hub_body_enroll(rq->body, rq->len, &e, err, sizeof err) < 0) {
         hub_enroll_limit_failed(addr, hub_now());
-        return send_err(c, 400, err);
+        return hub_send_err(c, 400, err);
     }
     int st = hub_enroll(h, &e, &r, err, sizeof err);
     if (st > 0)
         hub_enroll_limit_failed(addr, hub_now());
     if (st < 0) {
         log_error("enroll: %s", err);
-        return send_err(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
     if (st > 0) {
         log_info("enrolment refused: %s", err);
-        return send_err(c, (unsigned)st, err);
+        return hub_send_err(c, (unsigned)st, err);
     }
     hub_mqtt_dirty = 1;
     log_info("box %ld enrolled in org %ld", r.box_id, r.org_id);
@@ -160,12 +136,12 @@ static enum MHD_Result h_enroll(struct hub *h, struct MHD_Connection *c, struct 
                           "broker", h->o.public_mqtt ? h->o.public_mqtt : "",
                           "tls", h->o.public_mqtt_tls != NULL,
                           "feed", "id", h->o.feed_id, "pubkey", pk, "key_id", h->feed_keyid);
-    return send_json(c, 200, o);
+    return hub_send_json(c, 200, o);
 }
 
 static long auth_box(struct hub *h, struct MHD_Connection *c, long *org)
 {
-    const char *t = bearer(c);
+    const char *t = hub_bearer(c);
     if (!t)
         return 0;
     char err[256];
@@ -181,7 +157,7 @@ static enum MHD_Result h_heartbeat(struct hub *h, struct MHD_Connection *c, stru
     struct hub_heartbeat hb;
     char err[300];
     if (hub_body_heartbeat(rq->body, rq->len, &hb, err, sizeof err) < 0)
-        return send_err(c, 400, err);
+        return hub_send_err(c, 400, err);
     char id[24], seq[24], inc[24], now[24];
     snprintf(id, sizeof id, "%ld", box);
     snprintf(seq, sizeof seq, "%lld", hb.feed_seq);
@@ -192,10 +168,10 @@ static enum MHD_Result h_heartbeat(struct hub *h, struct MHD_Connection *c, stru
                    "open_incidents = $5, last_heartbeat = $6 WHERE id = $1", 6, p, NULL, NULL,
                    err, sizeof err) < 0) {
         log_error("heartbeat: %s", err);
-        return send_err(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
     long long cur = hub_feed_seq(h, err, sizeof err);
-    return send_json(c, 200, json_pack("{s:I, s:I}", "feed_seq", (json_int_t)cur,
+    return hub_send_json(c, 200, json_pack("{s:I, s:I}", "feed_seq", (json_int_t)cur,
                                        "server_time", (json_int_t)hub_now()));
 }
 
@@ -206,7 +182,7 @@ static enum MHD_Result h_contrib(struct hub *h, struct MHD_Connection *c, struct
     char err[300];
     int n = hub_body_contrib(rq->body, rq->len, list, HUB_CONTRIB_MAX, err, sizeof err);
     if (n < 0)
-        return send_err(c, 400, err);
+        return hub_send_err(c, 400, err);
     int accepted = 0, promoted = 0;
     json_t *rej = json_array();
     for (int i = 0; i < n; i++) {
@@ -220,7 +196,7 @@ static enum MHD_Result h_contrib(struct hub *h, struct MHD_Connection *c, struct
         accepted++;
         promoted += r;
     }
-    return send_json(c, 200, json_pack("{s:i, s:i, s:o}", "accepted", accepted, "promoted",
+    return hub_send_json(c, 200, json_pack("{s:i, s:i, s:o}", "accepted", accepted, "promoted",
                                        promoted, "rejected", rej));
 }
 
@@ -229,11 +205,11 @@ static enum MHD_Result h_fp(struct hub *h, struct MHD_Connection *c, struct req 
     char ind[FEED_INDICATOR_MAX + 1], kind[8], err[300];
     if (hub_body_fp(rq->body, rq->len, ind, sizeof ind, kind, sizeof kind, err,
                     sizeof err) < 0)
-        return send_err(c, 400, err);
+        return hub_send_err(c, 400, err);
     int r = hub_report_fp(h, org, ind, kind, err, sizeof err);
     if (r < 0)
-        return send_err(c, 400, err);
-    return send_json(c, 200, json_pack("{s:b}", "demoted", r > 0));
+        return hub_send_err(c, 400, err);
+    return hub_send_json(c, 200, json_pack("{s:b}", "demoted", r > 0));
 }
 
 struct fleet_ctx { json_t *arr; long long now, online, cur; };
@@ -287,19 +263,19 @@ static enum MHD_Result h_fleet(struct hub *h, struct MHD_Connection *c)
             if (strcmp(sort, sorts[i][0]) == 0)
                 col = sorts[i][1];
         if (!col)
-            return send_err(c, 400, "parameter 'sort': expected name|org|version|feed_seq|"
+            return hub_send_err(c, 400, "parameter 'sort': expected name|org|version|feed_seq|"
                             "last_heartbeat|open_incidents|id");
     }
     if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
-        return send_err(c, 400, "parameter 'order': expected asc|desc");
+        return hub_send_err(c, 400, "parameter 'order': expected asc|desc");
     if (online && strcmp(online, "1") != 0 && strcmp(online, "0") != 0)
-        return send_err(c, 400, "parameter 'online': expected 1 or 0");
+        return hub_send_err(c, 400, "parameter 'online': expected 1 or 0");
     long lim = 1000;
     if (limit) {
         char *end;
         lim = strtol(limit, &end, 10);
         if (*end || lim < 1 || lim > 100000)
-            return send_err(c, 400, "parameter 'limit': expected 1..100000");
+            return hub_send_err(c, 400, "parameter 'limit': expected 1..100000");
     }
     struct fleet_ctx f = { json_array(), hub_now(), h->o.online_secs, 0 };
     char err[256], since[24], lims[24], sql[800];
@@ -320,9 +296,9 @@ static enum MHD_Result h_fleet(struct hub *h, struct MHD_Connection *c)
     if (hubdb_exec(h->db, sql, 4, p, fleet_row, &f, err, sizeof err) < 0) {
         json_decref(f.arr);
         log_error("fleet: %s", err);
-        return send_err(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
-    return send_json(c, 200, json_pack("{s:I, s:i, s:o}", "feed_seq", (json_int_t)f.cur,
+    return hub_send_json(c, 200, json_pack("{s:I, s:i, s:o}", "feed_seq", (json_int_t)f.cur,
                                        "online_seconds", h->o.online_secs, "boxes", f.arr));
 }
 
@@ -341,24 +317,24 @@ static enum MHD_Result h_feed(struct hub *h, struct MHD_Connection *c, const cha
         char *end;
         errno = 0;
         if (*n < '0' || *n > '9')
-            return send_err(c, 400, "delta: expected /delta/<from_seq>");
+            return hub_send_err(c, 400, "delta: expected /delta/<from_seq>");
         from = strtoull(n, &end, 10);
         if (errno || (sig ? strcmp(end, ".sig") : strcmp(end, "")) != 0)
-            return send_err(c, 400, "delta: expected /delta/<from_seq>");
+            return hub_send_err(c, 400, "delta: expected /delta/<from_seq>");
     } else {
-        return send_err(c, 404, "no such feed document (snapshot or delta/<from_seq>)");
+        return hub_send_err(c, 404, "no such feed document (snapshot or delta/<from_seq>)");
     }
     struct hub_doc d;
     char err[256];
     int r = hub_doc_build(h, snap, from, &d, err, sizeof err);
     if (r < 0) {
         log_error("feed: %s", err);
-        return send_err(c, 500, "cannot build the feed document; see the hub log");
+        return hub_send_err(c, 500, "cannot build the feed document; see the hub log");
     }
     if (r == 1)
         return send_raw(c, 204, "text/plain", "", 0, NULL);
     if (r == 2)
-        return send_err(c, 410, "that seq is too old for a delta; fetch the snapshot");
+        return hub_send_err(c, 410, "that seq is too old for a delta; fetch the snapshot");
     enum MHD_Result ret = sig ? send_raw(c, 200, "text/plain", d.sig, d.siglen, &d)
                               : send_raw(c, 200, "application/x-otasuke-feed", d.text, d.len, &d);
     hub_doc_free(&d);
@@ -387,7 +363,7 @@ static enum MHD_Result h_policy_get(struct hub *h, struct MHD_Connection *c, lon
     char *end;
     long long a = after ? strtoll(after, &end, 10) : 0;
     if (after && (*end || a < 0))
-        return send_err(c, 400, "parameter 'after': expected a message id >= 0");
+        return hub_send_err(c, 400, "parameter 'after': expected a message id >= 0");
     char bs[24], as[24], err[256];
     snprintf(bs, sizeof bs, "%ld", box);
     snprintf(as, sizeof as, "%lld", a);
@@ -398,9 +374,9 @@ static enum MHD_Result h_policy_get(struct hub *h, struct MHD_Connection *c, lon
                    pol_row, &pc, err, sizeof err) < 0) {
         json_decref(pc.arr);
         log_error("policy: %s", err);
-        return send_err(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
-    return send_json(c, 200, json_pack("{s:o}", "messages", pc.arr));
+    return hub_send_json(c, 200, json_pack("{s:o}", "messages", pc.arr));
 }
 
 static enum MHD_Result h_policy_post(struct hub *h, struct MHD_Connection *c, struct req *rq,
@@ -409,21 +385,21 @@ static enum MHD_Result h_policy_post(struct hub *h, struct MHD_Connection *c, st
     char *end;
     long box = strtol(rest, &end, 10);
     if (box <= 0 || strcmp(end, "/policy") != 0)
-        return send_err(c, 404, "expected /v1/boxes/<id>/policy");
+        return hub_send_err(c, 404, "expected /v1/boxes/<id>/policy");
     static __thread struct hub_policy pol;
     char err[300], user[48];
     if (hub_body_policy(rq->body, rq->len, &pol, err, sizeof err) < 0)
-        return send_err(c, 400, err);
+        return hub_send_err(c, 400, err);
     long id = hub_policy_relay(h, box, sender, &pol, user, sizeof user, err, sizeof err);
     if (id < 0) {
         log_error("policy relay: %s", err);
-        return send_err(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
     if (id == 0)
-        return send_err(c, 404, "no active box with that id");
+        return hub_send_err(c, 404, "no active box with that id");
     if (hub_mqtt_box_notify(user, id) < 0)
         log_warn("policy message %ld stored; MQTT notice failed (the box polls)", id);
-    return send_json(c, 200, json_pack("{s:I}", "id", (json_int_t)id));
+    return hub_send_json(c, 200, json_pack("{s:I}", "id", (json_int_t)id));
 }
 
 static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char *url,
@@ -431,7 +407,7 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
 {
     int post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
     if (strcmp(url, "/v1/health") == 0 && get)
-        return send_json(c, 200, json_pack("{s:s, s:s}", "status", "ok", "storage",
+        return hub_send_json(c, 200, json_pack("{s:s, s:s}", "status", "ok", "storage",
                                            hubdb_backend(h->db)));
     if (strcmp(url, "/v1/enroll/challenge") == 0 && post)
         return h_challenge(h, c);
@@ -446,31 +422,31 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
     long org = 0, box = 0;
     if (strcmp(url, "/v1/policy") == 0) {
         if (!get)
-            return send_err(c, 405, "use GET");
+            return hub_send_err(c, 405, "use GET");
         box = auth_box(h, c, &org);
         if (box <= 0)
-            return send_err(c, 401, "missing, unknown or revoked box token");
+            return hub_send_err(c, 401, "missing, unknown or revoked box token");
         return h_policy_get(h, c, box);
     }
     if (strncmp(url, "/v1/boxes/", 10) == 0) {
         char name[80];
         if (!post)
-            return send_err(c, 405, "use POST");
+            return hub_send_err(c, 405, "use POST");
         int op = hub_operator_request(h, c, method, name, sizeof name);
         if (op < 0)
-            return send_err(c, 403, HUB_CSRF_REFUSED);
+            return hub_send_err(c, 403, HUB_CSRF_REFUSED);
         if (op == 0)
-            return send_err(c, 401, "operator token required");
+            return hub_send_err(c, 401, "operator token required");
         return h_policy_post(h, c, rq, name, url + 10);
     }
     int is_box = !strcmp(url, "/v1/heartbeat") || !strcmp(url, "/v1/contributions") ||
                  !strcmp(url, "/v1/false-positive");
     if (is_box) {
         if (!post)
-            return send_err(c, 405, "use POST");
+            return hub_send_err(c, 405, "use POST");
         box = auth_box(h, c, &org);
         if (box <= 0)
-            return send_err(c, 401, "missing, unknown or revoked box token (Authorization: "
+            return hub_send_err(c, 401, "missing, unknown or revoked box token (Authorization: "
                             "Bearer TOKEN); enrol again if this box was revoked");
         if (!strcmp(url, "/v1/heartbeat"))
             return h_heartbeat(h, c, rq, box);
@@ -478,13 +454,13 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
             return h_contrib(h, c, rq, org);
         return h_fp(h, c, rq, org);
     }
-    const char *t = bearer(c);
+    const char *t = hub_bearer(c);
     if (strcmp(url, "/v1/fleet") == 0) {
         if (!get)
-            return send_err(c, 405, "use GET");
+            return hub_send_err(c, 405, "use GET");
         char name[80];
         if (hub_operator_request(h, c, method, name, sizeof name) != 1)
-            return send_err(c, 401, "operator token required (otasuke-hubd admin "
+            return hub_send_err(c, 401, "operator token required (otasuke-hubd admin "
                             "operator add NAME)");
         return h_fleet(h, c);
     }
@@ -492,12 +468,12 @@ static enum MHD_Result route(struct hub *h, struct MHD_Connection *c, const char
     if (strncmp(url, "/feed/", 6) == 0 && strncmp(url + 6, h->o.feed_id, fl) == 0 &&
         url[6 + fl] == '/') {
         if (!get)
-            return send_err(c, 405, "use GET");
+            return hub_send_err(c, 405, "use GET");
         if (!t || (auth_box(h, c, &org) <= 0 && !hub_operator_auth(h, t)))
-            return send_err(c, 401, "box or operator token required");
+            return hub_send_err(c, 401, "box or operator token required");
         return h_feed(h, c, url + 7 + fl);
     }
-    return send_err(c, 404, "no such endpoint");
+    return hub_send_err(c, 404, "no such endpoint");
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -530,7 +506,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     if (rq->too_big)
-        return send_err(c, 413, "request body larger than 256 KiB");
+        return hub_send_err(c, 413, "request body larger than 256 KiB");
     if (!rq->body)
         rq->body = calloc(1, 1);
     return route(h, c, url, method, rq);

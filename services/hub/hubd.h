@@ -9,6 +9,8 @@
 #include "feed.h"
 #include "hubdb.h"
 
+#include <jansson.h>
+#include <microhttpd.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -225,6 +227,12 @@ int hub_operator_name(struct hub *h, const char *token, char *name, size_t namel
 int hub_mqtt_write_files(struct hub *h, char *err, size_t errlen);
 int hub_mqtt_start(struct hub *h, char *err, size_t errlen);
 /* Connects/reconnects and moves MQTT traffic; call every tick. Returns 1 if connected. */
+/* reply.c: JSON answers (Cache-Control: no-store; o is consumed), {"error": msg}, and the
+ * token of an "Authorization: Bearer" header (NULL if none). Shared by every handler. */
+enum MHD_Result hub_send_json(struct MHD_Connection *c, unsigned status, json_t *o);
+enum MHD_Result hub_send_err(struct MHD_Connection *c, unsigned status, const char *msg);
+const char *hub_bearer(struct MHD_Connection *c);
+
 int hub_mqtt_poll(void);
 /* Publishes "feed/<id>" with "seq N". Returns 0 or -1. */
 int hub_mqtt_notify(struct hub *h, unsigned long long seq, const struct hub_doc *inline_doc);

@@ -19,35 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!s)
-        return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(s);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result fail(struct MHD_Connection *c, unsigned status, const char *msg)
-{
-    return reply(c, status, json_pack("{s:s}", "error", msg));
-}
-
-static const char *bearer(struct MHD_Connection *c)
-{
-    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    return a && !strncmp(a, "Bearer ", 7) ? a + 7 : NULL;
-}
-
 int hub_inbox_match(const char *url)
 {
     return !strcmp(url, "/v1/help") || !strcmp(url, "/v1/help/session") || !strcmp(url, "/v1/inbox") || !strncmp(url, "/v1/inbox/", 10);
@@ -103,12 +74,12 @@ static enum MHD_Result post_help(struct hub *h, struct MHD_Connection *c, const 
 {
     long org = 0;
     char err[300], boxs[24], orgs[24], now[24], iid[24], idout[32];
-    const char *t = bearer(c);
+    const char *t = hub_bearer(c);
     long box = t ? hub_box_auth(h, t, &org, err, sizeof err) : 0;
     if (box <= 0)
-        return fail(c, 401, "missing, unknown or revoked box token (Authorization: Bearer TOKEN)");
+        return hub_send_err(c, 401, "missing, unknown or revoked box token (Authorization: Bearer TOKEN)");
     if (hub_inbox_check(body, len, err, sizeof err) < 0)
-        return fail(c, 400, err);
+        return hub_send_err(c, 400, err);
     json_t *o = json_loadb(body, len, 0, NULL);
     json_t *inc = json_object_get(o, "incident");
     snprintf(boxs, sizeof boxs, "%ld", box);
@@ -137,11 +108,11 @@ static enum MHD_Result post_help(struct hub *h, struct MHD_Connection *c, const 
     json_decref(o);
     if (rc < 0 || r < 0) {
         log_error("help request from box %ld: %s", box, err);
-        return fail(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
     hub_audit(h, boxs, "help-request", "request %s incident %s", idout, iid);
     log_info("help request %s from box %ld (incident %s)", idout, box, iid);
-    return reply(c, 200, json_pack("{s:I}", "id", (json_int_t)atoll(idout)));
+    return hub_send_json(c, 200, json_pack("{s:I}", "id", (json_int_t)atoll(idout)));
 }
 
 static int list_row(int n, const char *const *v, void *ctx)
@@ -190,7 +161,7 @@ static enum MHD_Result update(struct hub *h, struct MHD_Connection *c, const cha
         bad = "body: unknown field (assign, status)";
     if (bad) {
         json_decref(o);
-        return fail(c, 400, bad);
+        return hub_send_err(c, 400, bad);
     }
     char now[24];
     snprintf(now, sizeof now, "%lld", hub_now());
@@ -201,12 +172,12 @@ static enum MHD_Result update(struct hub *h, struct MHD_Connection *c, const cha
                         NULL, err, sizeof err);
     if (n == 0) {
         json_decref(o);
-        return fail(c, 404, "no help request with that id");
+        return hub_send_err(c, 404, "no help request with that id");
     }
     if (n < 0) {
         json_decref(o);
         log_error("inbox update: %s", err);
-        return fail(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
     hub_audit(h, who, "help-update", "request %s assign %s status %s", id, p[1] ? p[1] : "-",
               p[2] ? p[2] : "-");
@@ -217,7 +188,7 @@ static enum MHD_Result update(struct hub *h, struct MHD_Connection *c, const cha
                (const char *const[]){ id }, list_row, rows, err, sizeof err);
     json_t *one = json_incref(json_array_get(rows, 0));
     json_decref(rows);
-    return reply(c, 200, one ? one : json_object());
+    return hub_send_json(c, 200, one ? one : json_object());
 }
 
 enum MHD_Result hub_inbox(struct hub *h, struct MHD_Connection *c, const char *url,
@@ -226,44 +197,44 @@ enum MHD_Result hub_inbox(struct hub *h, struct MHD_Connection *c, const char *u
     int post = !strcmp(method, "POST"), get = !strcmp(method, "GET");
     char who[80], err[300];
     if (!strcmp(url, "/v1/help"))
-        return post ? post_help(h, c, body, len) : fail(c, 405, "use POST");
+        return post ? post_help(h, c, body, len) : hub_send_err(c, 405, "use POST");
     if (!strcmp(url, "/v1/help/session")) {
         long org = 0;
-        const char *bt = bearer(c);
+        const char *bt = hub_bearer(c);
         long box = bt && post ? hub_box_auth(h, bt, &org, err, sizeof err) : 0;
         if (!post)
-            return fail(c, 405, "use POST");
+            return hub_send_err(c, 405, "use POST");
         if (box <= 0)
-            return fail(c, 401, "missing, unknown or revoked box token");
+            return hub_send_err(c, 401, "missing, unknown or revoked box token");
         return hub_help_session(h, c, box, body, len);
     }
     int op = hub_operator_request(h, c, method, who, sizeof who);   /* token or console */
     if (op < 0)
-        return fail(c, 403, HUB_CSRF_REFUSED);
+        return hub_send_err(c, 403, HUB_CSRF_REFUSED);
     if (op == 0)
-        return fail(c, 401, "operator token required (otasuke-hubd admin operator add NAME)");
+        return hub_send_err(c, 401, "operator token required (otasuke-hubd admin operator add NAME)");
     if (!strcmp(url, "/v1/inbox")) {
         if (!get)
-            return fail(c, 405, "use GET");
+            return hub_send_err(c, 405, "use GET");
         json_t *rows = json_array();
         if (hubdb_exec(h->db, "SELECT id, box_id, org_id, incident, kind, severity, title, status,"
                        " assignee, received, updated, note FROM help_requests ORDER BY id DESC"
                        " LIMIT 500", 0, NULL, list_row, rows, err, sizeof err) < 0) {
             json_decref(rows);
             log_error("inbox: %s", err);
-            return fail(c, 500, "storage error; see the hub log");
+            return hub_send_err(c, 500, "storage error; see the hub log");
         }
-        return reply(c, 200, rows);
+        return hub_send_json(c, 200, rows);
     }
     const char *id = url + 10;
     char *end;
     long long v = strtoll(id, &end, 10);
     if (*end || v <= 0 || strlen(id) > 18)
-        return fail(c, 400, "help request id must be a positive integer");
+        return hub_send_err(c, 400, "help request id must be a positive integer");
     if (post)
         return update(h, c, id, who, body, len);
     if (!get)
-        return fail(c, 405, "use GET or POST");
+        return hub_send_err(c, 405, "use GET or POST");
     json_t *rows = json_array();
     hubdb_exec(h->db, "SELECT id, box_id, org_id, incident, kind, severity, title, status,"
                " assignee, received, updated, note, bundle FROM help_requests WHERE id = $1", 1,
@@ -271,12 +242,12 @@ enum MHD_Result hub_inbox(struct hub *h, struct MHD_Connection *c, const char *u
     json_t *one = json_incref(json_array_get(rows, 0));
     json_decref(rows);
     if (!one)
-        return fail(c, 404, "no help request with that id");
+        return hub_send_err(c, 404, "no help request with that id");
     /* The bundle column holds the whole request the box sent; show its parts. */
     json_t *req = json_object_get(one, "bundle");
     json_object_set(one, "incident_detail", json_object_get(req, "incident"));
     json_object_set(one, "evidence", json_object_get(req, "bundle"));
     json_object_del(one, "bundle");
     hub_audit(h, who, "help-view", "request %s", id);
-    return reply(c, 200, one);
+    return hub_send_json(c, 200, one);
 }

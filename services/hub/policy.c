@@ -110,35 +110,6 @@ json_t *hub_policy_list(struct hub *h, long box_id, long long after, char *err, 
 
 /* ---- HTTP: POST /v1/policy/<id>/result (box), GET /v1/boxes/<id>/policy (operator) ---- */
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *o)
-{
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s)
-        return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(s);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static enum MHD_Result fail(struct MHD_Connection *c, unsigned status, const char *msg)
-{
-    return reply(c, status, json_pack("{s:s}", "error", msg));
-}
-
-static const char *bearer(struct MHD_Connection *c)
-{
-    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    return a && !strncmp(a, "Bearer ", 7) ? a + 7 : NULL;
-}
-
 /* "<digits><tail>" at p -> the number (> 0) when exactly followed by tail, else 0. */
 static long long id_then(const char *p, const char *tail)
 {
@@ -161,45 +132,45 @@ enum MHD_Result hub_policy_route(struct hub *h, struct MHD_Connection *c, const 
                                  const char *method, const char *body, size_t len)
 {
     char err[300];
-    const char *tk = bearer(c);
+    const char *tk = hub_bearer(c);
     if (!strcmp(method, "GET")) {
         char name[80];
         if (hub_operator_request(h, c, method, name, sizeof name) != 1)   /* token or console */
-            return fail(c, 401, "operator token required");
+            return hub_send_err(c, 401, "operator token required");
         const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
         char *end;
         long long a = after ? strtoll(after, &end, 10) : 0;
         if (after && (*end || a < 0))
-            return fail(c, 400, "parameter 'after': expected a message id >= 0");
+            return hub_send_err(c, 400, "parameter 'after': expected a message id >= 0");
         json_t *arr = hub_policy_list(h, (long)id_then(url + 10, "/policy"), a, err,
                                       sizeof err);
         if (!arr) {
             log_error("policy list: %s", err);
-            return fail(c, 500, "storage error; see the hub log");
+            return hub_send_err(c, 500, "storage error; see the hub log");
         }
-        return reply(c, 200, json_pack("{s:o}", "messages", arr));
+        return hub_send_json(c, 200, json_pack("{s:o}", "messages", arr));
     }
     long long msg = id_then(url + 11, "/result");
     if (!msg)
-        return fail(c, 404, "expected POST /v1/policy/<id>/result");
+        return hub_send_err(c, 404, "expected POST /v1/policy/<id>/result");
     long org = 0;
     long box = tk ? hub_box_auth(h, tk, &org, err, sizeof err) : 0;
     if (box < 0) {
         log_error("auth: %s", err);
-        return fail(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
     if (box == 0)
-        return fail(c, 401, "missing, unknown or revoked box token");
+        return hub_send_err(c, 401, "missing, unknown or revoked box token");
     char status[16], detail[HUB_POLICY_DETAIL_MAX + 1];
     if (hub_body_policy_result(body, len, status, sizeof status, detail, sizeof detail, err,
                                sizeof err) < 0)
-        return fail(c, 400, err);
+        return hub_send_err(c, 400, err);
     int r = hub_policy_result(h, box, msg, status, detail, err, sizeof err);
     if (r < 0) {
         log_error("policy result: %s", err);
-        return fail(c, 500, "storage error; see the hub log");
+        return hub_send_err(c, 500, "storage error; see the hub log");
     }
     if (r == 0)
-        return fail(c, 404, "no policy message with that id for this box");
-    return reply(c, 200, json_pack("{s:I, s:s}", "id", (json_int_t)msg, "result", status));
+        return hub_send_err(c, 404, "no policy message with that id for this box");
+    return hub_send_json(c, 200, json_pack("{s:I, s:s}", "id", (json_int_t)msg, "result", status));
 }
