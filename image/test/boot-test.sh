@@ -37,6 +37,10 @@ check "setup code is in the login banner (/run/issue.d), not in the journal" \
     img_guest "grep -q '$code' /run/issue.d/50-otasuke.issue && ! journalctl -b --no-pager | grep -q '$code'"
 check "no password hash in /etc/shadow, root locked" \
     img_guest "! grep -E '^[^:]+:[^*!:]' /etc/shadow && passwd -S root | grep -qE ' (L|NP) '"
+# A power cut leaves ext4 to be checked: root in the initramfs (fsck and e2fsck must be in
+# it), the data partition by systemd-fsck@ (fstab pass 2).
+check "root file system is checked by the initramfs at boot, data by systemd-fsck" \
+    img_guest "test -e /run/initramfs/fsck-root && systemctl show -P Result 'systemd-fsck@dev-disk-by\\x2dlabel-otasuke\\x2ddata.service' | grep -qx success"
 check "no SSH server, nothing listens on the WAN address" \
     img_guest "! test -e /usr/sbin/sshd && ! ss -Hlnt | grep -E '198\.18\.0\.2:'"
 

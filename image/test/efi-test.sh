@@ -86,6 +86,33 @@ check "the one-shot entry is used up (the next start is a normal one)" \
 check "the box's config is the shipped one, for this board (wan0/lan0)" \
     img_guest "cmp /etc/otasuke/otasuke.conf /usr/share/otasuke/otasuke.conf && grep -q '\"wan0\"' /etc/otasuke/otasuke.conf"
 
+# ---- a systemd-boot update reaches the ESP ---------------------------------------------
+# Debian's systemd-boot-efi and systemd-boot, rebuilt from the image as a newer version
+# whose loader reports a marker in its LoaderInfo, published in the signed otasuke
+# repository on the fake internet (the test image's otasuke.sources). unattended-upgrades
+# installs them; apt's Post-Invoke hook must copy the loader to EFI/BOOT/BOOTX64.EFI, and
+# the next start must run it.
+read -r lver marker < <(python3 "$IMG_TOP/image/test/loader-debs.py" "$IMG_TOP/build/image/root" "$IMG_RUN/loader-debs") \
+    || img_die "image/test/loader-debs.py failed"
+mkdir -p "$IMG_RUN/www"
+OTASUKE_REPO_DIR=$IMG_RUN/www/otasuke "$IMG_TOP/image/repo.sh" build "$IMG_RUN"/loader-debs/*.deb >/dev/null \
+    || img_die "image/repo.sh build (loader update) failed"
+ip -n "$IMG_ID-wan" addr add 198.18.10.30/32 dev lo
+img_ns wan python3 -m http.server --bind 198.18.10.30 80 --directory "$IMG_RUN/www" >"$IMG_RUN/repo-http.log" 2>&1 &
+echo $! >>"$IMG_RUN/pids"
+out=$(img_guest --timeout 900 "apt-get update -o Dir::Etc::SourceList=/dev/null >/dev/null 2>&1; unattended-upgrade 2>&1 | tail -5; dpkg-query -W -f '\${Version}\n' systemd-boot-efi; cmp /usr/lib/systemd/boot/efi/systemd-bootx64.efi /boot/efi/EFI/BOOT/BOOTX64.EFI && echo loader-on-esp")
+if grep -qx "$lver" <<<"$out" && grep -qx loader-on-esp <<<"$out"; then
+    ok "a systemd-boot update from the signed repository is installed and copied to the ESP ($lver)"
+else notok "a systemd-boot update from the signed repository is installed and copied to the ESP" "$out
+$(img_guest 'tail -20 /var/log/unattended-upgrades/unattended-upgrades-dpkg.log')"; fi
+img_guest "systemctl reboot" >/dev/null 2>&1 || true
+for _ in $(seq 600); do kill -0 "$IMG_QEMU_PID" 2>/dev/null || break; sleep 0.2; done
+img_vm_kill
+boot "boot after the loader update"
+info=$(efivar LoaderInfo)
+if [ "$info" = "systemd-boot $marker" ]; then ok "the firmware started the updated loader (LoaderInfo '$info')"
+else notok "the firmware started the updated loader" "LoaderInfo '$info', want 'systemd-boot $marker'"; fi
+
 img_log "EFI boot + factory reset test: $(( $(date +%s) - t0 )) s ($(img_accel))"
 echo "1..$n"
 [ $failed = 0 ]

@@ -120,6 +120,16 @@ stale_tmp() {   # temporary files a stopped writer left: the agent sweeps them a
     if [ -z "$t" ]; then ok "$1: no temporary file left over"
     else notok "$1: no temporary file left over" "$(echo $t)"; fi
 }
+# fs_checked LABEL: after a power cut both file systems were checked before use: root by
+# the initramfs (its stamp /run/initramfs/fsck-root), the data partition by
+# systemd-fsck@ (fstab pass 2), and neither check failed.
+fs_checked() {
+    local out
+    out=$(img_guest "test -e /run/initramfs/fsck-root && echo root-checked; for u in \$(systemctl list-units --all --plain --no-legend 'systemd-fsck@*' | cut -d' ' -f1); do systemctl show -p Result --value \$u; done")
+    if grep -qx root-checked <<<"$out" && grep -qx success <<<"$out" && ! grep -qvxE 'root-checked|success' <<<"$out"; then
+        ok "$1: root and data file systems checked at boot (fsck)"
+    else notok "$1: root and data file systems checked at boot (fsck)" "$out $(img_guest 'cat /run/initramfs/fsck.log 2>&1 | tail -5')"; fi
+}
 after_power_loss() {   # LABEL ALLOWED_VERSIONS...
     local label=$1; shift
     local v s1 s2
@@ -130,6 +140,7 @@ after_power_loss() {   # LABEL ALLOWED_VERSIONS...
     case " $* " in *" $v "*) ok "$label: compiled set opens and holds one whole list ($v)";;
         *) notok "$label: compiled set opens and holds one whole list" "$v";; esac
     if db_ok; then ok "$label: agent.db integrity_check ok"; else notok "$label: agent.db integrity_check ok"; fi
+    fs_checked "$label"
 }
 
 # ---- first boot and a known state: owner block + list A -----------------------------
@@ -262,6 +273,7 @@ for p in $FW_POINTS; do
     img_vm_kill
     img_log "firewall: power cut at $point $file ($IP $([ $blocked = no ] && echo added to || echo removed from) the address feed)"
     boot "firewall $point" || exit 1
+    fs_checked "firewall power cut $point $file"
     check "firewall power cut $point $file: table inet otasuke loaded and equal to fw.set" fw_agree
     # recompiled at start: fw.set follows the feed entries in agent.db
     r=$(db_has_ip)
