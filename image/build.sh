@@ -90,9 +90,13 @@ sed -i -e 's/interface = "eth0"/interface = "wan0"/' -e 's/interface = "eth1/int
 
 # Signed otasuke updates: apt trusts the otasuke archive key for the otasuke repository
 # only (Signed-By), never for Debian's. image/repo.sh makes the key under build/ (or
-# uses the distributor's, OTASUKE_REPO_GNUPGHOME); only the public half comes here.
-keyring=$(image/repo.sh key) || die "no otasuke archive key (image/repo.sh key)"
-install -D -m 0644 "$keyring" "$ROOT/usr/share/keyrings/otasuke-archive-keyring.gpg"
+# uses the distributor's, OTASUKE_REPO_GNUPGHOME); only the public half comes here, in
+# the package otasuke-archive-keyring, which the repository also serves: a later
+# keyring (the next key, before the repository is signed with it) arrives as an update.
+keyring_deb=$(image/repo.sh keyring-deb) || die "no otasuke archive key (image/repo.sh keyring-deb)"
+cp "$keyring_deb" "$ROOT/tmp/otasuke-archive-keyring.deb"
+chroot "$ROOT" dpkg -i /tmp/otasuke-archive-keyring.deb >/dev/null || die "dpkg -i $(basename "$keyring_deb") failed in the image"
+rm -f "$ROOT/tmp/otasuke-archive-keyring.deb"
 write_sources() {   # URL
     cat >"$ROOT/etc/apt/sources.list.d/otasuke.sources" <<SRC
 # otasuke's own packages, signed by the otasuke archive key (image/repo.sh).

@@ -359,6 +359,7 @@ in_root_net() {
         $(unit_launch otasuke-agent ExecStart) >/tmp/agent.log 2>&1 & pids=\"\$pids \$!\"
         for i in \$(seq 100); do [ -e /var/lib/otasuke/fw.set ] && break; sleep 0.1; done
         stat -c '%a %U:%G %n' /var/lib/otasuke/domains.set /var/lib/otasuke/policy.set /var/lib/otasuke/fw.set
+        stat -c '%a %U %n' /var/lib/otasuke/agent.db
         $(unit_launch otasuke-dnsd ExecStartPre) >/tmp/dnsd-check.log 2>&1 && echo dnsd-check-ok
         $(unit_launch otasuke-fwd ExecStartPre) >/tmp/fwd-check.log 2>&1 && echo fwd-check-ok
         $(unit_launch otasuke-dnsd ExecStart) >/tmp/dnsd.log 2>&1 & pids=\"\$pids \$!\"
@@ -384,6 +385,9 @@ in_root_net() {
     assert_line --regexp '^64[04] otasuke:otasuke /var/lib/otasuke/domains\.set$'
     assert_line --regexp '^64[04] otasuke:otasuke /var/lib/otasuke/policy\.set$'
     assert_line --regexp '^64[04] otasuke:otasuke /var/lib/otasuke/fw\.set$'
+    # accounts, sessions, keys and the audit live in agent.db: the agent's alone,
+    # not the otasuke group's (its unit's UMask=0027 would give 0640)
+    assert_line '600 otasuke /var/lib/otasuke/agent.db'
     assert_line dnsd-check-ok
     assert_line fwd-check-ok
     assert_line --regexp '^status: (NOERROR|NXDOMAIN|SERVFAIL)$'  # dnsd answered on :53
