@@ -175,9 +175,11 @@ void hubclient_set_error(struct hubclient *hc, const char *msg)
 
 static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
-    /* Grows by doubling: a snapshot of a million entries arrives in many small chunks.
-     * A hub never sends more than RESPONSE_MAX; passing it aborts the transfer. */
+    /* Grows by doubling; a hub never answers an API call with more than RESPONSE_MAX,
+     * passing it aborts the transfer. Feed documents go to r->sink instead. */
     struct hubclient_http *r = ctx;
+    if (r->sink)
+        return filesink_curl_write(p, size, n, r->sink);
     struct growbuf g = { r->body, r->len, r->cap, RESPONSE_MAX, 0 };
     int rc = growbuf_append(&g, p, size * n);
     r->body = g.data;
@@ -207,11 +209,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
     return len;
 }
 
-int hubclient_request(struct hubclient *hc, const char *method, const char *path,
-                      const char *body, int auth, struct hubclient_http *res,
-                      char *err, size_t errlen)
+static int request(struct hubclient *hc, const char *method, const char *path,
+                   const char *body, int auth, struct filesink *sink,
+                   struct hubclient_http *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
+    res->sink = sink;
     const char *base = hc->url_override[0] ? hc->url_override : hc->url;
     char url[600];
     snprintf(url, sizeof url, "%s%s", base, path);
@@ -244,6 +247,8 @@ int hubclient_request(struct hubclient *hc, const char *method, const char *path
     curl_easy_setopt(c, CURLOPT_WRITEDATA, res);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, res);
+    if (sink && sink->max)
+        curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink->max);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     } else if (strcmp(method, "POST") == 0) {
@@ -255,11 +260,47 @@ int hubclient_request(struct hubclient *hc, const char *method, const char *path
     curl_slist_free_all(hdr);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK) {
-        errbuf_set(err, errlen, "%s %s: %s", method, url, curl_easy_strerror(rc));
+        if (sink && (sink->over || rc == CURLE_FILESIZE_EXCEEDED))
+            errbuf_set(err, errlen, "%s %s: larger than the limit of %llu bytes", method, url,
+                       (unsigned long long)sink->max);
+        else if (sink && sink->write_errno)
+            /* curl would only say "Failed writing received data"; the owner needs the cause */
+            errbuf_set(err, errlen, "%s %s: the download cannot be stored on the box: %s%s",
+                       method, url, strerror(sink->write_errno),
+                       filesink_hint(sink->write_errno));
+        else
+            errbuf_set(err, errlen, "%s %s: %s", method, url, curl_easy_strerror(rc));
         hubclient_http_free(res);
         return -1;
     }
+    if (sink && (res->status < 200 || res->status > 299)) {
+        /* an error answer went to the file: its JSON reason is small, read it back */
+        char *b = malloc(4097);
+        ssize_t got = b ? pread(sink->fd, b, 4096, 0) : -1;
+        if (got > 0) {
+            b[got] = '\0';
+            res->body = b;
+            res->len = (size_t)got;
+            res->cap = 4097;
+        } else {
+            free(b);
+        }
+    }
     return 0;
+}
+
+int hubclient_request(struct hubclient *hc, const char *method, const char *path,
+                      const char *body, int auth, struct hubclient_http *res,
+                      char *err, size_t errlen)
+{
+    return request(hc, method, path, body, auth, NULL, res, err, errlen);
+}
+
+int hubclient_request_to(struct hubclient *hc, const char *method, const char *path,
+                         struct filesink *sink, struct hubclient_http *res, char *err,
+                         size_t errlen)
+{
+    return request(hc, method, path, NULL, 1, sink, res, err, errlen);
 }
 
 void hubclient_http_free(struct hubclient_http *res)

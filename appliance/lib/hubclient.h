@@ -13,6 +13,7 @@
 #define OTASUKE_HUBCLIENT_H
 
 #include "feed.h"
+#include "filesink.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -94,14 +95,21 @@ int hubclient_policy_fetch(struct hubclient *hc, long long after, hubclient_poli
 int hubclient_policy_result(struct hubclient *hc, long long id, const char *status,
                             const char *detail, char *err, size_t errlen);
 
-/* Called with a verified document; returns 0 when applied (the seq is then saved),
- * non-zero to refuse it (the seq stays). */
-typedef int (*hubclient_apply_fn)(const char *doc, size_t len, const struct feed_manifest *m,
-                                  void *ctx);
+/* Called with a verified document in the file fd (an anonymous file in the state
+ * directory: read it with feed_foreach_entry_fd, never whole; do not close it). Returns 0
+ * when applied (the seq is then saved), non-zero to refuse it (the seq stays) with err
+ * saying why. It must be all or nothing: a refused document leaves no trace. */
+typedef int (*hubclient_apply_fn)(int fd, const struct feed_manifest *m, void *ctx,
+                                  char *err, size_t errlen);
+
+/* Most bytes a hub feed document may have. It goes to disk, so the bound is the disk's
+ * business, not the heap's: the size limit of any signed feed. */
+#define HUBCLIENT_DOC_MAX FEED_DEFAULT_MAX_BYTES
 
 /* Brings the feed up to date: delta from our seq (snapshot if we have none or the hub
- * says ours is too old), verified against the pinned key, feed id, seq and expiry
- * before fn sees a byte. Returns FEED_OK (also when already current; *updated says
+ * says ours is too old), downloaded to an anonymous file in the state directory and
+ * verified there in 64 KiB chunks against the pinned key, feed id, seq and expiry
+ * before fn sees a byte (a million-entry snapshot never sits in memory). Returns FEED_OK (also when already current; *updated says
  * whether a document was applied), or the reason it was refused with err; transport
  * failures return FEED_OK-less -1. The reason is also kept as last_error. */
 int hubclient_sync(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int *updated,
@@ -134,8 +142,8 @@ void hubclient_set_policy_notify(struct hubclient *hc, void (*fn)(long long id, 
 
 /* A ready-made applier: keeps <state>/feed.json (indicator -> entry) up to date.
  * ctx = the hubclient. */
-int hubclient_store_apply(const char *doc, size_t len, const struct feed_manifest *m,
-                          void *ctx);
+int hubclient_store_apply(int fd, const struct feed_manifest *m, void *ctx, char *err,
+                          size_t errlen);
 /* Path of that file (inside hc). */
 const char *hubclient_store_path(const struct hubclient *hc);
 
@@ -146,10 +154,18 @@ struct hubclient_http {
     size_t len;
     size_t cap;                   /* allocated size of body (growbuf doubling) */
     char sig[200];                /* X-Otasuke-Sig, if the hub sent it */
+    struct filesink *sink;        /* the body of a 2xx answer went there, not to body */
 };
 int hubclient_request(struct hubclient *hc, const char *method, const char *path,
                       const char *body, int auth, struct hubclient_http *res,
                       char *err, size_t errlen);
+/* The same, but the body goes to sink (bounded by sink->max); for an answer other than
+ * 2xx, its first 4 KiB are also read back into res->body for hubclient_http_error.
+ * A body that cannot be stored fails with err saying why (a full disk: the update is
+ * refused, the last good lists keep protecting). */
+int hubclient_request_to(struct hubclient *hc, const char *method, const char *path,
+                         struct filesink *sink, struct hubclient_http *res, char *err,
+                         size_t errlen);
 void hubclient_http_free(struct hubclient_http *res);
 int hubclient_save(struct hubclient *hc, char *err, size_t errlen);
 void hubclient_set_error(struct hubclient *hc, const char *msg);

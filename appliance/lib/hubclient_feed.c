@@ -4,6 +4,8 @@
  * keeps protecting with what it had and says why in last_error. */
 #include "hubclient_internal.h"
 #include "atomicfile.h"
+#include "errbuf.h"
+#include "filesink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,43 +17,35 @@
 #include <time.h>
 #include <unistd.h>
 
-static int count_entry(const struct feed_entry *e, void *ctx)
+/* Verifies the document in fd (+ sig) and applies it. Returns FEED_OK or a reason (err
+ * filled). The entries are not parsed here first: fn is all or nothing and says which
+ * line was bad, so a third pass over a 140 MB file would buy nothing. */
+static int verify_apply(struct hubclient *hc, int fd, const char *sig, size_t siglen,
+                        hubclient_apply_fn fn, void *ctx, int *updated, char *err,
+                        size_t errlen)
 {
-    (void)e;
-    (*(unsigned long *)ctx)++;
-    return 0;
-}
-
-/* Verifies doc+sig and applies it. Returns FEED_OK or a reason (err filled). */
-static int verify_apply(struct hubclient *hc, const char *doc, size_t len, const char *sig,
-                        size_t siglen, hubclient_apply_fn fn, void *ctx, int *updated,
-                        char *err, size_t errlen)
-{
-    struct feed_expect x = { hc->feed_id, hc->feed_pk, hc->seq, (int64_t)time(NULL), 0 };
+    struct feed_expect x = { hc->feed_id, hc->feed_pk, hc->seq, (int64_t)time(NULL),
+                             HUBCLIENT_DOC_MAX };
     struct feed_manifest m;
     char e2[256];
-    enum feed_reason why = feed_verify(doc, len, sig, siglen, &x, &m, e2, sizeof e2);
+    enum feed_reason why = feed_verify_fd(fd, sig, siglen, &x, &m, e2, sizeof e2);
     if (why == FEED_OK && m.type == FEED_DELTA && m.base != hc->seq) {
         why = FEED_BAD_BASE;
         snprintf(e2, sizeof e2, "delta applies to seq %llu, this box holds %llu",
                  (unsigned long long)m.base, (unsigned long long)hc->seq);
-    }
-    unsigned long n = 0;
-    /* Every entry is checked before the caller applies any: all or nothing. */
-    if (why == FEED_OK && feed_foreach_entry(doc, len, &m, count_entry, &n, e2, sizeof e2) != 0)
-        why = FEED_BAD_ENTRY;
-    if (why == FEED_OK && fn && fn(doc, len, &m, ctx) != 0) {
-        snprintf(err, errlen, "seq %llu verified but the box could not apply it",
-                 (unsigned long long)m.seq);
-        hubclient_set_error(hc, err);
-        hubclient_save(hc, NULL, 0);
-        return FEED_BAD_ENTRY;
     }
     if (why != FEED_OK) {
         snprintf(err, errlen, "feed %s refused (%s): %s", hc->feed_id, feed_reason_name(why), e2);
         hubclient_set_error(hc, err);
         hubclient_save(hc, NULL, 0);
         return why;
+    }
+    if (fn && fn(fd, &m, ctx, e2, sizeof e2) != 0) {
+        snprintf(err, errlen, "feed %s: seq %llu verified but the box could not apply it: %s",
+                 hc->feed_id, (unsigned long long)m.seq, e2);
+        hubclient_set_error(hc, err);
+        hubclient_save(hc, NULL, 0);
+        return FEED_BAD_ENTRY;
     }
     hc->seq = m.seq;
     hc->feed_created = m.created;
@@ -62,10 +56,24 @@ static int verify_apply(struct hubclient *hc, const char *doc, size_t len, const
     return hubclient_save(hc, err, errlen) < 0 ? -1 : FEED_OK;
 }
 
-static int fetch(struct hubclient *hc, const char *path, struct hubclient_http *r,
-                 char *err, size_t errlen)
+/* A new anonymous download file in the state directory. Returns the fd or -1 with err. */
+static int doc_file(struct hubclient *hc, char *err, size_t errlen)
 {
-    if (hubclient_request(hc, "GET", path, NULL, 1, r, err, errlen) < 0)
+    int fd = filesink_tmpfile(hc->dir);
+    if (fd < 0)
+        errbuf_set(err, errlen, "cannot create a download file in %s: %s%s", hc->dir,
+                   strerror(errno), filesink_hint(errno));
+    return fd;
+}
+
+/* GETs path into sink (the document) and its signature into r->sig. 0 or -1 with err. */
+static int fetch(struct hubclient *hc, const char *path, struct filesink *sink,
+                 struct hubclient_http *r, char *err, size_t errlen)
+{
+    if (filesink_rewind(sink) < 0)
+        return errbuf_set(err, errlen, "%s: cannot reuse the download file: %s", hc->dir,
+                          strerror(errno));
+    if (hubclient_request_to(hc, "GET", path, sink, r, err, errlen) < 0)
         return -1;
     if (r->status == 200 && !r->sig[0]) {
         /* No header (a static mirror): the detached .sig file. */
@@ -84,6 +92,14 @@ static int fetch(struct hubclient *hc, const char *path, struct hubclient_http *
     return 0;
 }
 
+/* Records a transport failure as the last error. Returns -1. */
+static int sync_failed(struct hubclient *hc, const char *err)
+{
+    hubclient_set_error(hc, err);
+    hubclient_save(hc, NULL, 0);
+    return -1;
+}
+
 int hubclient_sync(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int *updated,
                    char *err, size_t errlen)
 {
@@ -95,24 +111,27 @@ int hubclient_sync(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int *
     }
     char path[200];
     struct hubclient_http r;
+    struct filesink sink = { .fd = doc_file(hc, err, errlen), .max = HUBCLIENT_DOC_MAX };
+    if (sink.fd < 0)
+        return sync_failed(hc, err);
     if (hc->seq)
         snprintf(path, sizeof path, "/feed/%s/delta/%llu", hc->feed_id,
                  (unsigned long long)hc->seq);
     else
         snprintf(path, sizeof path, "/feed/%s/snapshot", hc->feed_id);
-    int rc = fetch(hc, path, &r, err, errlen);
+    int rc = fetch(hc, path, &sink, &r, err, errlen);
     if (rc == 0 && r.status == 410) {
         hubclient_http_free(&r);
         snprintf(path, sizeof path, "/feed/%s/snapshot", hc->feed_id);
-        rc = fetch(hc, path, &r, err, errlen);
+        rc = fetch(hc, path, &sink, &r, err, errlen);
     }
     if (rc < 0) {
-        hubclient_set_error(hc, err);
-        hubclient_save(hc, NULL, 0);
-        return -1;
+        close(sink.fd);
+        return sync_failed(hc, err);
     }
     if (r.status == 204) {
         hubclient_http_free(&r);
+        close(sink.fd);
         hc->last_sync = (int64_t)time(NULL);
         hubclient_set_error(hc, "");
         return hubclient_save(hc, err, errlen) < 0 ? -1 : FEED_OK;
@@ -120,13 +139,13 @@ int hubclient_sync(struct hubclient *hc, hubclient_apply_fn fn, void *ctx, int *
     if (r.status != 200) {
         hubclient_http_error(&r, path, err, errlen);
         hubclient_http_free(&r);
-        hubclient_set_error(hc, err);
-        hubclient_save(hc, NULL, 0);
-        return -1;
+        close(sink.fd);
+        return sync_failed(hc, err);
     }
-    rc = verify_apply(hc, r.body ? r.body : "", r.len, r.sig[0] ? r.sig : NULL, strlen(r.sig),
-                      fn, ctx, updated, err, errlen);
+    rc = verify_apply(hc, sink.fd, r.sig[0] ? r.sig : NULL, strlen(r.sig), fn, ctx, updated,
+                      err, errlen);
     hubclient_http_free(&r);
+    close(sink.fd);
     return rc;
 }
 
@@ -179,13 +198,27 @@ int hubclient_notify(struct hubclient *hc, const char *payload, size_t len,
     if (seq <= hc->seq)
         return FEED_OK;
     if (doc) {
-        /* Verified like a fetched one; when it does not fit our seq, HTTPS decides. */
+        /* Verified like a fetched one; when it does not fit our seq, HTTPS decides. An
+         * MQTT payload is small, but the applier reads files: it goes to one too. */
         struct feed_manifest m;
         char e2[200];
         struct feed_expect x = { hc->feed_id, hc->feed_pk, hc->seq, (int64_t)time(NULL), 0 };
         if (feed_verify(doc, dl, sig, siglen, &x, &m, e2, sizeof e2) == FEED_OK &&
-            m.type == FEED_DELTA && m.base == hc->seq)
-            return verify_apply(hc, doc, dl, sig, siglen, fn, ctx, updated, err, errlen);
+            m.type == FEED_DELTA && m.base == hc->seq) {
+            struct filesink sink = { .fd = doc_file(hc, err, errlen) };
+            if (sink.fd < 0)
+                return sync_failed(hc, err);
+            if (filesink_write(&sink, doc, dl) < 0) {
+                errbuf_set(err, errlen, "%s: the notified delta cannot be stored on the box:"
+                           " %s%s", hc->dir, strerror(sink.write_errno),
+                           filesink_hint(sink.write_errno));
+                close(sink.fd);
+                return sync_failed(hc, err);
+            }
+            int rc = verify_apply(hc, sink.fd, sig, siglen, fn, ctx, updated, err, errlen);
+            close(sink.fd);
+            return rc;
+        }
     }
     return hubclient_sync(hc, fn, ctx, updated, err, errlen);
 }
@@ -366,8 +399,8 @@ const char *hubclient_store_path(const struct hubclient *hc)
     return hc->store;
 }
 
-int hubclient_store_apply(const char *doc, size_t len, const struct feed_manifest *m,
-                          void *ctx)
+int hubclient_store_apply(int fd, const struct feed_manifest *m, void *ctx, char *err,
+                          size_t errlen)
 {
     struct hubclient *hc = ctx;
     struct store_ctx s = { NULL };
@@ -375,14 +408,17 @@ int hubclient_store_apply(const char *doc, size_t len, const struct feed_manifes
         s.map = json_load_file(hc->store, 0, NULL);
     if (!s.map)
         s.map = json_object();
-    char e2[200];
-    int rc = feed_foreach_entry(doc, len, m, store_entry, &s, e2, sizeof e2);
+    int rc = feed_foreach_entry_fd(fd, m, store_entry, &s, err, errlen);
     if (rc == 0) {
         /* fsync + rename: after a power loss the store is the old one or the new one */
         char *text = json_dumps(s.map, JSON_INDENT(1) | JSON_SORT_KEYS);
-        rc = text && atomic_write_file(hc->store, text, strlen(text), 0600, e2, sizeof e2) == 0
-                 ? 0 : -1;
+        if (!text)
+            rc = errbuf_set(err, errlen, "%s: out of memory", hc->store);
+        else if (atomic_write_file(hc->store, text, strlen(text), 0600, err, errlen) != 0)
+            rc = -1;
         free(text);
+    } else if (rc > 0) {
+        rc = errbuf_set(err, errlen, "%s: an entry cannot be stored", hc->store);
     }
     json_decref(s.map);
     return rc;

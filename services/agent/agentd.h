@@ -122,10 +122,11 @@ int agentd_feed_apply(sqlite3 *db, int64_t feed_id, const char *doc, size_t len,
  * agent's own downloads use. */
 int agentd_feed_apply_fd(sqlite3 *db, int64_t feed_id, int fd, const char *sig,
                          size_t siglen, int64_t now, char *err, size_t errlen);
-/* Applies a document someone already verified (the hub client did: pinned key, feed id,
- * seq, expiry) in one transaction. Returns 1 or -1 with err (bad entry: nothing kept). */
+/* Applies a document in the file fd that someone already verified (the hub client did:
+ * pinned key, feed id, seq, expiry) in one transaction, reading it in chunks. Returns 1
+ * or -1 with err (bad entry, storage: nothing kept). */
 struct feed_manifest;
-int agentd_feed_apply_verified(sqlite3 *db, int64_t feed_id, const char *doc, size_t len,
+int agentd_feed_apply_verified(sqlite3 *db, int64_t feed_id, int fd,
                                const struct feed_manifest *m, int64_t now, char *err,
                                size_t errlen);
 /* After a delta: the feeds' entry counts and the WAL checkpoint its commit skipped.

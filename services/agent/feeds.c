@@ -496,11 +496,11 @@ static int apply_verified(sqlite3 *db, int64_t id, const struct feed_src *src,
     return 1;
 }
 
-int agentd_feed_apply_verified(sqlite3 *db, int64_t id, const char *doc, size_t len,
+int agentd_feed_apply_verified(sqlite3 *db, int64_t id, int fd,
                                const struct feed_manifest *m, int64_t now, char *err,
                                size_t errlen)
 {
-    struct feed_src src = { .doc = doc, .len = len, .fd = -1 };
+    struct feed_src src = { .doc = NULL, .len = 0, .fd = fd };
     return apply_verified(db, id, &src, m, now, err, errlen);
 }
 
@@ -676,11 +676,11 @@ static struct feed_job *job_prepare(struct agentd *ad, int64_t id, char *err, si
     j->is_signed = strcmp(r.kind, "signed") == 0;
     j->doc.body.max = (size_t)r.max_bytes;
     j->sig.body.max = 4096;
-    j->sig.fd = -1;
+    j->sig.file.fd = -1;
     /* The document goes to an anonymous file in the state directory: a million-entry
      * snapshot is ~140 MB, which must not sit in the heap (the agent's budget is 64 MB).
      * Without a usable directory it falls back to memory, bounded by max_bytes. */
-    j->doc.fd = ad->state_dir ? feed_job_tmpfile(ad->state_dir) : -1;
+    j->doc.file.fd = ad->state_dir ? filesink_tmpfile(ad->state_dir) : -1;
     return j;
 }
 
@@ -733,7 +733,7 @@ static int job_finish(struct agentd *ad, struct feed_job *j, int64_t now, int *f
         rc = -1;
     } else {
         struct feed_src src = { .doc = j->doc.body.data ? j->doc.body.data : "",
-                                .len = j->doc.body.len, .fd = j->doc.fd };
+                                .len = j->doc.body.len, .fd = j->doc.file.fd };
         enum feed_reason why;
         int delta;
         rc = apply_src(ad->db, j->id, &src, j->sig.body.data, j->sig.body.len, now, &why,

@@ -1,6 +1,7 @@
 /* Feed downloads with libcurl (http, https, file; ETag; size limit; timeout), on a worker
  * thread when the main loop asks. Nothing here touches the database. */
 #include "feeds_fetch.h"
+#include "filesink.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -15,44 +16,6 @@
 void feeds_fetch_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-int feed_job_tmpfile(const char *dir)
-{
-    char path[1100];
-#ifdef O_TMPFILE
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        return fd;
-#endif
-    snprintf(path, sizeof path, "%s/feed-download.XXXXXX", dir);
-    int tfd = mkostemp(path, O_CLOEXEC);
-    if (tfd >= 0)
-        unlink(path);
-    return tfd;
-}
-
-/* libcurl write callback for a body that goes to a file, bounded like the growbuf. */
-static size_t on_body_fd(char *p, size_t sz, size_t n, void *ud)
-{
-    struct fetch_buf *b = ud;
-    size_t len = sz * n, done = 0;
-    if (b->body.max && b->written + len > b->body.max) {
-        b->body.over = 1;
-        return 0;
-    }
-    while (done < len) {
-        ssize_t w = write(b->fd, p + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            b->write_errno = w < 0 ? errno : EIO;
-            return 0;
-        }
-        done += (size_t)w;
-    }
-    b->written += len;
-    return len;
 }
 
 static size_t on_header(char *p, size_t sz, size_t n, void *ud)
@@ -96,9 +59,10 @@ static long fetch(const char *url, const char *etag, struct fetch_buf *b, char *
     curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)FEED_FETCH_TIMEOUT);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->body.max);
-    if (b->fd >= 0) {
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body_fd);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+    if (b->file.fd >= 0) {
+        b->file.max = b->body.max;
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, filesink_curl_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b->file);
     } else {
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, growbuf_curl_write);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &b->body);
@@ -119,15 +83,13 @@ static long fetch(const char *url, const char *etag, struct fetch_buf *b, char *
             snprintf(err, errlen, "%s: HTTP status %ld", url, status);
             status = -1;
         }
-    } else if (b->body.over || rc == CURLE_FILESIZE_EXCEEDED) {
+    } else if (b->body.over || b->file.over || rc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(err, errlen, "%s: larger than the limit of %zu bytes", url, b->body.max);
         status = -2;
-    } else if (b->write_errno) {
+    } else if (b->file.write_errno) {
         /* curl would only say "Failed writing received data"; the owner needs the cause */
         snprintf(err, errlen, "%s: the download cannot be stored on the box: %s%s", url,
-                 strerror(b->write_errno), b->write_errno == ENOSPC
-                 ? " (the disk is full: the update is refused, the last good lists keep protecting)"
-                 : "");
+                 strerror(b->file.write_errno), filesink_hint(b->file.write_errno));
     } else {
         snprintf(err, errlen, "%s: %s", url, curl_easy_strerror(rc));
     }
@@ -169,7 +131,7 @@ void feed_job_free(struct feed_job *j)
         return;
     free(j->doc.body.data);
     free(j->sig.body.data);
-    if (j->doc.fd >= 0)
-        close(j->doc.fd);
+    if (j->doc.file.fd >= 0)
+        close(j->doc.file.fd);
     free(j);
 }

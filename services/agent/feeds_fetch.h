@@ -5,6 +5,7 @@
 #define OTASUKE_AGENT_FEEDS_FETCH_H
 
 #include "agent.h"
+#include "filesink.h"
 #include "growbuf.h"
 
 #include <pthread.h>
@@ -12,10 +13,8 @@
 #include <stdint.h>
 
 struct fetch_buf {
-    struct growbuf body; /* body.max is the size limit (also with fd) */
-    int fd;              /* >= 0: the body goes to this file instead of body.data */
-    uint64_t written;    /* bytes written to fd */
-    int write_errno;     /* why writing to fd failed (ENOSPC: the disk is full), 0 if it did not */
+    struct growbuf body; /* body.max is the size limit (also with a file) */
+    struct filesink file; /* file.fd >= 0: the body goes to this file instead of body.data */
     char etag[256];      /* ETag of the answer, "" if none */
 };
 
@@ -31,10 +30,6 @@ struct feed_job {
     int notify_fd;       /* worker writes one byte here when done; -1 = none */
     pthread_t thread;
 };
-
-/* Creates an anonymous file in dir (O_TMPFILE, else mkstemp + unlink) for a download:
- * a million-entry snapshot goes to disk, not to the heap. Returns the fd or -1. */
-int feed_job_tmpfile(const char *dir);
 
 /* Once, before any thread: curl's global state. */
 void feeds_fetch_init(void);

@@ -39,11 +39,12 @@ struct agentd_hub {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int pipe[2];
-    /* the document being handed over; valid while pending */
-    const char *doc;
-    size_t len;
+    /* the document being handed over (a verified file, read in chunks by the main
+     * thread: a million-entry snapshot never sits in memory); valid while pending */
+    int fd;
     struct feed_manifest m;
     int pending, done, rc;
+    char verdict[AGENT_ERR]; /* why the main thread refused it */
     int stopping;          /* under mu: the agent is stopping; threads leave, nobody waits */
     pthread_cond_t nap_cv; /* threads sleep on it between tries; broadcast at stop */
     /* heartbeat: its own client and thread; the snapshot is under mu */
@@ -57,13 +58,14 @@ struct agentd_hub {
     int64_t hb_snapshot_at;
 };
 
-static int hand_over(const char *doc, size_t len, const struct feed_manifest *m, void *ctx)
+static int hand_over(int fd, const struct feed_manifest *m, void *ctx, char *err,
+                     size_t errlen)
 {
     struct agentd_hub *h = ctx;
     pthread_mutex_lock(&h->mu);
-    h->doc = doc;
-    h->len = len;
+    h->fd = fd;
     h->m = *m;
+    h->verdict[0] = '\0';
     h->pending = 1;
     h->done = 0;
     pthread_mutex_unlock(&h->mu);
@@ -72,12 +74,14 @@ static int hand_over(const char *doc, size_t len, const struct feed_manifest *m,
         pthread_mutex_lock(&h->mu);
         h->pending = 0;
         pthread_mutex_unlock(&h->mu);
+        snprintf(err, errlen, "cannot wake the agent's main loop: %s", strerror(errno));
         return -1;
     }
     pthread_mutex_lock(&h->mu);
     while (!h->done && !h->stopping)
         pthread_cond_wait(&h->cv, &h->mu);
     int rc = h->done ? h->rc : -1;
+    snprintf(err, errlen, "%s", h->done ? h->verdict : "the agent is stopping");
     h->pending = 0;
     pthread_mutex_unlock(&h->mu);
     return rc;
@@ -289,8 +293,8 @@ void agentd_hub_handle(struct agentd *ad, int64_t now)
     pthread_mutex_lock(&h->mu);
     if (h->pending && !h->done) {
         int64_t id = hub_row_id(ad->db);
-        int rc = id > 0 ? agentd_feed_apply_verified(ad->db, id, h->doc, h->len, &h->m, now,
-                                                     err, sizeof err) : -1;
+        int rc = id > 0 ? agentd_feed_apply_verified(ad->db, id, h->fd, &h->m, now, err,
+                                                     sizeof err) : -1;
         if (rc > 0) {
             if (h->m.type == FEED_DELTA)
                 ad->delta_dirty = 1;   /* an overlay compile (compile.c) is enough */
@@ -303,8 +307,8 @@ void agentd_hub_handle(struct agentd *ad, int64_t now)
             pthread_cond_broadcast(&h->nap_cv);
         } else {
             ad->n.feed_refusals++;
-            log_warn("hub feed seq %llu: %s", (unsigned long long)h->m.seq,
-                     id > 0 ? err : "no 'hub' feed row");
+            snprintf(h->verdict, sizeof h->verdict, "%s", id > 0 ? err : "no 'hub' feed row");
+            log_warn("hub feed seq %llu: %s", (unsigned long long)h->m.seq, h->verdict);
         }
         h->rc = rc > 0 ? 0 : -1;
         h->done = 1;
