@@ -113,6 +113,7 @@ static void *hub_thread(void *arg)
 {
     struct agentd_hub *h = arg;
     unsigned backoff = 1;
+    char said[300] = "";   /* the last sync error logged */
     while (!stopping(h)) {
         char err[300];
         int updated = 0;
@@ -129,7 +130,15 @@ static void *hub_thread(void *arg)
             continue;
         }
         log_debug("hub: MQTT not usable (%s); polling, retrying in %u s", err, backoff);
-        hubclient_sync(h->hc, hand_over, h, &updated, err, sizeof err);
+        /* a refusal or a full disk is said once, not at every poll; the owner also sees
+         * it as last_error (GET /v1/hub/enrolment) */
+        if (hubclient_sync(h->hc, hand_over, h, &updated, err, sizeof err) != FEED_OK) {
+            if (strcmp(err, said) != 0)
+                log_warn("hub feed: %s (the last good lists keep protecting)", err);
+            snprintf(said, sizeof said, "%s", err);
+        } else {
+            said[0] = '\0';
+        }
         if (nap(h, backoff))
             break;
         backoff = backoff * 2 > HUB_POLL_SECONDS ? HUB_POLL_SECONDS : backoff * 2;

@@ -214,6 +214,8 @@ out = {
 }
 print(json.dumps(out, indent=2))
 PY
+# the hub feed section (tests/bench/agent/hub.sh) stays at the end of agent.md
+hubsec=$(sed -n '/^<!-- hub-feed section/,$p' "$RESULTS/agent.md" 2>/dev/null || true)
 python3 - "$RESULTS/agent.json" <<'PY' > "$RESULTS/agent.md"
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -240,4 +242,5 @@ print("| idle RSS after compile (MB) | %.1f | | |" % (r["idle_rss_kb"] / 1024))
 print()
 print("Load average at the end of the run: %s (2 cores; wall times stretch with it, CPU times do not)." % r["loadavg_at_end"])
 PY
+[ -z "$hubsec" ] || printf '\n%s\n' "$hubsec" >> "$RESULTS/agent.md"
 cat "$RESULTS/agent.md"
