@@ -206,6 +206,18 @@ static void finding(struct detect_finding *f, const char *kind, const char *dev,
     va_end(ap);
 }
 
+static void finding_ja(struct detect_finding *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The Japanese words of the finding just made: the owner reads the timeline in either. */
+static void finding_ja(struct detect_finding *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->detail_ja, sizeof f->detail_ja, fmt, ap);
+    va_end(ap);
+}
+
 /* Is one label of name long and random-looking enough to carry encoded data? */
 static int suspicious_name(const struct detect_cfg *c, const char *name)
 {
@@ -237,6 +249,8 @@ static int on_query(struct detect_state *s, const char *client, const char *name
         return 0;
     finding(out, DK_DNS_TUNNEL, client, base, 80,
             "%d long random-looking names under %s within %d s", n, base, c->tunnel_window);
+    finding_ja(out, "%d秒以内に%sの下の長くランダムな名前を%d個問い合わせました", c->tunnel_window,
+               base, n);
     t->n = 0;   /* fire once per burst; the incident keeps counting */
     return 1;
 }
@@ -256,6 +270,8 @@ static int on_drop(struct detect_state *s, json_t *ev, int64_t now, struct detec
         {
             finding(out, DK_C2_IP, src, dst, 95, "connection to listed address %s (list %s)",
                     dst, *set ? set : "?");
+            finding_ja(out, "ブロックリストにあるアドレス%sへの接続（リスト%s）", dst,
+                       *set ? set : "?");
             return 1;
         }
         return 0;
@@ -263,12 +279,14 @@ static int on_drop(struct detect_state *s, json_t *ev, int64_t now, struct detec
     if (!strcmp(reason, "quarantine")) {
         finding(out, DK_QUARANTINED, src, dst, 100, "quarantined device tried to reach %s",
                 dst);
+        finding_ja(out, "隔離中の機器が%sに接続しようとしました", dst);
         return 1;
     }
     if (strcmp(reason, "policy"))
         return 0;
     if (dport == 853) {
         finding(out, DK_DOH_BYPASS, src, dst, 60, "DNS-over-TLS to %s:853 refused", dst);
+        finding_ja(out, "%s:853への暗号化DNS（DNS-over-TLS）を拒否しました", dst);
         return 1;
     }
     if (!detect_is_local_addr(src) || !detect_is_local_addr(dst))
@@ -285,12 +303,14 @@ static int on_drop(struct detect_state *s, json_t *ev, int64_t now, struct detec
     if (nh >= c->scan_hosts) {
         finding(out, DK_LATERAL_SCAN, src, dst, 85, "%d LAN addresses probed within %d s",
                 nh, c->scan_window);
+        finding_ja(out, "%d秒以内に社内の%d個のアドレスを探りました", c->scan_window, nh);
         hosts->n = 0;
         return 1;
     }
     if (np >= c->scan_ports) {
         finding(out, DK_LATERAL_SCAN, src, dst, 85, "%d ports probed on %s within %d s", np,
                 dst, c->scan_window);
+        finding_ja(out, "%d秒以内に%sの%d個のポートを探りました", c->scan_window, dst, np);
         ports->n = 0;
         return 1;
     }
@@ -312,9 +332,12 @@ int detect_event(struct detect_state *s, json_t *ev, int64_t now, struct detect_
         if (!strcmp(cat, "malware") || !strcmp(cat, "phishing") || !strcmp(cat, "c2")) {
             finding(&out[n++], DK_MALWARE_DOMAIN, client, name, !strcmp(cat, "c2") ? 95 : 90,
                     "looked up %s (%s list %s)", name, cat, jstr(ev, "list"));
+            finding_ja(&out[n - 1], "%sを問い合わせました（%sのリスト%s）", name, cat,
+                       jstr(ev, "list"));
         } else if (!strcmp(cat, "doh-bypass") || !strcmp(cat, "doh")) {
             finding(&out[n++], DK_DOH_BYPASS, client, name, 60,
                     "looked up encrypted-DNS server %s", name);
+            finding_ja(&out[n - 1], "暗号化DNSサーバー%sを問い合わせました", name);
         }
         /* A blocked query still says what was asked: a tunnel to a listed C2 domain is
          * both a malware hit and a tunnel. */
@@ -334,11 +357,15 @@ int detect_health(struct detect_state *s, const struct detect_health *h, int64_t
 {
     int n = 0;
     const struct detect_cfg *c = &s->cfg;
-    if (n < max && h->disk_pct >= c->disk_pct)
-        finding(&out[n++], DK_BOX_HEALTH, "box", "disk", 100, "disk %d%% full", h->disk_pct);
-    if (n < max && h->mem_pct >= c->mem_pct)
-        finding(&out[n++], DK_BOX_HEALTH, "box", "memory", 100, "memory %d%% used",
+    if (n < max && h->disk_pct >= c->disk_pct) {
+        finding(&out[n], DK_BOX_HEALTH, "box", "disk", 100, "disk %d%% full", h->disk_pct);
+        finding_ja(&out[n++], "ディスクが%d%%使われています", h->disk_pct);
+    }
+    if (n < max && h->mem_pct >= c->mem_pct) {
+        finding(&out[n], DK_BOX_HEALTH, "box", "memory", 100, "memory %d%% used",
                 h->mem_pct);
+        finding_ja(&out[n++], "メモリが%d%%使われています", h->mem_pct);
+    }
     if (!h->daemon || n >= max)
         return n;
     struct restart_track *r = NULL;
@@ -369,6 +396,8 @@ int detect_health(struct detect_state *s, const struct detect_health *h, int64_t
     if (delta > 0 && recent >= c->restarts) {
         finding(&out[n++], DK_BOX_HEALTH, "box", h->daemon, 100,
                 "%s restarted %d times within %d s", h->daemon, recent, c->restart_window);
+        finding_ja(&out[n - 1], "%sが%d秒以内に%d回再起動しました", h->daemon, c->restart_window,
+                   recent);
         r->n = 0;
     }
     return n;
@@ -382,5 +411,6 @@ int detect_feed(struct detect_state *s, const char *name, int64_t last_good, int
         return 0;
     finding(out, DK_FEED_STALE, "box", name, 100, "no good update for %lld hours",
             (long long)((now - last_good) / 3600));
+    finding_ja(out, "%lld時間、正常な更新がありません", (long long)((now - last_good) / 3600));
     return 1;
 }

@@ -42,6 +42,8 @@ struct detect_finding {
     char device[64];      /* the device's address (or MAC for new devices; "box") */
     char indicator[256];  /* the matched domain / IP / base domain / feed / resource */
     char detail[160];     /* counters in words, e.g. "12 hosts in 60 s" */
+    char detail_ja[320];  /* the same in Japanese (UTF-8: about 3 bytes a character);
+                           * "" when the finding has no translation (owner's own words) */
     int confidence;       /* 1..100; auto-quarantine needs >= 90 */
 };
 

@@ -123,8 +123,9 @@ long long help_request(sqlite3 *db, const char *hub_state, int64_t id, const cha
         ref = -1;
         goto out;
     }
-    char detail[96];
-    snprintf(detail, sizeof detail, "hub help request %lld", ref);
+    char detail[256];
+    snprintf(detail, sizeof detail, "hub help request %lld: sent to the helpers / "
+             "ハブに助けを依頼しました（依頼番号%lld）", ref, ref);
     if (incident_transition(db, id, who, "help_requested", note, now, e2, sizeof e2) < 0 &&
         !strstr(e2, "cannot go"))
         errbuf_set(err, errlen, "%s", e2);

@@ -79,7 +79,9 @@ static void end_row(sqlite3 *db, int64_t sid, int64_t id, const char *who, const
         { "ended by the owner", "ended by the owner / 所有者が終了しました" },
         { "tunnel closed", "the connection to the helper closed / サポート担当者との接続が切れました" },
     };
-    const char *text = reason;
+    char other[300];
+    snprintf(other, sizeof other, "%s / リモートサポートを終了しました（%s）", reason, reason);
+    const char *text = other;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (!strcmp(reason, words[i][0]))
             text = words[i][1];

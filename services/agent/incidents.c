@@ -245,8 +245,13 @@ int incident_record(sqlite3 *db, const struct detect_finding *f, int64_t now, in
     /* Every detection is in the timeline up to a cap; past it the count still grows, so
      * a flood cannot fill the disk and the report says how many were not listed. */
     if (count < INCIDENT_TIMELINE_MAX) {
-        char detail[512];
-        snprintf(detail, sizeof detail, "%s: %s", f->indicator, f->detail);
+        /* Both languages in one row, "English / 日本語", as notify.c writes them. */
+        char detail[1024];
+        if (f->detail_ja[0])
+            snprintf(detail, sizeof detail, "%s: %s / %s：%s", f->indicator, f->detail,
+                     f->indicator, f->detail_ja);
+        else
+            snprintf(detail, sizeof detail, "%s: %s", f->indicator, f->detail);
         if (incident_note(db, *id, "detector", "detected", detail, now) < 0)
             goto dbfail;
     }
@@ -444,8 +449,9 @@ int incident_contain(sqlite3 *db, int64_t id, const char *who, int on, int64_t n
     }
     if (step_done(st) < 0)
         goto fail;
-    char detail[128];
-    snprintf(detail, sizeof detail, "%s %s", on ? "quarantined" : "released", dev);
+    char detail[256];
+    snprintf(detail, sizeof detail, on ? "quarantined %s / %sを隔離しました"
+                                       : "released %s / %sの隔離を解除しました", dev, dev);
     json_t *after = json_pack("{s:I,s:s,s:b}", "incident", (json_int_t)id, "device", dev,
                               "quarantined", on);
     int ar = agent_audit(db, who, on ? "incident.quarantine" : "incident.release", 0, "ok",

@@ -152,6 +152,7 @@ void incidents_on_event(struct agentd *ad, const char *msg, size_t len, int64_t 
             snprintf(f[0].device, sizeof f[0].device, "%s", addr && *addr ? addr : mac);
             snprintf(f[0].indicator, sizeof f[0].indicator, "%s", mac);
             snprintf(f[0].detail, sizeof f[0].detail, "new device %s", mac);
+            snprintf(f[0].detail_ja, sizeof f[0].detail_ja, "新しい機器%s", mac);
             f[0].confidence = 100;
             n = 1;
         }

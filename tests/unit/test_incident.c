@@ -224,6 +224,46 @@ static void test_quarantine(void **state)
     assert_non_null(strstr(err, "box itself"));
 }
 
+/* Every step the box writes reads in both languages ("English / 日本語", as notify.c
+ * writes them); a row written before that (English only) still comes back as it was. */
+static void test_timeline_bilingual(void **state)
+{
+    sqlite3 *db = *state;
+    struct detect_state *d = detect_new(NULL);
+    struct detect_finding f[4];
+    json_t *ev = json_loads("{\"type\":\"blocked\",\"client\":\"192.0.2.10\","
+                            "\"name\":\"malware.test\",\"category\":\"malware\","
+                            "\"list\":\"community\"}", 0, NULL);
+    assert_int_equal(detect_event(d, ev, 1000, f, 4), 1);
+    json_decref(ev);
+    detect_free(d);
+    int64_t id;
+    assert_int_equal(incident_record(db, &f[0], 1000, &id, err, sizeof err), 1);
+    assert_int_equal(incident_contain(db, id, AGENT_OWNER, 1, 1001, err, sizeof err), 0);
+    assert_int_equal(incident_contain(db, id, AGENT_OWNER, 0, 1002, err, sizeof err), 0);
+    assert_int_equal(incident_note(db, id, "box", "help_sent", "hub help request 7", 1003), 0);
+    json_t *inc = incident_get(db, id, err, sizeof err);
+    json_t *tl = json_object_get(inc, "timeline");
+    assert_int_equal(json_array_size(tl), 4);
+    static const char *const want[3][2] = {
+        { "looked up malware.test (malware list community)", "malware.testを問い合わせました" },
+        { "quarantined 192.0.2.10", "192.0.2.10を隔離しました" },
+        { "released 192.0.2.10", "192.0.2.10の隔離を解除しました" },
+    };
+    for (int i = 0; i < 3; i++) {
+        const char *det = json_string_value(json_object_get(json_array_get(tl, i), "detail"));
+        assert_non_null(det);
+        const char *sep = strstr(det, " / ");
+        assert_non_null(sep);
+        assert_non_null(strstr(det, want[i][0]));
+        assert_true(strstr(det, want[i][0]) < sep);
+        assert_true(strstr(det, want[i][1]) > sep);
+    }
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tl, 3), "detail")),
+                        "hub help request 7");
+    json_decref(inc);
+}
+
 static void test_notify_queue(void **state)
 {
     sqlite3 *db = *state;
@@ -357,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_report_and_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_bilingual, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help_bundle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_session_rules, setup, teardown),

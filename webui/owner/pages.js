@@ -353,6 +353,24 @@ async function delegation(main, ctx) {
 const ikind = (k) => (has(`ikind.${k}`) ? t(`ikind.${k}`) : k);
 const istate = (k) => (has(`istate.${k}`) ? t(`istate.${k}`) : k);
 
+// Steps the box words itself store "English / 日本語" in one detail (notify.c, detect.c,
+// incidents.c, help*.c); a page shows the half in its language. The separator is the middle
+// " / " because an error quoted in both halves may bring its own. Owners' notes (the other
+// steps) and rows written before both languages existed are shown whole.
+const BOX_WORDED = new Set(['detected', 'contained', 'released', 'help_sent', 'helper_connected', 'remote_help_started',
+  'remote_help_ended', 'notify_sent', 'notify_failed', 'notify_retry', 'notify_skipped']);
+function stepDetail(e) {
+  const d = e.detail || '';
+  if (!BOX_WORDED.has(e.what)) return d;
+  const at = [];
+  for (let i = d.indexOf(' / '); i >= 0; i = d.indexOf(' / ', i + 3)) at.push(i);
+  if (at.length % 2 === 0) return d;
+  const cut = at[(at.length - 1) / 2];
+  const ja = d.slice(cut + 3);
+  if (!/[\u3000-\u9fff\uff00-\uffef]/.test(ja)) return d;
+  return lang === 'ja' ? ja : d.slice(0, cut);
+}
+
 async function incidents(main, ctx) {
   const owner = ctx.role === 'owner';
   const id = new URLSearchParams((location.hash.split('?')[1]) || '').get('id');
@@ -398,7 +416,7 @@ async function incidents(main, ctx) {
       }, 'inc.exported') }, t('inc.export'))),
       msg),
     h('section', { class: 'card' }, h('h2', {}, t('inc.timeline')),
-      table([['audit.when', (e) => when(e.at)], ['audit.who', (e) => e.who || '–'], ['audit.what', (e) => (has(`tl.${e.what}`) ? t(`tl.${e.what}`) : e.what)], ['inc.detail', (e) => e.detail || '']],
+      table([['audit.when', (e) => when(e.at)], ['audit.who', (e) => e.who || '–'], ['audit.what', (e) => (has(`tl.${e.what}`) ? t(`tl.${e.what}`) : e.what)], ['inc.detail', stepDetail]],
         inc.timeline || [], 'common.none')));
 }
 

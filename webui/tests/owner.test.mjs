@@ -780,6 +780,54 @@ s.bind(('${HUB}', 9443)); s.listen(8); time.sleep(600)`);
     assert.ok(JSON.stringify(after2.timeline).includes('boss'), 'the step is recorded with the owner\'s name');
   });
 
+  test('incidents: the detector\'s step and a quarantine read in Japanese on the Japanese page, in English on the English one', async () => {
+    // malware.test joins the malware category through an owner rule: pc's lookup is a
+    // detector finding, written into the timeline by the agent in both languages.
+    const r = await office.agent('POST', '/v1/rules', { pattern: 'malware.test', kind: 'block', category: 'malware' });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    let inc;
+    await office.waitFor('a malware incident for pc', async () => {
+      await office.dig('malware.test');
+      inc = (await office.agent('GET', '/v1/incidents')).body.find((x) => x.kind === 'malware_domain' && x.device === '192.0.2.10');
+      return !!inc;
+    });
+    await page.goto(`${URL0}/#/incidents`);
+    await ready(page);
+    await page.click(`a[data-incident="${inc.id}"]`);
+    await page.waitForSelector('#incident');
+    await ready(page);
+    assert.match(await page.textContent('main'), /malware\.testを問い合わせました/);
+    assert.doesNotMatch(await page.textContent('#incident ~ section'), /looked up/);
+    assert.match(await page.textContent('main'), /検知/);
+    const full = (await office.agent('GET', `/v1/incidents/${inc.id}`)).body;
+    const n = await renderNo(page);
+    await page.click('#inc-contain');
+    await rerendered(page, n);
+    const after2 = (await office.agent('GET', `/v1/incidents/${inc.id}`)).body;
+    assert.notEqual(after2.quarantined, full.quarantined, 'the button changed the quarantine');
+    assert.match(await page.textContent('main'), full.quarantined ? /192\.0\.2\.10の隔離を解除しました/ : /192\.0\.2\.10を隔離しました/);
+    await noMissing(page, 'incident timeline');
+    // The same steps on an English page: the English half only.
+    const { c, p } = await newPage('en-US');
+    await signIn(p, 'boss', bossPw);
+    await ready(p);
+    await p.goto(`${URL0}/#/incidents`);
+    await ready(p);
+    await p.click(`a[data-incident="${inc.id}"]`);
+    await p.waitForSelector('#incident');
+    await ready(p);
+    assert.match(await p.textContent('main'), /looked up malware\.test/);
+    assert.doesNotMatch(await p.textContent('#incident ~ section'), /問い合わせました/);
+    assert.match(await p.textContent('main'), full.quarantined ? /released 192\.0\.2\.10/ : /quarantined 192\.0\.2\.10/);
+    await noMissing(p, 'incident timeline en');
+    await c.close();
+    if (!full.quarantined) {   // leave pc free for the tests after this one
+      const m = await renderNo(page);
+      await page.click('#inc-contain');
+      await rerendered(page, m);
+    }
+  });
+
   test('login is throttled after repeated failures', async () => {
     let last;
     for (let i = 0; i < 6; i++) {
