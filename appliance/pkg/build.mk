@@ -32,7 +32,7 @@ pkg_saved_goal := $(.DEFAULT_GOAL)
 # expanded in the recipe (recursive make), not as prerequisites.
 pkg-programs:
 	@$(MAKE) --no-print-directory $(addprefix $(BIN)/,$(PROGRAMS)) \
-	    $(if $(filter otasuke-webd,$(PROGRAMS)),webui)
+	    $(if $(filter otasuke-webd otasuke-hubd,$(PROGRAMS)),webui)
 	@for p in $(filter-out $(PKG_SHIPPED),$(PROGRAMS)); do \
 	    echo "package: $$p is built but not packaged (add it to appliance/pkg/build.mk)"; done
 
@@ -66,10 +66,9 @@ install-box: pkg-programs
 	    $(DESTDIR)$(TMPFILESDIR)/otasuke.conf
 	install -D -m 0644 SECURITY.md $(DESTDIR)/usr/share/doc/otasuke/SECURITY.md
 	@set -e; case " $(PROGRAMS) " in *" otasuke-webd "*) \
-	    mkdir -p $(DESTDIR)/usr/share/otasuke/webui; \
-	    cp -R --no-preserve=mode,ownership $(BUILD)/webui/. $(DESTDIR)/usr/share/otasuke/webui/; \
-	    find $(DESTDIR)/usr/share/otasuke/webui -type d -exec chmod 0755 {} +; \
-	    find $(DESTDIR)/usr/share/otasuke/webui -type f -exec chmod 0644 {} +; ;; esac
+	    for f in $(WEBUI_BOX_OUT); do \
+	        install -D -m 0644 $$f $(DESTDIR)/usr/share/otasuke/webui/$${f#$(BUILD)/webui/}; \
+	    done ;; esac
 
 install-hub: pkg-programs
 	$(call pkg_install_progs,$(PKG_HUB_DAEMONS),$(SBINDIR))
@@ -83,8 +82,8 @@ install-hub: pkg-programs
 	    done ;; esac
 	install -D -m 0644 SECURITY.md $(DESTDIR)/usr/share/doc/otasuke-hub/SECURITY.md
 	@set -e; case " $(PROGRAMS) " in *" otasuke-hubd "*) \
-	    for f in $(wildcard webui/console/*); do \
-	        install -D -m 0644 $$f $(DESTDIR)/usr/share/otasuke-hub/console/$${f##*/}; \
+	    for f in $(WEBUI_CONSOLE_OUT); do \
+	        install -D -m 0644 $$f $(DESTDIR)/usr/share/otasuke-hub/console/$${f#$(BUILD)/webui/console/}; \
 	    done ;; esac
 
 # MAKEFLAGS is dropped so variables given to this make (BUILD=..., CC=...) do not leak

@@ -1,5 +1,5 @@
 /* The MSP console, served by hubd on its HTTPS listener (console.c):
- *   GET  /console/...                static files from --console DIR (webui/console)
+ *   GET  /console/...                static files from --console DIR (build/webui/console)
  *   POST /console/api/login          {"token": operator token} -> session cookie + CSRF token
  *   GET  /console/api/session        who is signed in (+ the CSRF token again, for a reload)
  *   POST /console/api/logout

@@ -106,7 +106,7 @@ if have otasuke-hubd && command -v mosquitto >/dev/null; then
     start_daemon mqtt hub "$REPO/services/hub/mosquitto/start.sh" "$HUBDIR" \
         --local 127.0.0.1:1883 --tls 198.18.1.10:8883 --hubd "$BIN/otasuke-hubd"
     console_opt=()
-    "$BIN/otasuke-hubd" --help 2>&1 | grep -q -- '--console' && console_opt=(--console "$REPO/webui/console")
+    "$BIN/otasuke-hubd" --help 2>&1 | grep -q -- '--console' && console_opt=(--console "$REPO/build/webui/console")
     start_daemon hubd hub "$BIN/otasuke-hubd" -f -d "$HUBDIR" -l 198.18.1.10:8443 \
         --public-mqtt 198.18.1.10:8883 --public-mqtt-tls "${console_opt[@]}"
     for ((i = 0; i < 100; i++)); do

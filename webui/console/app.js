@@ -1,23 +1,18 @@
 // MSP console shell: operator sign-in (token exchanged for an HttpOnly session cookie),
 // navigation, language switch, page routing.
-import { h, clear } from './dom.js';
-import { t, lang, loadLang, pickLang, setLang } from './i18n.js';
-import { api, setCsrf, ApiError } from './api.js';
+import { h, clear } from './common/dom.js';
+import { t, langStorageKey } from './common/i18n.js';
+import { api, apiSetup, setCsrf } from './common/api.js';
+import { errorBox, topBar, renderer, fillPage, boot } from './common/shell.js';
 import { route } from './pages.js';
+
+// Its own language choice, apart from the owner UI's 'otasuke.lang'.
+langStorageKey('otasuke.console.lang');
+apiSetup({ prefix: '', isSignIn: (path) => /^\/console\/api\/(login|logout|session)$/.test(path),
+  errorKeys: { 405: 'err.bad' } });
 
 const root = document.getElementById('app');
 const state = { operator: null, expired: false };
-
-export function errorBox(e) {
-  const msg = e instanceof ApiError ? e.words() : `${t('err.server')} (${e.message || e})`;
-  return h('p', { class: 'error', role: 'alert' }, msg);
-}
-
-function langSwitch() {
-  const other = lang === 'ja' ? 'en' : 'ja';
-  return h('button', { class: 'lang', type: 'button', id: 'lang-switch',
-    onclick: async () => { setLang(other); await loadLang(other); render(); } }, t('lang.switch'));
-}
 
 function loginForm() {
   const msg = h('div');
@@ -59,36 +54,17 @@ async function signOut() {
 
 const NAV = [['#/', 'nav.fleet'], ['#/inbox', 'nav.inbox'], ['#/policy', 'nav.policy'], ['#/audit', 'nav.audit']];
 
-// A render started later wins: earlier ones still waiting for the hub stop quietly.
-let generation = 0;
-
-async function render() {
-  const gen = ++generation;
-  document.title = t('app.title');
-  clear(root);
+const render = renderer(root, async (gen, live) => {
   if (!state.operator) {
-    root.append(h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')), langSwitch()),
-      h('main', { id: 'page', 'data-render': gen, 'data-ready': '1' }, loginForm()));
+    root.append(topBar(render, null), h('main', { id: 'page', 'data-render': gen, 'data-ready': '1' }, loginForm()));
     return;
   }
   const { page, params, nav } = route(location.hash || '#/');
   const main = h('main', { id: 'page', 'data-render': gen });
-  root.append(
-    h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')),
-      h('nav', {}, NAV.map(([href, key]) => h('a', { href, class: href === nav ? 'active' : '' }, t(key)))),
-      h('span', { class: 'who' }, t('nav.signedin', { operator: state.operator })),
-      langSwitch(), h('button', { type: 'button', id: 'signout', onclick: signOut }, t('nav.signout'))),
-    main);
-  try {
-    await page(main, { operator: state.operator, params, rerender: render, live: () => gen === generation });
-  } catch (e) {
-    if (gen !== generation) return;
-    main.append(errorBox(e));
-  }
-  if (gen === generation) main.dataset.ready = '1';
-}
+  root.append(topBar(render, { who: t('nav.signedin', { operator: state.operator }), signOut, nav: NAV, current: nav }), main);
+  await fillPage(main, live, page, { operator: state.operator, params, rerender: render, live });
+});
 
-window.addEventListener('hashchange', () => render());
 // The hub said 401 to a signed-in page: the session ended (idle, sign-out elsewhere, hub
 // restart). Say so on the sign-in form rather than just showing it.
 window.addEventListener('otasuke-signed-out', () => {
@@ -98,17 +74,4 @@ window.addEventListener('otasuke-signed-out', () => {
   render();
 });
 
-(async () => {
-  try {
-    await loadLang(pickLang());
-  } catch (e) {
-    root.textContent = `Cannot load the language files: ${e.message}`;
-    return;
-  }
-  try {
-    const s = await api('GET', '/console/api/session');
-    state.operator = s.operator;
-    setCsrf(s.csrf);
-  } catch { /* not signed in */ }
-  render();
-})();
+boot(root, '/console/api/session', (s) => { state.operator = s.operator; }, render);

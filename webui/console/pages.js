@@ -1,27 +1,10 @@
 // The console's pages. Each takes the <main> element and fills it; errors go up to app.js
 // (shown in words) or, for one action, next to the button that failed.
-import { h, clear } from './dom.js';
-import { t, has, lang } from './i18n.js';
-import { api, ApiError } from './api.js';
+import { h } from './common/dom.js';
+import { t, has, lang } from './common/i18n.js';
+import { api } from './common/api.js';
+import { act, table, label } from './common/shell.js';
 import { policyPage } from './policy.js';
-
-export function err(e) {
-  const msg = e instanceof ApiError ? e.words() : `${t('err.server')} (${e.message || e})`;
-  return h('p', { class: 'error', role: 'alert' }, msg);
-}
-
-// Runs fn; shows success or the error in `where`.
-export async function act(where, fn, okKey) {
-  clear(where);
-  try {
-    await fn();
-    if (okKey) where.append(h('p', { class: 'ok', role: 'status' }, t(okKey)));
-    return true;
-  } catch (e) {
-    where.append(err(e));
-    return false;
-  }
-}
 
 export function when(sec) {
   if (!sec) return t('common.never');
@@ -38,15 +21,7 @@ export function ago(sec) {
 
 const now = () => Math.floor(Date.now() / 1000);
 const STALE_FEED_SECONDS = 86400;   // a box whose feed is a day old or more is flagged
-const label = (prefix, v) => (has(`${prefix}.${v}`) ? t(`${prefix}.${v}`) : String(v));
-const pill = (cls, text) => h('span', { class: `pill ${cls}` }, text);
-
-// cols: [header, cell(row), td class]; a header is an i18n key, a ready node, or null.
-function table(cols, rows, empty, rowAttrs) {
-  if (!rows.length) return h('p', { class: 'empty' }, t(empty || 'common.none'));
-  return h('table', {}, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, typeof c[0] === 'string' ? t(c[0]) : c[0])))),
-    h('tbody', {}, rows.map((r) => h('tr', rowAttrs ? rowAttrs(r) : {}, cols.map((c) => h('td', c[2] ? { class: c[2] } : {}, c[1](r)))))));
-}
+export const pill = (cls, text) => h('span', { class: `pill ${cls}` }, text);
 
 // ---- fleet ----
 

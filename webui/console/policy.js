@@ -1,22 +1,19 @@
 // Push a policy change to one box, within the grant its owner gave this MSP. The change is
 // signed here, in the browser, with the MSP's key loaded from a local file (sign.js); the
 // hub relays the signed text and the box's agent checks signature and grant itself.
-import { h, clear } from './dom.js';
-import { t, has } from './i18n.js';
-import { api } from './api.js';
+import { h, clear } from './common/dom.js';
+import { t } from './common/i18n.js';
+import { api } from './common/api.js';
+import { errorBox as err, label } from './common/shell.js';
+import { CATEGORIES } from './common/categories.js';
 import { loadSecretKey, signText, KeyError } from './sign.js';
-import { err, when, boxNames } from './pages.js';
-
-export const CATEGORIES = ['malware', 'phishing', 'c2', 'ads', 'tracking', 'adult', 'gambling',
-  'social', 'doh-bypass', 'fake', 'dyndns'];
+import { when, boxNames, pill } from './pages.js';
 const ACTIONS = ['add_block', 'add_allow'];
 const DELEGATE_KEY = 'otasuke.console.delegate';   // a name, not a secret
 
 // The signing key stays in this module (memory of this tab) until the page is left.
 let signer = null;
 
-const label = (prefix, v) => (has(`${prefix}.${v}`) ? t(`${prefix}.${v}`) : String(v));
-const pill = (cls, text) => h('span', { class: `pill ${cls}` }, text);
 
 function keyWords(e) {
   return e instanceof KeyError ? t(e.code) : `${t('key.unreadable')} (${e.message || e})`;

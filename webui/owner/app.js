@@ -1,23 +1,18 @@
-// Owner UI shell: sign-in / first setup, navigation, language switch, page routing.
-import { h, clear } from './dom.js';
-import { t, lang, loadLang, pickLang, setLang } from './i18n.js';
-import { api, setCsrf, ApiError } from './api.js';
+// Owner UI shell: sign-in / first setup, navigation, page routing. The top bar, language
+// switch, render loop and start-up are shared with the MSP console (common/shell.js).
+import { h, clear } from './common/dom.js';
+import { t, langStorageKey } from './common/i18n.js';
+import { api, apiSetup, setCsrf } from './common/api.js';
+import { errorBox, topBar, renderer, fillPage, boot } from './common/shell.js';
 import { pages } from './pages.js';
 import { passwordForm } from './settings.js';
 
+langStorageKey('otasuke.lang');
+apiSetup({ prefix: '/api', isSignIn: (path) => path.startsWith('/auth/'),
+  errorKeys: { 422: 'err.bad', 502: 'err.agent' } });
+
 const root = document.getElementById('app');
 const state = { user: null, role: null, mustChange: false };
-
-export function errorBox(e) {
-  const msg = e instanceof ApiError ? e.words() : `${t('err.server')} (${e.message || e})`;
-  return h('p', { class: 'error', role: 'alert' }, msg);
-}
-
-function langSwitch() {
-  const other = lang === 'ja' ? 'en' : 'ja';
-  return h('button', { class: 'lang', type: 'button', id: 'lang-switch',
-    onclick: async () => { setLang(other); await loadLang(other); render(); } }, t('lang.switch'));
-}
 
 function field(id, label, attrs) {
   return h('label', { for: id }, h('span', {}, label), h('input', { id, name: id, ...attrs }));
@@ -86,33 +81,24 @@ const NAV = [['#/', 'nav.dashboard'], ['#/devices', 'nav.devices'], ['#/filterin
   ['#/requests', 'nav.requests'], ['#/incidents', 'nav.incidents'], ['#/delegation', 'nav.delegation'],
   ['#/settings', 'nav.settings']];
 
-// A render started later wins: earlier ones still waiting for the box stop quietly, so a
-// quick double render (sign-out event + route change) never shows two pages.
-let generation = 0;
-
-async function render() {
-  const gen = ++generation;
-  document.title = t('app.title');
-  clear(root);
+const render = renderer(root, async (gen, live) => {
   if (!state.user) {
     let st = null;
     try { st = await api('GET', '/auth/state'); } catch (e) {
-      if (gen !== generation) return;
-      root.append(h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')), langSwitch()), h('main', {}, errorBox(e)));
+      if (!live()) return;
+      root.append(topBar(render, null), h('main', {}, errorBox(e)));
       return;
     }
-    if (gen !== generation) return;
-    root.append(h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')), langSwitch()),
-      h('main', {}, st && st.setup_needed ? setupForm() : loginForm()));
+    if (!live()) return;
+    root.append(topBar(render, null), h('main', {}, st && st.setup_needed ? setupForm() : loginForm()));
     return;
   }
+  const who = t('nav.signedin', { user: state.user, role: t(`role.${state.role}`) });
   if (state.mustChange) {
     // An owner made this account with a password they know: the box accepts nothing else
     // until the person picks their own.
     const main = h('main', { id: 'page', 'data-render': gen });
-    root.append(h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')),
-      h('span', { class: 'who' }, t('nav.signedin', { user: state.user, role: t(`role.${state.role}`) })),
-      langSwitch(), h('button', { type: 'button', id: 'signout', onclick: signOut }, t('nav.signout'))), main);
+    root.append(topBar(render, { who, signOut }), main);
     main.append(h('section', { class: 'card narrow', id: 'first-password' }, h('h1', {}, t('pw.first.title')),
       h('p', {}, t('pw.first.intro')), passwordForm('first-password-form', () => { state.mustChange = false; setTimeout(render, 800); })));
     main.dataset.ready = '1';
@@ -121,37 +107,14 @@ async function render() {
   const route = (location.hash || '#/').split('?')[0];
   const page = pages[route] || pages['#/'];
   const main = h('main', { id: 'page', 'data-render': gen });
-  root.append(
-    h('header', { class: 'top' }, h('span', { class: 'brand' }, t('app.title')),
-      h('nav', {}, NAV.map(([href, key]) => h('a', { href, class: href === route ? 'active' : '' }, t(key)))),
-      h('span', { class: 'who' }, t('nav.signedin', { user: state.user, role: t(`role.${state.role}`) })),
-      langSwitch(), h('button', { type: 'button', id: 'signout', onclick: signOut }, t('nav.signout'))),
-    main);
-  try {
-    await page(main, { role: state.role, user: state.user, rerender: render });
-  } catch (e) {
-    if (gen !== generation) return;
-    main.append(errorBox(e));
-  }
-  if (gen === generation) main.dataset.ready = '1';
-}
+  root.append(topBar(render, { who, signOut, nav: NAV, current: route }), main);
+  await fillPage(main, live, page, { role: state.role, user: state.user, rerender: render });
+});
 
-window.addEventListener('hashchange', () => render());
 window.addEventListener('otasuke-signed-out', () => { state.user = null; render(); });
 
-(async () => {
-  try {
-    await loadLang(pickLang());
-  } catch (e) {
-    root.textContent = `Cannot load the language files: ${e.message}`;
-    return;
-  }
-  try {
-    const s = await api('GET', '/auth/session');
-    state.user = s.username;
-    state.role = s.role;
-    state.mustChange = !!s.must_change;
-    setCsrf(s.csrf);
-  } catch { /* not signed in */ }
-  render();
-})();
+boot(root, '/auth/session', (s) => {
+  state.user = s.username;
+  state.role = s.role;
+  state.mustChange = !!s.must_change;
+}, render);

@@ -1,30 +1,11 @@
 // The owner's pages. Each takes the <main> element and fills it; errors go up to app.js
 // (shown in words) or, for one action, next to the button that failed.
-import { h, clear } from './dom.js';
-import { t, has, lang } from './i18n.js';
-import { api, ApiError } from './api.js';
+import { h, clear } from './common/dom.js';
+import { t, has, lang } from './common/i18n.js';
+import { api, ApiError } from './common/api.js';
+import { errorBox as err, act, table, label } from './common/shell.js';
+import { CATEGORIES } from './common/categories.js';
 import { settings } from './settings.js';
-
-export const CATEGORIES = ['malware', 'phishing', 'c2', 'ads', 'tracking', 'adult', 'gambling',
-  'social', 'doh-bypass', 'fake', 'dyndns'];
-
-export function err(e) {
-  const msg = e instanceof ApiError ? e.words() : `${t('err.server')} (${e.message || e})`;
-  return h('p', { class: 'error', role: 'alert' }, msg);
-}
-
-// Runs fn; shows success or the error in `where`.
-export async function act(where, fn, okKey) {
-  clear(where);
-  try {
-    await fn();
-    if (okKey) where.append(h('p', { class: 'ok', role: 'status' }, t(okKey)));
-    return true;
-  } catch (e) {
-    where.append(err(e));
-    return false;
-  }
-}
 
 export function when(sec) {
   if (!sec) return t('common.never');
@@ -39,13 +20,7 @@ export function ago(sec) {
   return t('time.days', { n: Math.round(sec / 86400) });
 }
 
-export function table(cols, rows, empty) {
-  if (!rows.length) return h('p', { class: 'empty' }, t(empty || 'common.none'));
-  return h('table', {}, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c[0] ? t(c[0]) : '')))),
-    h('tbody', {}, rows.map((r) => h('tr', {}, cols.map((c) => h('td', {}, c[1](r)))))));
-}
-
-export const catName = (c) => (has(`cat.${c}`) ? t(`cat.${c}`) : c);
+export const catName = (c) => label('cat', c);
 // The three groups every box starts with get friendly names; owners' own groups stay as typed.
 const groupName = (g) => (has(`groupname.${g}`) ? `${t(`groupname.${g}`)} (${g})` : g);
 

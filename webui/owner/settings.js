@@ -1,10 +1,12 @@
 // The Settings page: threat lists and their freshness, the hub (enrolment, sharing),
 // notifications with a test that really sends, accounts, the signed-in person's own
 // password, backup and restore. Every action answers next to its button, in words.
-import { h, clear } from './dom.js';
-import { t } from './i18n.js';
-import { api, ApiError } from './api.js';
-import { act, table, when, ago, catName, CATEGORIES } from './pages.js';
+import { h, clear } from './common/dom.js';
+import { t } from './common/i18n.js';
+import { api, ApiError } from './common/api.js';
+import { act, table } from './common/shell.js';
+import { CATEGORIES } from './common/categories.js';
+import { when, ago, catName } from './pages.js';
 
 const busy = (btn, key) => { btn.disabled = true; btn.dataset.label = btn.textContent; btn.textContent = t(key); };
 const idle = (btn) => { btn.disabled = false; if (btn.dataset.label) btn.textContent = btn.dataset.label; };

@@ -1,12 +1,13 @@
-// The MSP console (webui/console/) served by a real otasuke-hubd (+ its mosquitto) on
-// loopback, driven through Chromium: operator sign-in (wrong token refused, rate limit,
-// token never kept by the page), fleet with an online, an offline and a stale box, the
-// help inbox (assign, close), the incident view, remote-help sessions, policy changes
-// signed in the page with the MSP's key and judged by a real otasuke-agent against its
-// owner's grant (applied inside, refused outside, shown in the page), CSRF and XSS
-// attempts, sign-out, and screenshots of every page in both languages. The other boxes
-// are played with otasukectl (enrol) and curl with their box tokens (heartbeat, help
-// request), as the agent sends them. No namespaces: everything listens on 127.0.0.1.
+// The MSP console (webui/console/ with webui/common/, as built into build/webui/console)
+// served by a real otasuke-hubd (+ its mosquitto) on loopback, driven through Chromium:
+// operator sign-in (wrong token refused, rate limit, token never kept by the page), fleet
+// with an online, an offline and a stale box, the help inbox (assign, close), the incident
+// view, remote-help sessions, policy changes signed in the page with the MSP's key and
+// judged by a real otasuke-agent against its owner's grant (applied inside, refused
+// outside, shown in the page), CSRF and XSS attempts, sign-out, and screenshots of every
+// page in both languages. The other boxes are played with otasukectl (enrol) and curl
+// with their box tokens (heartbeat, help request), as the agent sends them. No
+// namespaces: everything listens on 127.0.0.1.
 import { test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -16,18 +17,21 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO, CHROMIUM, SHOTS } from './lib/office.mjs';
+import { waitFor, ready, rerendered, noMissing as pageOk } from './lib/page.mjs';
 
 const run = promisify(execFile);
 const BIN = resolve(REPO, process.env.BUILD || 'build', 'bin');
 const HUBD = join(BIN, 'otasuke-hubd');
 const AGENT = join(BIN, 'otasuke-agent');
 const CTL = join(BIN, 'otasukectl');
+const CONSOLE = resolve(REPO, process.env.BUILD || 'build', 'webui', 'console');   // built: with common/
 const XSS_NAME = '<img src=x onerror="window.__xss=1">';
 const XSS_NOTE = '<script>window.__xss=2</script> printer acting up since Monday';
 
 function skipReason() {
   if (process.getuid && process.getuid() !== 0) return 'needs root (the broker drops to user mosquitto)';
   for (const b of [HUBD, CTL, AGENT]) if (!existsSync(b)) return `build ${b} first (make)`;
+  if (!existsSync(join(CONSOLE, 'common', 'api.js'))) return `build the console first (make webui: ${CONSOLE})`;
   for (const t of ['/usr/sbin/mosquitto', '/usr/bin/ssh-keygen']) if (!existsSync(t)) return `${t} missing (make deps)`;
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} missing (make deps installs chromium)`;
   if (!existsSync(join(REPO, 'webui/node_modules/playwright-core'))) return 'playwright-core missing (make deps)';
@@ -87,16 +91,6 @@ async function curl(method, path, { token, body, headers = [], cookie, from } = 
   return { status: Number(head.split(' ')[1]), headers: head.toLowerCase(), body: parsed };
 }
 
-async function waitFor(what, fn, secs = 15) {
-  const end = Date.now() + secs * 1000;
-  let last;
-  while (Date.now() < end) {
-    try { if (await fn()) return; } catch (e) { last = e; }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not happen in ${secs} s${last ? `: ${last.message}` : ''}`);
-}
-
 async function enrol(box, org, name) {
   const code = await admin('code', 'create', org);
   await ctl(box, 'enroll', S.url, code, '--cacert', join(S.dir, 'tls/cert.pem'), '--name', name);
@@ -113,33 +107,15 @@ async function until(p, fn, secs = 15) {
   throw new Error(`page condition not met in ${secs} s: ${fn}`);
 }
 
-async function ready(p) {
-  await p.waitForSelector('main[data-ready="1"]', { timeout: 15000 });
-}
 async function go(p, hash) {
   const before = Number(await p.getAttribute('main', 'data-render').catch(() => 0)) || 0;
   await p.goto(`${S.url}/console/${hash}`);
   await ready(p);
   return before;
 }
-async function rerendered(p, n) {
-  for (let i = 0; i < 150; i++) {
-    const cur = await p.getAttribute('main', 'data-render').catch(() => null);
-    const done = await p.getAttribute('main', 'data-ready').catch(() => null);
-    if (cur !== null && Number(cur) > n && done === '1') return;
-    await p.waitForTimeout(100);
-  }
-  throw new Error('the page did not re-render after the change');
-}
-
-// No ⟦missing⟧ key anywhere on the page, none recorded by t(), no script error.
+// Everything page.mjs checks, and no markup sent by a box ran.
 async function noMissing(p, where) {
-  const missing = await p.evaluate(() => [...(globalThis.__otasukeMissing || [])]);
-  const text = await p.evaluate(() => document.body.innerText);
-  assert.deepEqual(missing, [], `${where}: untranslated keys ${missing.join(', ')}`);
-  assert.ok(!text.includes('⟦'), `${where}: placeholder text on the page`);
-  assert.doesNotMatch(text, /\bundefined\b|\bNaN\b|^null$/m, `${where}: a value the page failed to render`);
-  assert.deepEqual(p.__errors || [], [], `${where}: script errors`);
+  await pageOk(p, where);
   assert.equal(await p.evaluate(() => window.__xss), undefined, `${where}: markup from a box ran`);
 }
 
@@ -179,7 +155,7 @@ async function signIn(p, token) {
       daemon('mqtt', join(REPO, 'services/hub/mosquitto/start.sh'), [S.dir, '--local', `127.0.0.1:${mqLocal}`,
         '--tls', `127.0.0.1:${mqTls}`, '--hubd', HUBD]);
       S.hubd = daemon('hubd', HUBD, ['-f', '-d', S.dir, '-l', `127.0.0.1:${S.port}`, '--mqtt', `127.0.0.1:${mqLocal}`,
-        '--public-mqtt', `127.0.0.1:${mqTls}`, '--public-mqtt-tls', '--console', join(REPO, 'webui/console')]);
+        '--public-mqtt', `127.0.0.1:${mqTls}`, '--public-mqtt-tls', '--console', CONSOLE]);
       await waitFor('hubd answering', async () => (await curl('GET', '/v1/health')).status === 200);
       await admin('indicator', 'add', 'bad-1.test', '--category', 'malware');
       // Three boxes: box1 runs a real agent (online, current feed, judges delegated

@@ -27,8 +27,12 @@ test('console: no empty or untranslated-looking value', () => {
 });
 
 test('console: every literal key used in the code exists', () => {
-  const src = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+  // the console's own code and webui/common/, which the build copies in
+  const src = [dir, join(REPO, 'webui', 'common')].map((d) => readdirSync(d).filter((f) => f.endsWith('.js'))
+    .map((f) => readFileSync(join(d, f), 'utf8')).join('\n')).join('\n');
   const used = new Set([...src.matchAll(/\bt\('([a-z0-9_.,-]+)'/g)].map((m) => m[1]));
+  // messages for HTTP statuses (common/api.js and app.js's extra ones)
+  for (const m of src.matchAll(/\d+: '(err\.[a-z]+)'/g)) used.add(m[1]);
   // table column keys, message keys handed to act(), key errors (KeyError('key.x'))
   for (const m of src.matchAll(/\[\s*'([a-z]+\.[a-z0-9_.-]+)'\s*,/g)) used.add(m[1]);
   for (const m of src.matchAll(/, '([a-z]+\.[a-z0-9_.-]+)'\)/g)) used.add(m[1]);

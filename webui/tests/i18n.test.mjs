@@ -6,6 +6,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './lib/office.mjs';
 
+// The owner UI's code is its own directory plus webui/common/, which the build copies in.
+const jsOf = (dir) => readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+
 for (const ui of ['owner', 'blockpage']) {
   const dir = join(REPO, 'webui', ui);
   const ja = JSON.parse(readFileSync(join(dir, 'ja.json'), 'utf8'));
@@ -24,8 +27,10 @@ for (const ui of ['owner', 'blockpage']) {
   });
 
   test(`${ui}: every literal key used in the code exists`, () => {
-    const src = readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
+    const src = jsOf(dir) + (ui === 'owner' ? jsOf(join(REPO, 'webui', 'common')) : '');
     const used = new Set([...src.matchAll(/\bt\('([a-z0-9_.,-]+)'/g)].map((m) => m[1]));
+    // messages for HTTP statuses (common/api.js and app.js's extra ones)
+    for (const m of src.matchAll(/\d+: '(err\.[a-z]+)'/g)) used.add(m[1]);
     // keys passed as table column names and message keys: 'page.thing' literals
     for (const m of src.matchAll(/\[\s*'([a-z]+\.[a-z0-9_.-]+)'\s*,/g)) used.add(m[1]);
     for (const m of src.matchAll(/(?:okKey|, )'([a-z]+\.[a-z0-9_.-]+)'\)/g)) used.add(m[1]);

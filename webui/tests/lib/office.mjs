@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { waitFor } from './page.mjs';
 
 const run = promisify(execFile);
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -83,14 +84,8 @@ export class Office {
     return { status: Number(stdout.slice(i + 1)), body: text ? JSON.parse(text) : null };
   }
 
-  async waitFor(what, fn, secs = 20) {
-    const end = Date.now() + secs * 1000;
-    let last;
-    while (Date.now() < end) {
-      try { if (await fn()) return; } catch (e) { last = e; }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`${what} did not happen in ${secs} s${last ? `: ${last.message}` : ''}`);
+  waitFor(what, fn, secs = 20) {
+    return waitFor(what, fn, secs);
   }
 
   async startBox() {

@@ -1,5 +1,6 @@
-// Tiny DOM builder. Text always goes in as text nodes (never innerHTML), so names, domains
-// and reasons typed by anyone cannot become markup.
+// Tiny DOM builder shared by the owner UI and the MSP console. Text always goes in as text
+// nodes (never innerHTML), so names, domains, reasons, notes and evidence typed by anyone
+// (an owner, a visitor, a box) cannot become markup.
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
