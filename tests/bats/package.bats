@@ -86,6 +86,15 @@ prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
     if declared otasukectl; then
         grep -qF " ./usr/bin/otasukectl" <<<"$list" || fail "/usr/bin/otasukectl missing"
     fi
+    # the owner UI with the code it shares with the console (webui/common), the block page;
+    # not the console (that is the hub's)
+    if declared otasuke-webd; then
+        for f in owner/index.html owner/app.js owner/common/api.js owner/common/base.css \
+                 blockpage/index.html blockpage/page.js; do
+            grep -qF " ./usr/share/otasuke/webui/$f" <<<"$list" || fail "webui/$f missing"
+        done
+        ! grep -qF "/console/" <<<"$list" || fail "the MSP console is in the box package"
+    fi
     # nothing outside /etc, /lib/systemd, /usr; nothing world-writable; no setuid
     run awk '{print $6}' <<<"$list"
     refute_line --regexp '^\./(opt|srv|home|root|var|run|tmp|bin|sbin|lib/[^s])'
@@ -102,6 +111,10 @@ prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
     if declared otasuke-hubd; then
         assert_output --partial " ./usr/sbin/otasuke-hubd"
         assert_output --partial " ./lib/systemd/system/otasuke-hubd.service"
+        # the MSP console with the code it shares with the owner UI (webui/common)
+        for f in index.html app.js common/api.js common/base.css; do
+            assert_output --partial " ./usr/share/otasuke-hub/console/$f"
+        done
     fi
     refute_output --partial "otasuke-dnsd"
 }
