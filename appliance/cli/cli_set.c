@@ -14,6 +14,8 @@ static const char set_usage[] =
     "       otasukectl set lookup [--enable CAT,CAT...] SET NAME...\n"
     "       otasukectl set info SET\n"
     "       otasukectl set dump SET\n"
+    "  info, dump and lookup see SET with SET.overlay applied when it exists (the names\n"
+    "  a delta added, changed or removed); 'set dump SET.overlay' shows the overlay alone.\n"
     "  build: --format/--subtree apply to the lists after them, --label to the next one;\n"
     "         labels default to the file name up to its first dot.\n"
     "  categories: ads tracking malware phishing c2 adult gambling social doh-bypass\n"
@@ -163,11 +165,12 @@ static int set_build(int argc, char **argv)
         rc = cli_fail("%s", err);
         goto done;
     }
-    print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:O}",
+    print_json(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f, s:O}",
         "output", out, "names", (json_int_t)bs.names, "slots", (json_int_t)bs.slots,
         "records", (json_int_t)bs.records, "bytes", (json_int_t)bs.file_bytes,
         "lookup_bytes", (json_int_t)bs.lookup_bytes,
         "lookup_bytes_per_name", bs.names ? (double)bs.lookup_bytes / (double)bs.names : 0.0,
+        "shared_hash_names", (json_int_t)bs.shared_hash,
         "build_ms", now_ms() - t0, "lists", lists), 1);
     rc = 0;
 done:
@@ -286,13 +289,20 @@ static int set_info(int argc, char **argv)
             "label", dset_list_label(set, i),
             "category", dset_list_is_allow(set, i) ? "allow" : dset_category_name(c)));
     }
-    o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:o}", "file", argv[0],
+    /* names: what lookups see (base + overlay); the per-name cost is the base's */
+    uint64_t base = dset_base_name_count(set), added, removed;
+    dset_overlay_counts(set, &added, &removed);
+    o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:o}", "file", argv[0],
         "build_time", (json_int_t)dset_build_time(set),
-        "names", (json_int_t)dset_name_count(set), "slots", (json_int_t)dset_slot_count(set),
+        "names", (json_int_t)dset_name_count(set), "base_names", (json_int_t)base,
+        "slots", (json_int_t)dset_slot_count(set),
         "lookup_bytes", (json_int_t)dset_lookup_bytes(set),
-        "lookup_bytes_per_name", dset_name_count(set)
-            ? (double)dset_lookup_bytes(set) / (double)dset_name_count(set) : 0.0,
+        "lookup_bytes_per_name", base ? (double)dset_lookup_bytes(set) / (double)base : 0.0,
         "lists", lists);
+    json_object_set_new(o, "overlay", dset_overlay_names(set)
+        ? json_pack("{s:I, s:I, s:I}", "entries", (json_int_t)dset_overlay_names(set),
+                    "added", (json_int_t)added, "removed", (json_int_t)removed)
+        : json_null());
     print_json(o, 1);
     dset_close(set);
     return 0;
@@ -301,7 +311,7 @@ static int set_info(int argc, char **argv)
 static int set_dump(int argc, char **argv)
 {
     struct dset *set;
-    struct dset_iter it = { 0, 0 };
+    struct dset_iter it = { 0 };
     const char *name;
     unsigned flags;
     uint64_t lists;

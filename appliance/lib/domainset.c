@@ -6,6 +6,7 @@
 #include "domainset.h"
 #include "errbuf.h"
 #include "domainset_format.h"
+#include "domainset_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,28 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct dset {
-    const uint8_t *base;
-    size_t len;
-    int mapped;                       /* munmap on close */
-    uint8_t key[16];
-    const uint64_t *slots;
-    uint64_t nslots;
-    const struct dset_file_record *recs;
-    uint32_t nrec;
-    const struct dset_file_list *lists;
-    unsigned nlists;
-    const char *names;
-    uint64_t names_size;
-    uint64_t nnames;
-    const uint32_t *nameidx;
-    const uint32_t *namerec;
-    uint64_t build_time;
-    unsigned min_labels, max_labels;  /* suffixes outside this range cannot match */
-    uint64_t allow_lists;
-    uint64_t cat_lists[DSET_CAT_COUNT];  /* block lists of each category */
-    struct dset *overlay;             /* PATH.overlay, same key and lists; NULL = none */
-};
 
 static const char *const cat_names[DSET_CAT_COUNT] = {
     [DSET_CAT_ADS] = "ads",           [DSET_CAT_TRACKING] = "tracking",
@@ -67,7 +46,6 @@ int dset_category_parse(const char *name)
     return -1;
 }
 
-/* Checks everything a lookup or iteration will rely on; fills set from base/len. */
 /* CRC-32C of [from, len) read with pread, so those pages enter the page cache but never
  * this process's resident set. Returns 0, or -1 on a read error. */
 static int crc_by_read(int fd, uint64_t from, uint64_t len, uint32_t *crc)
@@ -93,15 +71,16 @@ static int crc_by_read(int fd, uint64_t from, uint64_t len, uint32_t *crc)
     return 0;
 }
 
-/* fd >= 0: the file behind the mapping; its cold sections are checksummed by reading
+/* Checks everything a lookup or iteration will rely on; fills set from base/len.
+ * fd >= 0: the file behind the mapping; its cold sections are checksummed by reading
  * instead of through the mapping (keeps them out of dnsd's RSS, even at the peak). */
 static int verify(struct dset *set, const char *what, int fd, char *err, size_t errlen)
 {
     const struct dset_file_header *h = (const void *)set->base;
     static const uint64_t elem[DSET_SEC_COUNT] = { 8, sizeof(struct dset_file_record),
-        sizeof(struct dset_file_list), 1, 4, 4 };
+        sizeof(struct dset_file_list), 1, 4, 4, sizeof(struct dset_file_shared) };
     static const char *const secname[DSET_SEC_COUNT] = { "slots", "records", "lists",
-        "names", "name index", "name records" };
+        "names", "name index", "name records", "shared-hash" };
     uint64_t prev_end = sizeof *h;
 
     if (set->len < sizeof *h) {
@@ -113,9 +92,9 @@ static int verify(struct dset *set, const char *what, int fd, char *err, size_t 
         errbuf_set(err, errlen, "%s: not a domain set (bad magic; expected %s)", what, DSET_MAGIC);
         return -1;
     }
-    if (h->version != DSET_VERSION) {
-        errbuf_set(err, errlen, "%s: format version %u, this build reads version %u (rebuild "
-               "the set with this otasukectl)", what, h->version, DSET_VERSION);
+    if (h->version < 1 || h->version > DSET_VERSION) {
+        errbuf_set(err, errlen, "%s: format version %u, this build reads versions 1 to %u "
+               "(rebuild the set with this otasukectl)", what, h->version, DSET_VERSION);
         return -1;
     }
     if (h->header_size != sizeof *h) {
@@ -137,11 +116,14 @@ static int verify(struct dset *set, const char *what, int fd, char *err, size_t 
     }
     {
         const uint64_t count[DSET_SEC_COUNT] = { h->slots, h->records, h->lists, 0,
-            h->slots, h->names };
+            h->slots, h->names, h->sec[DSET_SEC_SHARED].size / elem[DSET_SEC_SHARED] };
         for (int s = 0; s < DSET_SEC_COUNT; s++) {
             uint64_t off = h->sec[s].offset, size = h->sec[s].size;
+            if (s == DSET_SEC_SHARED && h->version < 2)
+                break;   /* version 1 had no such section (its bytes were reserved) */
             if (off % 8 || off < prev_end || off > set->len || size > set->len - off ||
-                (s != DSET_SEC_NAMES && size != count[s] * elem[s])) {
+                (s != DSET_SEC_NAMES && size != count[s] * elem[s]) ||
+                (s == DSET_SEC_SHARED && count[s] > h->names)) {
                 errbuf_set(err, errlen, "%s: %s section out of bounds or wrong size (damaged)",
                        what, secname[s]);
                 return -1;
@@ -181,6 +163,10 @@ static int verify(struct dset *set, const char *what, int fd, char *err, size_t 
     set->nnames = h->names;
     set->nameidx = (const void *)(set->base + h->sec[DSET_SEC_NAMEIDX].offset);
     set->namerec = (const void *)(set->base + h->sec[DSET_SEC_NAMEREC].offset);
+    if (h->version >= 2) {
+        set->shared = (const void *)(set->base + h->sec[DSET_SEC_SHARED].offset);
+        set->nshared = h->sec[DSET_SEC_SHARED].size / sizeof(struct dset_file_shared);
+    }
     set->build_time = h->build_time;
     if (h->min_labels > h->max_labels || h->max_labels > DSET_NAME_MAX / 2 + 1) {
         errbuf_set(err, errlen, "%s: impossible label counts in header (damaged)", what);
@@ -192,6 +178,16 @@ static int verify(struct dset *set, const char *what, int fd, char *err, size_t 
     if (set->names_size && set->names[set->names_size - 1] != 0) {
         errbuf_set(err, errlen, "%s: names section not terminated (damaged)", what);
         return -1;
+    }
+    /* Lookups binary-search this section and trust its offsets and record indexes. */
+    for (uint64_t i = 0; i < set->nshared; i++) {
+        const struct dset_file_shared *e = &set->shared[i];
+        if (!e->hash || e->hash >> 48 || e->name >= set->names_size || e->record >= set->nrec ||
+            (i && (e->hash < e[-1].hash || (e->hash == e[-1].hash && e->name <= e[-1].name)))) {
+            errbuf_set(err, errlen, "%s: shared-hash entry %llu is out of range or order "
+                       "(damaged)", what, (unsigned long long)i);
+            return -1;
+        }
     }
     for (unsigned i = 0; i < set->nlists; i++) {
         const struct dset_file_list *l = &set->lists[i];
@@ -231,7 +227,9 @@ struct dset *dset_open_buffer(const void *buf, size_t len, const char *what,
     return set;
 }
 
-static struct dset *open_file(const char *path, char *err, size_t errlen)
+/* Maps and verifies one file. Returns the set with *fd_out the open file (the caller
+ * closes it), or NULL with err. */
+static struct dset *open_file(const char *path, int *fd_out, char *err, size_t errlen)
 {
     struct dset *set;
     struct stat st;
@@ -276,7 +274,7 @@ static struct dset *open_file(const char *path, char *err, size_t errlen)
         free(set);
         return NULL;
     }
-    close(fd);
+    *fd_out = fd;
     return set;
 }
 
@@ -306,34 +304,28 @@ static int overlay_fits(const struct dset *base, const struct dset *ov, const ch
     return 0;
 }
 
-struct dset *dset_open(const char *path, char *err, size_t errlen)
+/* Attaches ov (closed on failure or when stale) to set. base_fd: the base's file for
+ * reading its cold sections while counting, -1 for a set in memory. Returns 1
+ * attached, 0 stale (another base's key: ignored), -1 with err. */
+static int attach_overlay(struct dset *set, int base_fd, struct dset *ov, const char *what,
+                          char *err, size_t errlen)
 {
-    char opath[4096];
-    struct dset *set = open_file(path, err, errlen), *ov;
     int stale;
 
-    if (!set)
-        return NULL;
-    if (snprintf(opath, sizeof opath, "%s.overlay", path) >= (int)sizeof opath ||
-        access(opath, F_OK) != 0)
-        return set;   /* no overlay: the usual case */
-    ov = open_file(opath, err, errlen);
-    if (!ov) {
-        /* A damaged overlay fails the whole open: serving the base alone would silently
-         * drop the newest blocks. The caller keeps its previous set. */
-        if (access(opath, F_OK) != 0)
-            return set;   /* replaced or removed between the two calls: base alone */
-        dset_close(set);
-        return NULL;
-    }
-    if (overlay_fits(set, ov, opath, err, errlen, &stale) < 0) {
+    if (overlay_fits(set, ov, what, err, errlen, &stale) < 0) {
         dset_close(ov);
-        dset_close(set);
-        return NULL;
+        return -1;
     }
     if (stale) {
         dset_close(ov);   /* left over from an older base: everything is in the base */
-        return set;
+        return 0;
+    }
+    ov->is_overlay = 1;
+    if (dset_overlay_count(set, base_fd, ov, &set->ov_added, &set->ov_removed) < 0) {
+        errbuf_set(err, errlen, "%s: read error while counting its names against the base: %s",
+                   what, strerror(errno));
+        dset_close(ov);
+        return -1;
     }
     set->overlay = ov;
     if (ov->nnames) {
@@ -342,12 +334,66 @@ struct dset *dset_open(const char *path, char *err, size_t errlen)
         if (ov->max_labels > set->max_labels || !set->nnames)
             set->max_labels = ov->max_labels;
     }
+    return 1;
+}
+
+struct dset *dset_open(const char *path, char *err, size_t errlen)
+{
+    char opath[4096];
+    int fd = -1, ofd = -1;
+    struct dset *set = open_file(path, &fd, err, errlen), *ov;
+
+    if (!set)
+        return NULL;
+    if (snprintf(opath, sizeof opath, "%s.overlay", path) >= (int)sizeof opath ||
+        access(opath, F_OK) != 0) {
+        close(fd);
+        return set;   /* no overlay: the usual case */
+    }
+    ov = open_file(opath, &ofd, err, errlen);
+    if (!ov) {
+        close(fd);
+        /* A damaged overlay fails the whole open: serving the base alone would silently
+         * drop the newest blocks. The caller keeps its previous set. */
+        if (access(opath, F_OK) != 0)
+            return set;   /* replaced or removed between the two calls: base alone */
+        dset_close(set);
+        return NULL;
+    }
+    close(ofd);
+    if (attach_overlay(set, fd, ov, opath, err, errlen) < 0) {
+        close(fd);
+        dset_close(set);
+        return NULL;
+    }
+    close(fd);
     return set;
+}
+
+int dset_attach_overlay_buffer(struct dset *set, const void *buf, size_t len, const char *what,
+                               char *err, size_t errlen)
+{
+    struct dset *ov;
+
+    if (set->overlay) {
+        errbuf_set(err, errlen, "%s: the set has an overlay already", what);
+        return -1;
+    }
+    ov = dset_open_buffer(buf, len, what, err, errlen);
+    if (!ov)
+        return -1;
+    return attach_overlay(set, -1, ov, what, err, errlen);
 }
 
 uint64_t dset_overlay_names(const struct dset *set)
 {
     return set->overlay ? set->overlay->nnames : 0;
+}
+
+void dset_overlay_counts(const struct dset *set, uint64_t *added, uint64_t *removed)
+{
+    *added = set->overlay ? set->ov_added : 0;
+    *removed = set->overlay ? set->ov_removed : 0;
 }
 
 void dset_get_key(const struct dset *set, uint8_t key[16])
@@ -365,42 +411,26 @@ void dset_close(struct dset *set)
     free(set);
 }
 
-/* Returns the record of a name, or NULL. Bounded probe: a damaged-but-checksummed
- * table without empty slots cannot loop forever. */
-static const struct dset_file_record *probe_at(const struct dset *set, uint64_t h, uint64_t j,
-                                               uint64_t *slot_out)
+const struct dset_file_record *dset_shared_find(const struct dset *set, int fd, uint64_t h,
+                                                const char *name, size_t len, int *rd_err)
 {
-    for (uint64_t n = 0; n < set->nslots; n++) {
-        uint64_t s = set->slots[j];
-        if (!s)
-            return NULL;
-        if (s >> 16 == h) {
-            if ((s & 0xffff) >= set->nrec)
-                return NULL;
-            if (slot_out)
-                *slot_out = j;
-            return &set->recs[s & 0xffff];
-        }
-        if (++j == set->nslots)
-            j = 0;
+    uint64_t lo = 0, hi = set->nshared;
+
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (set->shared[mid].hash < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < set->nshared && set->shared[lo].hash == h; lo++) {
+        int eq = dset_name_at_is(set, fd, set->shared[lo].name, name, len);
+        if (eq < 0 && rd_err)
+            *rd_err = 1;
+        if (eq > 0)
+            return &set->recs[set->shared[lo].record];   /* index checked by verify */
     }
     return NULL;
-}
-
-static inline const struct dset_file_record *probe(const struct dset *set, uint64_t h, uint64_t j)
-{
-    return probe_at(set, h, j, NULL);
-}
-
-static const struct dset_file_record *find(const struct dset *set, const char *name,
-                                           size_t len, uint64_t *slot_out)
-{
-    uint64_t h;
-
-    if (!set->nslots)
-        return NULL;
-    h = dset_hash48(set->key, name, len);
-    return probe_at(set, h, dset_slot_of(h, set->nslots), slot_out);
 }
 
 uint32_t dset_lists_categories(const struct dset *set, uint64_t lists)
@@ -473,11 +503,13 @@ enum dset_verdict dset_lookup_masked(const struct dset *set, const char *name, s
              * name changed since the base was built, an empty one for a removed name:
              * when it knows the name, the base's record is out of date. */
             const struct dset *ov = set->overlay;
-            if (ov && ov->nslots)
-                r = probe_at(ov, hash[k], dset_slot_of(hash[k], ov->nslots), NULL);
-            if (!r && set->nslots)
-                r = probe(set, hash[k], home[k]);
             size_t p = start[k];
+            int64_t j;
+            if (ov && ov->nslots &&
+                (j = dset_probe_slot(ov, hash[k], dset_slot_of(hash[k], ov->nslots))) >= 0)
+                r = dset_slot_record(ov, (uint64_t)j, hash[k], name + p, len - p);
+            if (!r && set->nslots && (j = dset_probe_slot(set, hash[k], home[k])) >= 0)
+                r = dset_slot_record(set, (uint64_t)j, hash[k], name + p, len - p);
             uint64_t ex, sub, hit;
             if (!r)
                 continue;
@@ -523,98 +555,6 @@ enum dset_verdict dset_lookup(const struct dset *set, const char *name, size_t l
     return dset_lookup_masked(set, name, len, UINT32_MAX, UINT64_MAX, m);
 }
 
-static unsigned rec_flags(const struct dset *set, const struct dset_file_record *r)
-{
-    unsigned f = 0;
-    if (r->lists_exact)
-        f |= DSET_EXACT;
-    if (r->lists_subtree)
-        f |= DSET_SUBTREE;
-    if ((r->lists_exact | r->lists_subtree) & set->allow_lists)
-        f |= DSET_ALLOW;
-    return f;
-}
-
-static int find_name_one(const struct dset *set, const char *name, size_t len,
-                         unsigned *flags, uint64_t *lists);
-
-int dset_find_name(const struct dset *set, const char *name, size_t len,
-                   unsigned *flags, uint64_t *lists)
-{
-    unsigned f = 0;
-    uint64_t l = 0;
-    if (set->overlay && find_name_one(set->overlay, name, len, &f, &l)) {
-        if (!l)
-            return 0;   /* removed since the base was built */
-        if (flags)
-            *flags = f;
-        if (lists)
-            *lists = l;
-        return 1;
-    }
-    return find_name_one(set, name, len, flags, lists);
-}
-
-static int find_name_one(const struct dset *set, const char *name, size_t len,
-                         unsigned *flags, uint64_t *lists)
-{
-    uint64_t j;
-    const struct dset_file_record *r = find(set, name, len, &j);
-    struct dset_iter it = { 0, 0 };
-    const char *n;
-    unsigned f;
-    uint64_t l;
-
-    if (!r)
-        return 0;
-    if (set->nameidx[j] < set->names_size) {
-        const char *s = set->names + set->nameidx[j];
-        if (strlen(s) != len || memcmp(s, name, len) != 0)
-            return 0;
-        if (flags)
-            *flags = rec_flags(set, r);
-        if (lists)
-            *lists = r->lists_exact | r->lists_subtree;
-        return 1;
-    }
-    /* hash shared by two names at build time: settle it by scanning the names */
-    while (dset_iter_next(set, &it, &n, &f, &l)) {
-        if (strlen(n) == len && memcmp(n, name, len) == 0) {
-            if (flags)
-                *flags = f;
-            if (lists)
-                *lists = l;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-int dset_iter_next(const struct dset *set, struct dset_iter *it, const char **name,
-                   unsigned *flags, uint64_t *lists)
-{
-    const char *s;
-    size_t n;
-    uint32_t r;
-
-    if (it->idx >= set->nnames || it->pos >= set->names_size)
-        return 0;
-    s = set->names + it->pos;
-    n = strlen(s);  /* the section ends with a NUL (verified) */
-    r = set->namerec[it->idx];
-    *name = s;
-    if (r < set->nrec) {
-        *flags = rec_flags(set, &set->recs[r]);
-        *lists = set->recs[r].lists_exact | set->recs[r].lists_subtree;
-    } else {
-        *flags = 0;
-        *lists = 0;
-    }
-    it->pos += n + 1;
-    it->idx++;
-    return 1;
-}
-
 unsigned dset_list_count(const struct dset *set) { return set->nlists; }
 
 const char *dset_list_label(const struct dset *set, unsigned list_id)
@@ -634,7 +574,14 @@ int dset_list_is_allow(const struct dset *set, unsigned list_id)
     return list_id < set->nlists && set->lists[list_id].is_allow;
 }
 
-uint64_t dset_name_count(const struct dset *set) { return set->nnames; }
+uint64_t dset_name_count(const struct dset *set)
+{
+    if (!set->overlay)
+        return set->nnames;
+    return set->nnames + set->ov_added - set->ov_removed;
+}
+
+uint64_t dset_base_name_count(const struct dset *set) { return set->nnames; }
 uint64_t dset_build_time(const struct dset *set) { return set->build_time; }
 uint64_t dset_allow_lists(const struct dset *set) { return set->allow_lists; }
 uint64_t dset_slot_count(const struct dset *set) { return set->nslots; }

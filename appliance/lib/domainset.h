@@ -17,9 +17,15 @@
  *   names      the names themselves, NUL-separated, only read by listing/explain; never
  *              touched by lookups, so never resident in dnsd unless someone asks.
  *
+ *   shared     (version 2) the names of slots whose 48-bit hash belongs to two or more
+ *              names of the set (about one build in 500 at 1M names): such a slot is
+ *              marked (record index 0xffff) and the name picks its own record here, so
+ *              two colliding names never get each other's lists. Usually empty.
+ *
  * Hashes are keyed (SipHash via libsodium crypto_shorthash) with a random key per build,
  * so a client cannot aim at collisions. A 48-bit hash means a false match on about one
- * lookup in 2^48/N; explain re-checks against the names section.
+ * lookup in 2^48/N of a name that is NOT in the set; explain re-checks against the names
+ * section. Names that are in the set always get their own entry (shared section above).
  *
  * Matching: for a query a.b.example.com the set looks up a.b.example.com, b.example.com,
  * example.com, com. An entry with DSET_EXACT matches only its own name; DSET_SUBTREE
@@ -92,6 +98,8 @@ struct dset_build_stats {
     uint64_t records;      /* distinct record combinations */
     uint64_t file_bytes;
     uint64_t lookup_bytes; /* bytes the lookup path touches: slots + records */
+    uint64_t shared_hash;  /* names whose 48-bit hash another name also has: kept apart
+                              in the shared-hash section (usually 0) */
 };
 
 /* Writes the set to path atomically: path.tmp, fsync, rename, fsync of the directory.
@@ -112,8 +120,18 @@ int dset_builder_write(struct dset_builder *b, const char *path,
  * another key belongs to an older base and is ignored; a damaged one, or one whose
  * lists differ from the base's, fails the open. */
 struct dset *dset_open(const char *path, char *err, size_t errlen);
-/* Names in the attached overlay (0 = none). */
+/* Entries in the attached overlay file, tombstones included (0 = none). */
 uint64_t dset_overlay_names(const struct dset *set);
+/* What the overlay changes in the name count: names it lists that the base lacks
+ * (added) and base names it removes (removed, tombstones). Computed once at open;
+ * dset_name_count = base names + added - removed. Both 0 without an overlay. */
+void dset_overlay_counts(const struct dset *set, uint64_t *added, uint64_t *removed);
+/* Like dset_open's overlay step on bytes in memory (fuzzers, tests): checks ov (len
+ * bytes, 8-byte aligned, kept alive and unchanged until dset_close of set) like
+ * PATH.overlay and attaches it. Returns 1 attached, 0 ignored (another base's key),
+ * -1 with err filled (damaged, lists differ, set has an overlay already). */
+int dset_attach_overlay_buffer(struct dset *set, const void *ov, size_t len, const char *what,
+                               char *err, size_t errlen);
 /* The set's 16-byte hash key: an overlay must be built with it (dset_builder_set_key). */
 void dset_get_key(const struct dset *set, uint8_t key[16]);
 void dset_close(struct dset *set);
@@ -148,7 +166,11 @@ unsigned dset_list_count(const struct dset *set);
 const char *dset_list_label(const struct dset *set, unsigned list_id);
 int dset_list_category(const struct dset *set, unsigned list_id);
 int dset_list_is_allow(const struct dset *set, unsigned list_id);
+/* Names as lookups see them: the base's, plus those the overlay adds, minus those it
+ * removes (what the owner is shown). */
 uint64_t dset_name_count(const struct dset *set);
+/* Names in the base file alone. */
+uint64_t dset_base_name_count(const struct dset *set);
 uint64_t dset_build_time(const struct dset *set);
 /* Bytes of the mapping the lookup path touches (slots + records). */
 size_t dset_lookup_bytes(const struct dset *set);
@@ -181,12 +203,15 @@ struct dset *dset_open_buffer(const void *buf, size_t len, const char *what,
 int dset_find_name(const struct dset *set, const char *name, size_t len,
                    unsigned *flags, uint64_t *lists);
 
-/* Iterates every name in insertion order. Start with it zeroed; each call returns 1
- * and fills name (points into the mapping, NUL-terminated), flags and lists, or 0 at
- * the end. */
+/* Iterates every name as lookups see it: the base's names in insertion order (with
+ * the overlay's record for a name it changed, skipping names it removed), then the
+ * names only the overlay has. Start with it zeroed; each call returns 1 and fills name
+ * (points into the mapping, NUL-terminated), flags and lists, or 0 at the end. With an
+ * overlay each base name costs one hash more (~40 ms per 1M names). */
 struct dset_iter {
     uint64_t pos;
     uint64_t idx;
+    int in_overlay;   /* 1 once the base's names are done */
 };
 int dset_iter_next(const struct dset *set, struct dset_iter *it, const char **name,
                    unsigned *flags, uint64_t *lists);

@@ -14,6 +14,7 @@
 #include "domainset_format.h"
 #include "atomicfile.h"
 #include "errbuf.h"
+#include "growbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -421,6 +422,22 @@ static void w_pad8(struct wbuf *w)
         w_put(w, zero, 8 - (w->off & 7));
 }
 
+/* Appends one entry of the SHARED section (names whose 48-bit hash another name of the
+ * set also has). Returns 0 or -1 (out of memory). */
+static int shared_push(struct growbuf *sh, uint64_t h48, uint32_t name, uint32_t rec)
+{
+    struct dset_file_shared e = { h48, name, rec };
+    return growbuf_append(sh, &e, sizeof e);
+}
+
+static int shared_cmp(const void *a, const void *b)
+{
+    const struct dset_file_shared *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return x->name < y->name ? -1 : x->name > y->name;
+}
+
 int dset_builder_write(struct dset_builder *b, const char *path,
                        struct dset_build_stats *stats, char *err, size_t errlen)
 {
@@ -430,6 +447,8 @@ int dset_builder_write(struct dset_builder *b, const char *path,
     struct dset_file_list lists[DSET_MAX_LISTS];
     struct wbuf *w = NULL;
     struct atomic_file out_file = { .fd = -1 };
+    struct growbuf sh = { 0 };   /* struct dset_file_shared entries; usually none */
+    size_t nsh;
     int committed = 0, rc = -1;
 
     /* load <= 0.7, rounded to whole cache lines of slots */
@@ -449,10 +468,8 @@ int dset_builder_write(struct dset_builder *b, const char *path,
     b->map = NULL;
     b->map_cap = 0;
     slots = calloc(nslots, sizeof *slots);
-    if (!slots || !nameidx) {
-        errbuf_set(err, errlen, "%s: out of memory for %zu names", path, b->nent);
-        goto out;
-    }
+    if (!slots || !nameidx)
+        goto oom;
     memset(nameidx, 0xff, nslots * sizeof *nameidx);
     for (size_t i = 0; i < b->nent; i++) {
         const struct bentry *e = &b->ent[i];
@@ -465,24 +482,29 @@ int dset_builder_write(struct dset_builder *b, const char *path,
                 break;
             }
             if (slots[j] >> 16 == h48) {
-                /* Two names with one 48-bit hash (about one build in 500 at 1M names):
-                 * the slot answers for both, so it carries the union of their lists;
-                 * exact-name checks fall back to a scan for this slot. */
-                const struct dset_file_record *o = &b->rec[slots[j] & 0xffff];
-                long r = rec_intern(b, o->lists_exact | b->rec[e->rec].lists_exact,
-                                    o->lists_subtree | b->rec[e->rec].lists_subtree);
-                if (r < 0) {
-                    errbuf_set(err, errlen, "%s: too many distinct list combinations", path);
-                    goto out;
+                /* Two names with one 48-bit hash (about one build in 500 at 1M names).
+                 * Merging their records would give each the other's lists, so the slot
+                 * is marked shared and each name keeps its own record in the SHARED
+                 * section, settled by comparing the name (lookup cost: only for
+                 * queries that hit this slot; a few bytes of file per such name). */
+                if ((slots[j] & 0xffff) != DSET_SLOT_SHARED) {
+                    if (shared_push(&sh, h48, nameidx[j], (uint32_t)(slots[j] & 0xffff)) < 0)
+                        goto oom;
+                    slots[j] = h48 << 16 | DSET_SLOT_SHARED;
+                    nameidx[j] = UINT32_MAX - 1;
                 }
-                slots[j] = h48 << 16 | (uint64_t)r;
-                nameidx[j] = UINT32_MAX - 1;
+                if (shared_push(&sh, h48, e->off, e->rec) < 0)
+                    goto oom;
                 break;
             }
             if (++j == nslots)
                 j = 0;
         }
     }
+
+    nsh = sh.len / sizeof(struct dset_file_shared);
+    if (nsh > 1)
+        qsort(sh.data, nsh, sizeof(struct dset_file_shared), shared_cmp);
 
     memset(&hdr, 0, sizeof hdr);
     memcpy(hdr.magic, DSET_MAGIC, 8);
@@ -513,6 +535,7 @@ int dset_builder_write(struct dset_builder *b, const char *path,
             [DSET_SEC_NAMES] = b->arena_len,
             [DSET_SEC_NAMEIDX] = nslots * 4,
             [DSET_SEC_NAMEREC] = (uint64_t)b->nent * 4,
+            [DSET_SEC_SHARED] = sh.len,
         };
         for (int s = 0; s < DSET_SEC_COUNT; s++) {
             hdr.sec[s].offset = off;
@@ -558,6 +581,8 @@ int dset_builder_write(struct dset_builder *b, const char *path,
             w_put(w, &rec, sizeof rec);
         }
         w_pad8(w);
+        w_put(w, sh.data, sh.len);
+        w_pad8(w);
         w_flush(w);
     }
     if (w->failed) {
@@ -582,13 +607,18 @@ int dset_builder_write(struct dset_builder *b, const char *path,
         stats->records = b->nrec;
         stats->file_bytes = hdr.file_size;
         stats->lookup_bytes = nslots * 8 + b->nrec * sizeof(struct dset_file_record);
+        stats->shared_hash = nsh;
     }
     rc = 0;
+    goto out;
+oom:
+    errbuf_set(err, errlen, "%s: out of memory for %zu names", path, b->nent);
 out:
     if (!committed)
         atomic_abort(&out_file);
     free(w);
     free(slots);
     free(nameidx);
+    free(sh.data);
     return rc;
 }

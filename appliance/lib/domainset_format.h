@@ -12,9 +12,12 @@
 #endif
 
 #define DSET_MAGIC       "OTADSET1"
-#define DSET_VERSION     1u
+#define DSET_VERSION     2u   /* 2 added the shared-hash section; version 1 files still read */
 #define DSET_LABEL_MAX   47   /* list label bytes, NUL not counted */
 #define DSET_MAX_RECORDS 65535u /* a record index lives in the 16 low bits of a slot */
+/* Record index of a slot whose 48-bit hash belongs to two or more names of this file:
+ * the record of each is in the SHARED section. Never a real index (< DSET_MAX_RECORDS). */
+#define DSET_SLOT_SHARED 0xffffu
 
 enum dset_section {
     DSET_SEC_SLOTS = 0,  /* uint64 [nslots]: hash48 << 16 | record index; 0 = empty */
@@ -23,6 +26,8 @@ enum dset_section {
     DSET_SEC_NAMES,      /* names, each NUL-terminated, in insertion order */
     DSET_SEC_NAMEIDX,    /* uint32 [nslots]: offset in NAMES of the slot's name */
     DSET_SEC_NAMEREC,    /* uint32 [names]: record of each name, in NAMES order */
+    DSET_SEC_SHARED,     /* struct dset_file_shared [], sorted by hash then name offset:
+                            the names of DSET_SLOT_SHARED slots (version 2; usually empty) */
     DSET_SEC_COUNT
 };
 
@@ -66,9 +71,17 @@ struct dset_file_list {
     uint8_t reserved[8];
 };
 
+/* One name of a slot shared by several names (an in-set 48-bit hash collision). */
+struct dset_file_shared {
+    uint64_t hash;           /* the 48-bit hash (as in the slot's high bits) */
+    uint32_t name;           /* offset in NAMES */
+    uint32_t record;         /* this name's own record */
+};
+
 _Static_assert(sizeof(struct dset_file_header) == 256, "header must stay 256 bytes");
 _Static_assert(sizeof(struct dset_file_record) == 16, "record layout");
 _Static_assert(sizeof(struct dset_file_list) == 64, "list layout");
+_Static_assert(sizeof(struct dset_file_shared) == 16, "shared-hash entry layout");
 
 /* Keyed 48-bit hash of a name; never 0 so 0 can mark empty slots. */
 uint64_t dset_hash48(const uint8_t key[16], const char *name, size_t len);

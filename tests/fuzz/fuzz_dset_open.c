@@ -13,7 +13,7 @@ static void exercise(const struct dset *set)
 {
     static const char *const names[] = { "example.com", "a.b.c.d.test", "com", "x",
         "0.beer", "www.0.beer" };
-    struct dset_iter it = { 0, 0 };
+    struct dset_iter it = { 0 };
     struct dset_match m;
     const char *name;
     unsigned flags, n = 0;

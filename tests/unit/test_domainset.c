@@ -183,7 +183,7 @@ static void masked_lookup(void **state)
 static void metadata_and_names(void **state)
 {
     struct dset *set = build_sample(NULL);
-    struct dset_iter it = { 0, 0 };
+    struct dset_iter it = { 0 };
     const char *name;
     unsigned flags;
     uint64_t lists;
@@ -360,7 +360,7 @@ static void damaged_files_refused(void **state)
     memcpy(bad, good, len);
     bad[8] = 9;
     spill(bad, len);
-    expect_refused("format version 9, this build reads version 1");
+    expect_refused("format version 9, this build reads versions 1 to 2");
     /* a section pointing outside the file */
     memcpy(bad, good, len);
     ((struct dset_file_header *)bad)->sec[DSET_SEC_NAMES].size = len;

@@ -13,7 +13,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-static char dir[64], base_path[128], ov_path[128], err[256];
+#include "domainset_test_util.h"
+
 static const uint8_t KEY[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 
 static void add(struct dset_builder *b, int list, const char *name)
@@ -65,24 +66,6 @@ static enum dset_verdict look(const struct dset *s, const char *name)
     return dset_lookup(s, name, strlen(name), &m);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/test_dset_overlay.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(base_path, sizeof base_path, "%s/domains.set", dir);
-    snprintf(ov_path, sizeof ov_path, "%s/domains.set.overlay", dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    unlink(ov_path);
-    unlink(base_path);
-    rmdir(dir);
-    return 0;
-}
 
 static void test_overlay_first_then_base(void **state)
 {
@@ -113,6 +96,31 @@ static void test_overlay_first_then_base(void **state)
     assert_int_equal(dset_find_name(s, "new.test", 8, &f, &l), 1);
     assert_true(l == 1);
     assert_int_equal(dset_find_name(s, "keep.test", 9, &f, &l), 1);
+
+    /* what the owner is shown: 3 base names, gone.test removed, new.test and
+     * ok.evil.test added */
+    uint64_t added, removed;
+    assert_int_equal(dset_base_name_count(s), 3);
+    assert_int_equal(dset_name_count(s), 4);
+    dset_overlay_counts(s, &added, &removed);
+    assert_int_equal(added, 2);
+    assert_int_equal(removed, 1);
+    /* the dump: base order first, then what only the overlay has */
+    {
+        static const char *const want[] = { "evil.test", "keep.test", "new.test", "ok.evil.test" };
+        static const uint64_t want_lists[] = { 1, 1, 1, 2 };
+        struct dset_iter it = { 0 };
+        const char *name;
+        size_t n = 0;
+        while (dset_iter_next(s, &it, &name, &f, &l)) {
+            assert_true(n < 4);
+            assert_string_equal(name, want[n]);
+            assert_int_equal(l, want_lists[n]);
+            n++;
+        }
+        assert_int_equal(n, 4);
+        assert_int_equal(f, DSET_SUBTREE | DSET_ALLOW);
+    }
     dset_close(s);
 }
 
@@ -127,6 +135,7 @@ static void test_stale_overlay_is_ignored(void **state)
     assert_int_equal(dset_overlay_names(s), 0);
     assert_int_equal(look(s, "gone.test"), DSET_BLOCK);
     assert_int_equal(look(s, "new.test"), DSET_NONE);
+    assert_int_equal(dset_name_count(s), 3);   /* a stale overlay counts for nothing */
     dset_close(s);
 }
 
@@ -204,6 +213,29 @@ static struct dset_builder *three_lists(void)
     return b;
 }
 
+/* Order-independent digest of a dump (name, flags, lists); also checks no name twice. */
+static uint64_t dump_digest(const struct dset *s)
+{
+    struct dset_iter it = { 0 };
+    const char *name, *seen[NN];
+    unsigned flags, n = 0;
+    uint64_t lists, sum = 0;
+    while (dset_iter_next(s, &it, &name, &flags, &lists)) {
+        uint64_t h = 1469598103934665603ull;
+        assert_true(n < NN);
+        for (unsigned k = 0; k < n; k++)
+            if (!strcmp(seen[k], name))
+                fail_msg("%s twice in the dump", name);
+        seen[n++] = name;
+        for (const char *c = name; *c; c++)
+            h = (h ^ (uint8_t)*c) * 1099511628211ull;
+        h = (h ^ flags) * 1099511628211ull;
+        h = (h ^ lists) * 1099511628211ull;
+        sum += h;
+    }
+    return sum + n;
+}
+
 static void test_overlay_equals_full_build(void **state)
 {
     (void)state;
@@ -275,6 +307,9 @@ static void test_overlay_equals_full_build(void **state)
                          ma.matched_offset, vb, mb.categories, (unsigned long long)mb.lists,
                          mb.matched_offset);
         }
+        /* counts and dump: the same names with the same lists and flags */
+        assert_int_equal(dset_name_count(s), dset_name_count(t));
+        assert_int_equal(dump_digest(s), dump_digest(t));
         dset_close(s);
         dset_close(t);
     }
@@ -290,5 +325,5 @@ int main(void)
         cmocka_unit_test(test_damaged_overlay_fails),
         cmocka_unit_test(test_overlay_equals_full_build),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, dset_test_setup, dset_test_teardown);
 }
