@@ -637,6 +637,17 @@ int agentd_compile_delta(struct agentd *ad, int64_t now, char *err, size_t errle
     if (ndom) {
         control_reload(ad->dnsd_control, "dnsd");
         signal_daemon(ad->dnsd_pidfile, "dnsd");
+        /* The owner's name count is base + overlay (names it adds, minus names it
+         * removes). Opening checks the base's checksum and counts the overlay against
+         * it: ~25 ms at 1M names and a 20k-name overlay, after dnsd was told. */
+        char e3[AGENT_ERR];
+        struct dset *set = dset_open(dpath, e3, sizeof e3);
+        if (set) {
+            ad->n.last_domains = dset_name_count(set);
+            dset_close(set);
+        } else {
+            log_warn("name count not updated: %s", e3);
+        }
     }
     if (nip > 0) {
         ad->n.last_fw_elems = elems;

@@ -119,6 +119,19 @@ def find(o, k):
 print(find(json.load(sys.stdin), sys.argv[1]))' "$1"
 }
 
+wait_counter() {   # NAME WANT: the agent sets its counts just after telling dnsd
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [ "$(counter "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    assert_equal "$(counter "$1")" "$2"
+}
+
+set_info() {   # FIELD: a field of 'otasukectl set info' on the box's domain set
+    "$CTL" set info "$ST/domains.set" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+}
+
 feed_field() {   # FIELD: a field of the community feed row
     "$CTL" feed list --json | python3 -c 'import json,sys
 d = json.load(sys.stdin)
@@ -157,6 +170,7 @@ print([r for r in rows if r["name"] == "community"][0][sys.argv[1]])' "$1"
 }
 
 @test "deltas go through the overlay: adds and removals reach pc without a full build" {
+    names=$(counter domains)
     publish feed.json 2 1 -- "shop.test malware" "tracker.ads.test malware"
     run "$CTL" feed refresh community
     assert_success
@@ -166,6 +180,13 @@ print([r for r in rows if r["name"] == "community"][0][sys.argv[1]])' "$1"
     [ -s "$ST/domains.set.overlay" ]
     run grep -c "overlay compiled" "$OFFICE_RUN/logs/agent.log"
     assert_output 1
+    # the overlay's names are counted and dumped before any full build folds them in
+    wait_counter domains $((names + 2))
+    assert_equal "$(set_info names)" $((names + 2))
+    run "$CTL" set dump "$ST/domains.set"
+    assert_output --partial '"name":"shop.test","flags":["subtree"],"categories":["malware"]'
+    assert_output --partial '"tracker.ads.test"'
+    assert_equal "$(grep -c . <<<"$output")" $((names + 2))
     # malware.test (the base) still blocked; shop.test removed by the next delta
     publish feed.json 3 2 -- "shop.test malware remove"
     run "$CTL" feed refresh community
@@ -176,6 +197,11 @@ print([r for r in rows if r["name"] == "community"][0][sys.argv[1]])' "$1"
     assert_equal "$(feed_field last_seq)" 3
     run "$CTL" explain shop.test
     refute_output --partial "community"
+    # removed again: one name more than before the first delta
+    wait_counter domains $((names + 1))
+    assert_equal "$(set_info names)" $((names + 1))
+    run "$CTL" set dump "$ST/domains.set"
+    refute_output --partial '"shop.test"'
 }
 
 @test "a delta on another base falls back to URL.snapshot by itself" {
