@@ -1,0 +1,67 @@
+/* See feeds_stage.h: why a full replace is inserted in key order. */
+#include "feeds_stage.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* SQLite compares TEXT keys with memcmp (BINARY collation): strcmp gives its order. */
+static int before_prev(const struct feed_stage *s, const char *kind, const char *indicator)
+{
+    int c = strcmp(kind, s->prev_kind);
+    return c < 0 || (c == 0 && strcmp(indicator, s->prev) < 0);
+}
+
+static int stage_begin(struct feed_stage *s)
+{
+    if (sqlite3_exec(s->db, "CREATE TEMP TABLE IF NOT EXISTS feed_stage(feed_id INTEGER,"
+                     " kind TEXT, indicator TEXT, category TEXT, action TEXT, expires INTEGER,"
+                     " confidence INTEGER, source TEXT); DELETE FROM temp.feed_stage",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO temp.feed_stage(feed_id, kind, indicator,"
+                           " category, action, expires, confidence, source) VALUES"
+                           " (?,?,?,?,?,?,?,?)", -1, &s->ins, NULL) != SQLITE_OK)
+        return -1;
+    s->active = 1;
+    return 0;
+}
+
+sqlite3_stmt *feed_stage_route(struct feed_stage *s, sqlite3_stmt *put, const char *kind,
+                               const char *indicator)
+{
+    if (s->active) {
+        s->staged++;
+        return s->ins;
+    }
+    if (s->have_prev && before_prev(s, kind, indicator)) {
+        if (stage_begin(s) < 0)
+            return NULL;
+        s->staged++;
+        return s->ins;
+    }
+    snprintf(s->prev_kind, sizeof s->prev_kind, "%s", kind);
+    snprintf(s->prev, sizeof s->prev, "%s", indicator);
+    s->have_prev = 1;
+    return put;
+}
+
+int feed_stage_finish(struct feed_stage *s)
+{
+    if (!s->active)
+        return 0;
+    sqlite3_finalize(s->ins);
+    s->ins = NULL;
+    s->active = 0;
+    return sqlite3_exec(s->db, "INSERT OR REPLACE INTO feed_entries(feed_id, kind, indicator,"
+                        " category, action, expires, confidence, source) SELECT feed_id, kind,"
+                        " indicator, category, action, expires, confidence, source FROM"
+                        " temp.feed_stage ORDER BY kind, indicator, rowid;"
+                        " DROP TABLE temp.feed_stage", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+void feed_stage_free(struct feed_stage *s)
+{
+    sqlite3_finalize(s->ins);
+    s->ins = NULL;
+    s->active = 0;
+}
