@@ -68,7 +68,9 @@ const char *incident_severity(const char *kind, int importance, int *score);
  * findings, notifies, auto-quarantines high-confidence C2 when the owner enabled it
  * (setting auto_quarantine=1; marks ad->dirty). Never fails the event path. */
 void incidents_on_event(struct agentd *ad, const char *msg, size_t len, int64_t now);
-/* The owner changed detect_* settings: the detectors take the new thresholds now. */
+/* At start and when the owner changed detect_* settings: the detectors take the new
+ * thresholds now, and dnsd's query-event thresholds (STATE_DIR/query-events.json, read
+ * at dnsd's reload) follow them; a changed file marks ad->dirty for that reload. */
 void incidents_settings_changed(struct agentd *ad);
 /* Periodic checks from the tick (feeds stale, box health); at most once a minute. */
 void incidents_tick(struct agentd *ad, int64_t now);

@@ -2,6 +2,7 @@
  * detect.c, findings become incidents, new incidents notify the owner, and high-confidence
  * C2 quarantines the device at once when the owner enabled auto_quarantine. */
 #include "agentd.h"
+#include "atomicfile.h"
 #include "config.h"
 #include "help.h"
 #include "hubshare.h"
@@ -60,13 +61,53 @@ static void load_cfg(sqlite3 *db, const struct ota_config *cfg, struct detect_cf
     }
 }
 
+/* dnsd sends a "query" event only for names the tunnel detector may count, and at most a
+ * bucket's worth per client: both must follow the thresholds in use, or a lowered label
+ * length never sees a name and a raised name count never gets enough of them. The bucket
+ * lets twice tunnel_names through in one burst and tunnel_names per window after it. */
+#define DNSD_MAX_RATE  1000    /* dnsd's limits (QTUNE_MAX_*, services/dnsfilter/dnsd.h) */
+#define DNSD_MAX_BURST 10000
+static int dnsd_thresholds(struct agentd *ad, const struct detect_cfg *c)
+{
+    char path[600], text[256], old[256] = "", err[AGENT_ERR];
+    if (!ad->state_dir)
+        return 0;
+    int label = c->tunnel_label_len < 1 ? 1 : c->tunnel_label_len > 63 ? 63 : c->tunnel_label_len;
+    long burst = 2L * c->tunnel_names;
+    long rate = c->tunnel_window > 0 ? (c->tunnel_names + c->tunnel_window - 1) / c->tunnel_window
+                                     : c->tunnel_names;
+    burst = burst < 40 ? 40 : burst > DNSD_MAX_BURST ? DNSD_MAX_BURST : burst;
+    rate = rate < 5 ? 5 : rate > DNSD_MAX_RATE ? DNSD_MAX_RATE : rate;
+    double entropy = c->tunnel_entropy < 0 ? 0 : c->tunnel_entropy > 8 ? 8 : c->tunnel_entropy;
+    int n = snprintf(text, sizeof text, "{\"version\":1,\"label_len\":%d,\"entropy\":%.4f,"
+                     "\"rate\":%ld,\"burst\":%ld}\n", label, entropy, rate, burst);
+    snprintf(path, sizeof path, "%s/query-events.json", ad->state_dir);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        size_t r = fread(old, 1, sizeof old - 1, f);
+        old[r] = '\0';
+        fclose(f);
+        if (!strcmp(old, text))
+            return 0;
+    }
+    if (atomic_write_file(path, text, (size_t)n, 0644, err, sizeof err) < 0) {
+        log_error("dnsd's query-event thresholds not written: %s; dnsd keeps sampling with "
+                  "its previous ones", err);
+        return 0;
+    }
+    log_info("dnsd's query-event thresholds: labels from %d characters, %ld a second per "
+             "client, burst %ld (%s)", label, rate, burst, path);
+    return 1;
+}
+
 void incidents_settings_changed(struct agentd *ad)
 {
-    if (!det)
-        return;   /* loaded at the first event */
     struct detect_cfg c;
     load_cfg(ad->db, ad->cfg, &c);
-    detect_set_config(det, &c);
+    if (dnsd_thresholds(ad, &c))
+        ad->dirty = 1;   /* the compile's reload makes dnsd read them */
+    if (det)   /* else loaded at the first event */
+        detect_set_config(det, &c);
 }
 
 /* The owner's setting key ("1" = on) or, when he never set it, dflt. */

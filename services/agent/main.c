@@ -7,6 +7,7 @@
 #include "agentd.h"
 #include "atomicfile.h"
 #include "feeds_fetch.h"
+#include "incidents.h"
 #include "config.h"
 #include "log.h"
 #include "notify.h"
@@ -249,6 +250,7 @@ int main(int argc, char **argv)
     ad.started = time(NULL);
     if (webstats_attach(ad.db, ad.started, err, sizeof err) < 0)   /* dashboard counters */
         log_warn("%s; the dashboard counts start from zero", err);
+    incidents_settings_changed(&ad);   /* dnsd's query-event thresholds, before its reload */
     ad.dirty = 1;   /* artifacts may be missing or older than the database: compile once */
     int ready = 0;
     while (!stop_flag) {

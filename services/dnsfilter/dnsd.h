@@ -78,6 +78,17 @@ struct dnsd_conn {                /* a TCP client */
 struct rl_table;
 struct dcache;
 
+/* Query-event thresholds (events.c, query_tuning.c): a label of label_len characters, or
+ * of 16 and more with at least entropy bits per character, is sent; at most rate names a
+ * second per client after a burst of burst. */
+struct qtune {
+    int label_len;
+    double entropy;
+    int rate, burst;
+};
+#define QTUNE_MAX_RATE  1000
+#define QTUNE_MAX_BURST 10000
+
 struct dnsd_opts {
     struct dnsd_listen listen[DNSD_MAX_LISTEN];
     int n_listen;
@@ -87,8 +98,10 @@ struct dnsd_opts {
     const char *domains_path, *policy_path, *events_path, *control_path, *user;
     int timeout_ms;
     int allowed_every_ms;         /* period of the per-client allowed counts */
-    int query_label_len;          /* query events: a label this long ... (events.c) */
-    double query_entropy;         /* ... or shorter but at least this random */
+    struct qtune query;           /* query-event thresholds in use (events.c) */
+    struct qtune query_base;      /* ... as started (command line / otasuke.conf) */
+    const char *query_events_path;   /* the agent's run-time thresholds (query_tuning.c) */
+    char query_events_buf[512];
     int tcp_idle_ms;
     int max_tcp;
     size_t cache_entries, cache_bytes;
@@ -195,6 +208,15 @@ void events_blocked(struct dnsd *d, const struct dnsd_client *c, const char *nam
 void events_query(struct dnsd *d, const struct dnsd_client *c, const char *name, size_t len,
                   uint16_t qtype);
 void events_tick(struct dnsd *d);
+
+/* query_tuning.c: the query-events file. qtune_parse / qtune_load fill t and return 0 / 1
+ * (loaded), 0 from qtune_load when the file does not exist, -1 with err naming file and
+ * field. qtune_apply (event loop only) takes the result of a load: 1 = t, 0 = the started
+ * values, -1 = keep what is in use and log err. */
+int qtune_parse(const char *text, size_t len, const char *path, struct qtune *t, char *err,
+                size_t errlen);
+int qtune_load(const char *path, struct qtune *t, char *err, size_t errlen);
+void qtune_apply(struct dnsd *d, int rc, const struct qtune *t, const char *err);
 
 /* control.c */
 int control_open(struct dnsd *d, char *err, size_t errlen);

@@ -109,15 +109,15 @@ void events_tick(struct dnsd *d)
 }
 
 /* Query-event sampling. The thresholds are the detector's (otasuke.conf detect:
- * tunnel_label_len 30, tunnel_entropy 3.5 by default; o.query_label_len/query_entropy): a
- * label that long is sent as it is; a shorter one from QEV_ENTROPY_MIN characters on only
- * when it is random-looking, so owner-lowered thresholds still get names. */
+ * tunnel_label_len 30, tunnel_entropy 3.5 by default, and the owner's run-time settings
+ * through the agent's query-events file, query_tuning.c; o.query): a label that long is
+ * sent as it is; a shorter one from QEV_ENTROPY_MIN characters on only when it is
+ * random-looking, so owner-lowered thresholds still get names. */
 #define QEV_ENTROPY_MIN  16
-/* Per client: QEV_BURST names at once, then QEV_RATE per second. The detector wants ~20
- * names within 2 minutes, so this is plenty, and a tunnel pushing thousands of queries
- * a second costs the agent at most QEV_RATE datagrams a second per client. */
-#define QEV_RATE         5
-#define QEV_BURST        40
+/* Per client: o.query.burst names at once (40 by default), then o.query.rate per second
+ * (5). The detector wants ~20 names within 2 minutes, so this is plenty, and a tunnel
+ * pushing thousands of queries a second costs the agent at most rate datagrams a second
+ * per client. The agent raises both when the owner asks for more names in less time. */
 #define QEV_SLOTS        256   /* direct-mapped by address hash: a collision resets the
                                 * bucket, which can only let a few more names through */
 
@@ -167,9 +167,9 @@ static int qev_suspicious(const struct dnsd_opts *o, const char *name, size_t le
     while (p < end) {
         const char *dot = memchr(p, '.', (size_t)(end - p));
         size_t l = dot ? (size_t)(dot - p) : (size_t)(end - p);
-        if ((int)l >= o->query_label_len)
+        if ((int)l >= o->query.label_len)
             return 1;
-        if (l >= QEV_ENTROPY_MIN && label_entropy(p, l) >= o->query_entropy)
+        if (l >= QEV_ENTROPY_MIN && label_entropy(p, l) >= o->query.entropy)
             return 1;
         if (!dot)
             break;
@@ -189,16 +189,17 @@ static int qev_take(struct dnsd *d, const struct sockaddr_storage *ss)
     for (int i = 0; i < 16; i++)
         h = (h ^ a[i]) * 16777619u;
     struct qev_bucket *b = &qev[h % QEV_SLOTS];
+    uint32_t burst = (uint32_t)d->o.query.burst, rate = (uint32_t)d->o.query.rate;
     if (!b->used || memcmp(b->addr, a, 16)) {
         memcpy(b->addr, a, 16);
         b->used = 1;
-        b->tokens = QEV_BURST;
+        b->tokens = burst;
         b->at_ms = d->now_ms;
     }
-    uint64_t add = (d->now_ms - b->at_ms) * QEV_RATE / 1000;
+    uint64_t add = (d->now_ms - b->at_ms) * rate / 1000;
     if (add) {
-        b->tokens = b->tokens + add > QEV_BURST ? QEV_BURST : (uint32_t)(b->tokens + add);
-        b->at_ms += add * 1000 / QEV_RATE;
+        b->tokens = b->tokens + add > burst ? burst : (uint32_t)(b->tokens + add);
+        b->at_ms += add * 1000 / rate;
     }
     if (!b->tokens)
         return 0;
@@ -209,7 +210,7 @@ static int qev_take(struct dnsd *d, const struct sockaddr_storage *ss)
 void events_query(struct dnsd *d, const struct dnsd_client *c, const char *name, size_t len,
                   uint16_t qtype)
 {
-    size_t shortest = d->o.query_label_len < QEV_ENTROPY_MIN ? (size_t)d->o.query_label_len
+    size_t shortest = d->o.query.label_len < QEV_ENTROPY_MIN ? (size_t)d->o.query.label_len
                                                              : QEV_ENTROPY_MIN;
     if (d->ev_fd < 0 || len < shortest || !qev_suspicious(&d->o, name, len))
         return;

@@ -38,6 +38,8 @@ static void usage(FILE *out)
         "  --max-tcp N             concurrent TCP clients (default 128)\n"
         "  --tcp-idle SEC          close idle TCP client connections after SEC (default 10)\n"
         "  --allowed-every SEC     period of per-client allowed-query events (default 10)\n"
+        "  --query-events FILE     the agent's run-time query-event thresholds, read at every\n"
+        "                          reload (default: query-events.json next to --policy)\n"
         "  --log-level LEVEL       error|warn|info|debug\n"
         "  -n                      check flags, set and policy, then exit 0/1\n"
         "  -f                      foreground, log to stderr\n");
@@ -82,7 +84,8 @@ static int parse_uint(const char *flag, const char *s, long min, long max, long 
 }
 
 enum { O_LISTEN = 256, O_UPSTREAM, O_DOMAINS, O_POLICY, O_EVENTS, O_CONTROL, O_USER, O_CONFIG,
-       O_TIMEOUT, O_CACHE, O_RATE, O_MAXTCP, O_LOGLEVEL, O_HELP, O_ALLOWED, O_TCPIDLE };
+       O_TIMEOUT, O_CACHE, O_RATE, O_MAXTCP, O_LOGLEVEL, O_HELP, O_ALLOWED, O_TCPIDLE,
+       O_QEVENTS };
 
 static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl)
 {
@@ -96,6 +99,7 @@ static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl
         { "log-level", required_argument, NULL, O_LOGLEVEL }, { "help", no_argument, NULL, O_HELP },
         { "allowed-every", required_argument, NULL, O_ALLOWED },
         { "tcp-idle", required_argument, NULL, O_TCPIDLE },
+        { "query-events", required_argument, NULL, O_QEVENTS },
         { NULL, 0, NULL, 0 },
     };
     struct dnsd_opts *o = &d->o;
@@ -107,8 +111,10 @@ static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl
 
     o->timeout_ms = 2000;
     o->allowed_every_ms = 10000;
-    o->query_label_len = 30;      /* the detector's defaults (otasuke.conf detect) */
-    o->query_entropy = 3.5;
+    o->query.label_len = 30;      /* the detector's defaults (otasuke.conf detect) */
+    o->query.entropy = 3.5;
+    o->query.rate = 5;
+    o->query.burst = 40;
     o->tcp_idle_ms = 10000;
     o->max_tcp = 128;
     o->cache_entries = 10000;
@@ -173,6 +179,7 @@ static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl
                 return -1;
             o->allowed_every_ms = (int)v * 1000;
             break;
+        case O_QEVENTS: o->query_events_path = optarg; break;
         case O_TCPIDLE:
             if (parse_uint("--tcp-idle", optarg, 1, 3600, &v) < 0)
                 return -1;
@@ -211,8 +218,8 @@ static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl
         if (!o->policy_path && cfg.dns.policy[0]) o->policy_path = cfg.dns.policy;
         if (!o->events_path && cfg.dns.events[0]) o->events_path = cfg.dns.events;
         if (!o->control_path && cfg.dns.control[0]) o->control_path = cfg.dns.control;
-        o->query_label_len = cfg.detect.tunnel_label_len;   /* sample what the agent looks for */
-        o->query_entropy = cfg.detect.tunnel_entropy;
+        o->query.label_len = cfg.detect.tunnel_label_len;   /* sample what the agent looks for */
+        o->query.entropy = cfg.detect.tunnel_entropy;
         if (!o->user && cfg.dns.user[0]) o->user = cfg.dns.user;
         if (!have_timeout && cfg.dns.upstream_timeout_ms > 0) o->timeout_ms = cfg.dns.upstream_timeout_ms;
         if (!have_cache && cfg.dns.cache_entries >= 0) o->cache_entries = (size_t)cfg.dns.cache_entries;
@@ -220,6 +227,15 @@ static int parse_args(struct dnsd *d, int argc, char **argv, enum log_level *lvl
             o->rate_qps = cfg.dns.rate_limit_qps;
             o->rate_burst = cfg.dns.rate_limit_burst > 0 ? cfg.dns.rate_limit_burst : o->rate_qps * 2;
         }
+    }
+    o->query_base = o->query;
+    /* The agent writes its run-time thresholds next to the policy it compiles. */
+    if (!o->query_events_path && o->policy_path) {
+        const char *slash = strrchr(o->policy_path, '/');
+        int dl = slash ? (int)(slash - o->policy_path) : 1;
+        snprintf(o->query_events_buf, sizeof o->query_events_buf, "%.*s/query-events.json",
+                 dl, slash ? o->policy_path : ".");
+        o->query_events_path = o->query_events_buf;
     }
     if (!have_listen && add_listen(o, "127.0.0.1:53", err, sizeof err) < 0)
         goto bad;

@@ -36,7 +36,10 @@ static uint64_t clock_us(void)
 }
 
 struct reload_job {
-    const char *domains_path, *policy_path;
+    const char *domains_path, *policy_path, *query_events_path;
+    struct qtune query;              /* the query-events file, loaded with the rest */
+    int query_rc;                    /* qtune_load's answer */
+    char query_err[512];
     struct dset *set, *old_set;
     struct policy_set *policy, *old_policy;
     int ok;
@@ -82,6 +85,9 @@ static void *reload_worker(void *arg)
         goto done;
     }
     job.ok = 1;
+    if (job.query_events_path)
+        job.query_rc = qtune_load(job.query_events_path, &job.query, job.query_err,
+                                  sizeof job.query_err);
 done:
     job.load_us = clock_us() - t0;
     __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
@@ -123,6 +129,12 @@ int dnsd_reload(struct dnsd *d, char *err, size_t errlen)
     if (!ps)
         goto fail;
     dnsd_swap(d, set, ps, NULL, NULL);
+    if (d->o.query_events_path) {
+        struct qtune t;
+        char qerr[512];
+        int qrc = qtune_load(d->o.query_events_path, &t, qerr, sizeof qerr);
+        qtune_apply(d, qrc, &t, qerr);
+    }
     return 0;
 fail:
     if (set)
@@ -170,6 +182,7 @@ static void start(struct dnsd *d)
     memset(&job, 0, sizeof job);
     job.domains_path = d->o.domains_path;
     job.policy_path = d->o.policy_path;
+    job.query_events_path = d->o.query_events_path;
     loaded = finished = handed_off = swapped = 0;
     memcpy(waiting, waiting_next, sizeof waiting);
     n_waiting = n_waiting_next;
@@ -214,6 +227,8 @@ void reload_done(struct dnsd *d)
         if (job.ok) {
             uint64_t t0 = clock_us();
             dnsd_swap(d, job.set, job.policy, &old_set, &old_policy);
+            if (job.query_events_path)
+                qtune_apply(d, job.query_rc, &job.query, job.query_err);
             log_debug("reload: load %llu us on the helper thread, swap %llu us on the loop",
                       (unsigned long long)job.load_us, (unsigned long long)(clock_us() - t0));
             snprintf(msg, sizeof msg, "ok\n");

@@ -31,8 +31,10 @@ static int setup(void **state)
     snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
     assert_int_equal(bind(agent_fd, (struct sockaddr *)&sun, sizeof sun), 0);
     d.o.events_path = path;
-    d.o.query_label_len = 30;
-    d.o.query_entropy = 3.5;
+    d.o.query.label_len = 30;
+    d.o.query.entropy = 3.5;
+    d.o.query.rate = 5;
+    d.o.query.burst = 40;
     char err[128];
     assert_int_equal(events_open(&d, err, sizeof err), 0);
     d.now_ms = 1000000;
@@ -108,11 +110,11 @@ static void test_which_names(void **state)
     query(d, &pc, "x.aaaaaaaaaaaaaaaaaaaaaaa.tunnel.test");   /* 23 chars, no entropy */
     assert_int_equal(drain(NULL, 0), 0);
     /* Thresholds follow the configuration (otasuke.conf detect.*). */
-    d->o.query_label_len = 18;
+    d->o.query.label_len = 18;
     query(d, &pc, "mailserver-primary.shop.test");
     assert_int_equal(drain(NULL, 0), 1);
-    d->o.query_label_len = 30;
-    d->o.query_entropy = 5.0;
+    d->o.query.label_len = 30;
+    d->o.query.entropy = 5.0;
     query(d, &pc, "x.k7q2vz9m4hx8wp3r.tunnel.test");
     assert_int_equal(drain(NULL, 0), 0);
     assert_int_equal((int)d->st.events_dropped, 0);
@@ -164,12 +166,64 @@ static void test_full_socket_drops(void **state)
     assert_int_equal((int)d->st.events_sent, n);
 }
 
+/* The agent's query-events file: parsed strictly, applied at reload, a missing file gives
+ * back the started values, a bad one keeps what is in use. */
+static void test_runtime_thresholds(void **state)
+{
+    struct dnsd *d = *state;
+    d->o.query_base = d->o.query;
+    d->o.query_events_path = "query-events.json";
+    struct qtune t;
+    char err[256];
+    const char *good = "{\"version\":1,\"label_len\":12,\"entropy\":3.5,\"rate\":8,\"burst\":60}";
+    assert_int_equal(qtune_parse(good, strlen(good), "q.json", &t, err, sizeof err), 0);
+    assert_int_equal(t.label_len, 12);
+    assert_int_equal(t.burst, 60);
+    static const char *const bad[][2] = {
+        { "{\"version\":1,\"label_len\":12,\"entropy\":3.5,\"rate\":8,\"burst\":60,\"x\":1}", "x: unknown" },
+        { "{\"version\":1,\"label_len\":0,\"entropy\":3.5,\"rate\":8,\"burst\":60}", "label_len: 0 is outside" },
+        { "{\"version\":1,\"label_len\":12,\"entropy\":3.5,\"rate\":8}", "burst: missing" },
+        { "{\"version\":1,\"label_len\":\"12\",\"entropy\":3.5,\"rate\":8,\"burst\":60}", "label_len: not an integer" },
+        { "{\"version\":2,\"label_len\":12,\"entropy\":3.5,\"rate\":8,\"burst\":60}", "version" },
+        { "{\"version\":1,", "q.json:1:" },
+        { "[]", "not a JSON object" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(qtune_parse(bad[i][0], strlen(bad[i][0]), "q.json", &t, err, sizeof err), -1);
+        assert_non_null(strstr(err, bad[i][1]));
+        assert_non_null(strstr(err, "q.json"));
+    }
+    assert_int_equal(qtune_load("/nonexistent/query-events.json", &t, err, sizeof err), 0);
+    /* Applied: a 12-character random label now goes, and a new client gets a burst of 60. */
+    assert_int_equal(qtune_parse(good, strlen(good), "q.json", &t, err, sizeof err), 0);
+    struct dnsd_client pc = client("192.0.2.77");
+    query(d, &pc, "x.k7q2vz9m4hx8.tunnel.test");
+    assert_int_equal(drain(NULL, 0), 0);
+    qtune_apply(d, 1, &t, NULL);
+    query(d, &pc, "x.k7q2vz9m4hx8.tunnel.test");
+    assert_int_equal(drain(NULL, 0), 1);
+    struct dnsd_client iot = client("198.51.100.77");
+    int sent = 0;
+    for (int i = 0; i < 100; i++) {
+        query(d, &iot, "mfrggzdfmztwq2lknnwg23tpobyxe43uov3ho6dzpi.good.test");
+        sent += drain(NULL, 0);
+    }
+    assert_int_equal(sent, 60);
+    /* A bad file keeps these; a missing one goes back to the started values. */
+    qtune_apply(d, -1, NULL, "q.json: label_len: 0 is outside 1..63");
+    assert_int_equal(d->o.query.label_len, 12);
+    qtune_apply(d, 0, NULL, NULL);
+    assert_int_equal(d->o.query.label_len, 30);
+    assert_int_equal(d->o.query.burst, 40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_which_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bucket_per_client, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_socket_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_thresholds, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
