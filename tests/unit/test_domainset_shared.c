@@ -53,6 +53,14 @@ static void tomb(struct dset_builder *b, const char *name)
     assert_int_equal(dset_builder_add_tombstone(b, name, strlen(name), err, sizeof err), 0);
 }
 
+/* In an overlay: name's complete current record is this one entry (as the agent does:
+ * a tombstone, then every list that holds the name now). */
+static void relist(struct dset_builder *o, int list, const char *name, unsigned flags)
+{
+    tomb(o, name);
+    add(o, list, name, flags);
+}
+
 /* Some ordinary names around the pairs, so the pairs sit in a realistic table. */
 static void fill(struct dset_builder *b, int n)
 {
@@ -205,8 +213,7 @@ static void overlay_name_sharing_a_base_hash(void **state)
 
     /* overlay adds B (malware): A stays ads only, B is malware only */
     o = builder();
-    tomb(o, B);
-    add(o, L_MAL, B, DSET_EXACT);
+    relist(o, L_MAL, B, DSET_EXACT);
     write_set(o, ov_path, NULL);
     s = open_set();
     expect(s, A, DSET_BLOCK, ADS, BIT(L_ADS));
@@ -234,8 +241,7 @@ static void overlay_name_sharing_a_base_hash(void **state)
     /* overlay removes A and lists both A (allow) and B (ads): a shared slot in the
      * overlay itself */
     o = builder();
-    tomb(o, A);
-    add(o, L_ALLOW, A, DSET_EXACT);
+    relist(o, L_ALLOW, A, DSET_EXACT);
     add(o, L_ADS, B, DSET_SUBTREE);
     struct dset_build_stats st;
     write_set(o, ov_path, &st);
@@ -271,8 +277,7 @@ static void overlay_changes_one_of_a_base_pair(void **state)
     add(b, L_MAL, D, DSET_SUBTREE);
     write_set(b, base_path, NULL);
     o = builder();
-    tomb(o, D);
-    add(o, L_ALLOW, D, DSET_SUBTREE);
+    relist(o, L_ALLOW, D, DSET_SUBTREE);
     write_set(o, ov_path, NULL);
     struct dset *s = open_set();
     expect(s, "w." C, DSET_BLOCK, ADS, BIT(L_ADS));
