@@ -75,9 +75,28 @@ export async function fillPage(main, live, page, ctx) {
   if (live()) main.dataset.ready = '1';
 }
 
+// Signing in and out, the same in both UIs. take(answer) sets the UI's own state from a
+// sign-in or session answer, or clears it (null).
+export function sessionOf(take, logoutPath, render) {
+  return {
+    signedIn(s) {
+      take(s);
+      setCsrf(s.csrf);
+      if (!location.hash || location.hash === '#/login') location.hash = '#/';
+      render();
+    },
+    async signOut() {
+      try { await api('POST', logoutPath); } catch { /* the session may be gone already */ }
+      take(null);
+      setCsrf('');
+      render();
+    },
+  };
+}
+
 // Start-up: the language files first (nothing can be said without them), then the session
-// the browser may already have (onSession(answer) takes it in), then the first render.
-export async function boot(root, sessionPath, onSession, render) {
+// the browser may already have (take(answer) takes it in), then the first render.
+export async function boot(root, sessionPath, take, render) {
   window.addEventListener('hashchange', () => render());
   try {
     await loadLang(pickLang());
@@ -87,7 +106,7 @@ export async function boot(root, sessionPath, onSession, render) {
   }
   try {
     const s = await api('GET', sessionPath);
-    onSession(s);
+    take(s);
     setCsrf(s.csrf);
   } catch { /* not signed in */ }
   render();

@@ -3,7 +3,7 @@
 import { h, clear } from './common/dom.js';
 import { t, langStorageKey } from './common/i18n.js';
 import { api, apiSetup, setCsrf } from './common/api.js';
-import { errorBox, topBar, renderer, fillPage, boot } from './common/shell.js';
+import { errorBox, topBar, renderer, fillPage, sessionOf, boot } from './common/shell.js';
 import { route } from './pages.js';
 
 // Its own language choice, apart from the owner UI's 'otasuke.lang'.
@@ -37,20 +37,12 @@ function loginForm() {
   return form;
 }
 
-function signedIn(s) {
-  state.operator = s.operator;
+// The signed-in operator, or nobody (null).
+function take(s) {
+  state.operator = s ? s.operator : null;
   state.expired = false;
-  setCsrf(s.csrf);
-  if (!location.hash || location.hash === '#/login') location.hash = '#/';
-  render();
 }
-
-async function signOut() {
-  try { await api('POST', '/console/api/logout'); } catch { /* the session may be gone already */ }
-  state.operator = null;
-  setCsrf('');
-  render();
-}
+const { signedIn, signOut } = sessionOf(take, '/console/api/logout', () => render());
 
 const NAV = [['#/', 'nav.fleet'], ['#/inbox', 'nav.inbox'], ['#/policy', 'nav.policy'], ['#/audit', 'nav.audit']];
 
@@ -74,4 +66,4 @@ window.addEventListener('otasuke-signed-out', () => {
   render();
 });
 
-boot(root, '/console/api/session', (s) => { state.operator = s.operator; }, render);
+boot(root, '/console/api/session', take, render);

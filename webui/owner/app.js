@@ -2,8 +2,8 @@
 // switch, render loop and start-up are shared with the MSP console (common/shell.js).
 import { h, clear } from './common/dom.js';
 import { t, langStorageKey } from './common/i18n.js';
-import { api, apiSetup, setCsrf } from './common/api.js';
-import { errorBox, topBar, renderer, fillPage, boot } from './common/shell.js';
+import { api, apiSetup } from './common/api.js';
+import { errorBox, topBar, renderer, fillPage, sessionOf, boot } from './common/shell.js';
 import { pages } from './pages.js';
 import { passwordForm } from './settings.js';
 
@@ -61,21 +61,13 @@ function loginForm() {
   return form;
 }
 
-function signedIn(s) {
-  state.user = s.username;
-  state.role = s.role;
-  state.mustChange = !!s.must_change;
-  setCsrf(s.csrf);
-  if (!location.hash || location.hash === '#/login') location.hash = '#/';
-  render();
+// The signed-in account, or nobody (null).
+function take(s) {
+  state.user = s ? s.username : null;
+  state.role = s ? s.role : null;
+  state.mustChange = !!(s && s.must_change);
 }
-
-async function signOut() {
-  try { await api('POST', '/auth/logout'); } catch { /* the session may be gone already */ }
-  state.user = null;
-  setCsrf('');
-  render();
-}
+const { signedIn, signOut } = sessionOf(take, '/auth/logout', () => render());
 
 const NAV = [['#/', 'nav.dashboard'], ['#/devices', 'nav.devices'], ['#/filtering', 'nav.filtering'],
   ['#/requests', 'nav.requests'], ['#/incidents', 'nav.incidents'], ['#/delegation', 'nav.delegation'],
@@ -113,8 +105,4 @@ const render = renderer(root, async (gen, live) => {
 
 window.addEventListener('otasuke-signed-out', () => { state.user = null; render(); });
 
-boot(root, '/auth/session', (s) => {
-  state.user = s.username;
-  state.role = s.role;
-  state.mustChange = !!s.must_change;
-}, render);
+boot(root, '/auth/session', take, render);
