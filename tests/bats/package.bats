@@ -90,7 +90,7 @@ prop() { sed -n "s/^$2=//p" "$1"; }   # every value of setting $2 in unit $1
     # not the console (that is the hub's)
     if declared otasuke-webd; then
         for f in owner/index.html owner/app.js owner/common/api.js owner/common/base.css \
-                 blockpage/index.html blockpage/page.js; do
+                 blockpage/index.html blockpage/page.js blockpage/common/i18n.js; do
             grep -qF " ./usr/share/otasuke/webui/$f" <<<"$list" || fail "webui/$f missing"
         done
         ! grep -qF "/console/" <<<"$list" || fail "the MSP console is in the box package"

@@ -1,27 +1,11 @@
 // Block page: says what was blocked and why, in the visitor's language (the server picks
 // it from Accept-Language), and lets them ask the owner to unblock. All text comes from
-// ja.json / en.json and goes into the page as text nodes only.
+// ja.json / en.json and goes into the page as text nodes only (h() and t() are the owner
+// UI's, from webui/common, copied into blockpage/common/ by the build).
+import { h } from './common/dom.js';
+import { t, has, loadLang } from './common/i18n.js';
+
 const app = document.getElementById('app');
-let dict = {};
-const missing = new Set();
-globalThis.__otasukeMissing = missing;
-
-function t(key, vars) {
-  let s = dict[key];
-  if (typeof s !== 'string') { missing.add(key); return `⟦${key}⟧`; }
-  if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
-  return s;
-}
-
-function h(tag, attrs, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v); else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of kids.flat()) if (c !== null && c !== undefined && c !== false) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return el;
-}
 
 async function main() {
   let info;
@@ -33,10 +17,9 @@ async function main() {
   }
   const saved = sessionStorage.getItem('otasuke.lang');
   const lang = saved === 'ja' || saved === 'en' ? saved : info.lang === 'ja' ? 'ja' : 'en';
-  dict = await (await fetch(`/__otasuke/${lang}.json`, { cache: 'no-cache' })).json();
-  document.documentElement.lang = lang;
+  await loadLang(lang);   // /__otasuke/<lang>.json, next to this page
   document.title = t('title');
-  const cat = info.category ? (typeof dict[`cat.${info.category}`] === 'string' ? t(`cat.${info.category}`) : info.category) : null;
+  const cat = info.category ? (has(`cat.${info.category}`) ? t(`cat.${info.category}`) : info.category) : null;
   const msg = h('div', { role: 'status' });
   const form = h('form', { id: 'request-form', method: 'post', action: '/__otasuke/request', onsubmit: async (ev) => {
     ev.preventDefault();

@@ -4,7 +4,8 @@
 //
 // The language files sit next to the UI's index.html, one directory above this module
 // (build/webui/<ui>/common/i18n.js), so they are found wherever the UI is served from:
-// "/" for the owner UI, "/console/" for the MSP console.
+// "/" for the owner UI, "/console/" for the MSP console, "/__otasuke/" for the block page
+// (which picks its language itself, from the server's reading of Accept-Language).
 let dict = {};
 let storageKey = 'otasuke.lang';
 export let lang = 'en';
