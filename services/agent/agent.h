@@ -84,15 +84,19 @@ int64_t agent_grant_add(sqlite3 *db, const char *who, const char *delegate, json
                         size_t errlen);
 int agent_grant_revoke(sqlite3 *db, const char *who, int64_t id, char *err, size_t errlen);
 /* Finds a live grant (not revoked, not expired at now) of delegate_id covering action,
- * category and group (NULL = every group). Returns the grant id or 0 if none. */
+ * category and group (NULL = every group). Returns the grant id, 0 if none, -1 when the
+ * database could not be read. */
 int64_t agent_grant_covering(sqlite3 *db, int64_t delegate_id, const char *action,
                              const char *category, const char *group, int64_t now);
 /* Applies a delegated change: body is the exact signed JSON text, sig_b64 its detached
  * Ed25519 signature by the delegate's key. Body:
  *   {"delegate":"msp","created":T,"changes":[{"action":"add_block","indicator":"x.test",
  *     "category":"malware","group":"staff"}]}
- * All-or-nothing; a refusal is audited with its reason and returns -1 with err. On
- * success returns the number of changes applied. */
+ * All-or-nothing; a refusal (shape, delegate, signature, age, replay, grant) is audited
+ * with its reason and returns -1 with err. A database that cannot answer or store now
+ * (busy, full, I/O) refuses nothing: AGENT_DELEGATED_RETRY with err, nothing applied, the
+ * same signed change may come again. On success returns the number of changes applied. */
+#define AGENT_DELEGATED_RETRY (-2)
 int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char *sig_b64,
                           int64_t now, char *err, size_t errlen);
 

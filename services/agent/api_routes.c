@@ -445,8 +445,8 @@ static void delegation(struct api_call *c, char **seg, json_t *body)
         const char *b = s(body, "body");
         int n = agent_delegated_apply(ad->db, b, strlen(b), s(body, "signature"), time(NULL),
                                       err, sizeof err);
-        if (n < 0) {
-            c->status = 403;
+        if (n < 0) {   /* refused: 403; the database could not store it now: 503, retry */
+            c->status = n == AGENT_DELEGATED_RETRY ? 503 : 403;
             c->out = json_pack("{s:s, s:s}", "error", err, "field", "body");
             return;
         }

@@ -152,7 +152,22 @@ sqlite3 *agent_db_open(const char *path, char *err, size_t errlen)
     sqlite3 *db = NULL;
     /* Password hashes, sessions and delegate keys live here: owner only, whatever the
      * unit's umask. SQLite gives its -wal and -shm files the database file's mode. */
-    if (path[0] != ':') {
+    /* Only open (and close) the file ourselves when it does not exist yet: closing any
+     * descriptor of it drops every POSIX lock this process holds on it, so a second
+     * connection (notify.c's) would strip the first one's locks. Another process (the
+     * sqlite3 shell, a backup) then takes the database for unused, checkpoints and deletes
+     * the WAL under us, and what the agent writes after that goes to an unlinked file. */
+    struct stat sb;
+    if (path[0] != ':' && lstat(path, &sb) == 0) {
+        if (!S_ISREG(sb.st_mode)) {
+            snprintf(err, errlen, "%s: not a regular file", path);
+            return NULL;
+        }
+        if ((sb.st_mode & 07777) != 0600 && chmod(path, 0600) < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            return NULL;
+        }
+    } else if (path[0] != ':') {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0 || fchmod(fd, 0600) < 0) {
             snprintf(err, errlen, "%s: %s", path, strerror(errno));

@@ -210,13 +210,14 @@ int64_t agent_grant_covering(sqlite3 *db, int64_t delegate_id, const char *actio
 {
     sqlite3_stmt *st;
     int64_t found = 0;
+    int rc = SQLITE_DONE;
     if (sqlite3_prepare_v2(db, "SELECT id, categories, groups, actions FROM grants"
                            " WHERE delegate_id=? AND revoked_at=0 AND (expires_at=0 OR"
                            " expires_at>?) ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-        return 0;
+        return -1;
     sqlite3_bind_int64(st, 1, delegate_id);
     sqlite3_bind_int64(st, 2, now);
-    while (!found && sqlite3_step(st) == SQLITE_ROW) {
+    while (!found && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *cats = (const char *)sqlite3_column_text(st, 1);
         const char *grps = (const char *)sqlite3_column_text(st, 2);
         const char *acts = (const char *)sqlite3_column_text(st, 3);
@@ -228,7 +229,7 @@ int64_t agent_grant_covering(sqlite3 *db, int64_t delegate_id, const char *actio
         found = sqlite3_column_int64(st, 0);
     }
     sqlite3_finalize(st);
-    return found;
+    return found ? found : rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- signed changes ---- */
@@ -297,6 +298,29 @@ static int parse_change(json_t *o, size_t i, struct change *c, char *err, size_t
     return 0;
 }
 
+/* A database that cannot answer now (busy, locked, full, I/O, memory) says nothing about
+ * the change: it is not refused, it is tried again later. code is the failed call's
+ * (sqlite3_errcode right after it, before a rollback replaces it). */
+static int db_transient(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_BUSY: case SQLITE_LOCKED: case SQLITE_FULL: case SQLITE_IOERR:
+    case SQLITE_NOMEM: case SQLITE_CANTOPEN: case SQLITE_PROTOCOL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int retry_later(int code, const char *what, char *err, size_t errlen)
+{
+    code &= 0xff;
+    snprintf(err, errlen, "the box's database could not %s (%s%s): not applied now, the box "
+             "tries again at its next poll", what, sqlite3_errstr(code),
+             code == SQLITE_FULL ? ": the disk is full" : "");
+    return AGENT_DELEGATED_RETRY;
+}
+
 static int refuse(sqlite3 *db, const char *who, const char *body, const char *reason,
                   char *err, size_t errlen)
 {
@@ -339,14 +363,19 @@ int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char 
     sqlite3_stmt *st;
     int64_t did = -1;
     char pub[128] = "";
+    int prc = SQLITE_ERROR;
     if (sqlite3_prepare_v2(db, "SELECT id, pubkey FROM principals WHERE name=? AND"
                            " kind='delegate'", -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, delegate, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(st) == SQLITE_ROW) {
+        if ((prc = sqlite3_step(st)) == SQLITE_ROW) {
             did = sqlite3_column_int64(st, 0);
             snprintf(pub, sizeof pub, "%s", (const char *)sqlite3_column_text(st, 1));
         }
         sqlite3_finalize(st);
+    }
+    if (prc != SQLITE_ROW && prc != SQLITE_DONE) {
+        json_decref(o);
+        return retry_later(prc, "look up the delegate", err, errlen);
     }
     uint8_t pk[FEED_PUBKEY_BYTES];
     char e2[128];
@@ -375,7 +404,11 @@ int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char 
     const char *dargs[] = { digest };
     json_t *seen = agent_query_json(db, "SELECT at FROM seen_changes WHERE digest=?", dargs, 1,
                                     reason, sizeof reason);
-    int replay = seen && json_array_size(seen) > 0;
+    if (!seen) {
+        json_decref(o);
+        return retry_later(sqlite3_errcode(db), "check for a replay", err, errlen);
+    }
+    int replay = json_array_size(seen) > 0;
     json_decref(seen);
     if (replay) {
         snprintf(reason, sizeof reason, "body: this signed change was applied already (replay)");
@@ -397,6 +430,12 @@ int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char 
             goto refused_free;
         cs[i].grant = agent_grant_covering(db, did, cs[i].action, cs[i].category,
                                            cs[i].group, now);
+        if (cs[i].grant < 0) {
+            int code = sqlite3_errcode(db);
+            free(cs);
+            json_decref(o);
+            return retry_later(code, "read the grants", err, errlen);
+        }
         if (!cs[i].grant) {
             snprintf(reason, sizeof reason, "changes[%zu]: %s of '%.80s' in category '%s'"
                      " for %s%s is outside every live grant of '%s'", i, cs[i].action,
@@ -409,7 +448,7 @@ int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char 
     if (agent_tx_begin(db, err, errlen) < 0) {
         free(cs);
         json_decref(o);
-        return -1;
+        return retry_later(sqlite3_errcode(db), "start a transaction", err, errlen);
     }
     for (i = 0; i < n; i++) {
         char e3[200];
@@ -425,7 +464,13 @@ int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char 
                                cs[i].category, cs[i].group, 0, NULL, e3, sizeof e3);
         }
         if (r < 0) {
+            int code = sqlite3_errcode(db);
             agent_tx_rollback(db);
+            if (db_transient(code)) {
+                free(cs);
+                json_decref(o);
+                return retry_later(code, "store the change", err, errlen);
+            }
             snprintf(reason, sizeof reason, "changes[%zu]: %s", i, e3);
             goto refused_free;
         }
@@ -436,10 +481,11 @@ int agent_delegated_apply(sqlite3 *db, const char *body, size_t len, const char 
     int qrc = agent_exec(db, q, err, errlen);
     sqlite3_free(q);
     if (qrc < 0 || agent_tx_commit(db, err, errlen) < 0) {
+        int code = sqlite3_errcode(db);
         agent_tx_rollback(db);
         free(cs);
         json_decref(o);
-        return -1;
+        return retry_later(code, "save the change", err, errlen);
     }
     free(cs);
     json_decref(o);

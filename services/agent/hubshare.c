@@ -18,7 +18,18 @@
  * hub pipe, as hubfeed.c does for feed documents), which runs agent_delegated_apply --
  * signature, grant, expiry, replay are the agent's checks, the hub is only the courier
  * -- and persists the id. The verdict goes back to the hub so the MSP sees "applied" or
- * "refused: ... outside every live grant". */
+ * "refused: ... outside every live grant". A database that cannot store the change now
+ * (busy, disk full) is not a verdict on it: the hub hears "failed" with the reason, the
+ * id is not recorded, the messages after it wait (order matters: a later block must not
+ * overtake an earlier allow), and the same message is fetched again after 5, 10 ... 60 s.
+ *
+ * The hub numbers messages; a hub whose database restarted its ids (restored from an older
+ * backup, moved to another database, started afresh) would hand out new messages under
+ * ids the box has passed, and the box would never ask for them. So each fetch starts one
+ * message early: the first one back must be the last message handled (same id, same
+ * signature, kept in hub_policy_last_sig). When it is missing or another one, the ids
+ * restarted: the box fetches from the start again; what it had handled before comes back
+ * refused as a replay or too old, the new messages apply. */
 #include "agentd.h"
 #include "api.h"
 #include "atomicfile.h"
@@ -66,7 +77,12 @@ struct hubshare {
     long last_sent_n;
     uint64_t sent_total;
     char last_error[320];
-    long long policy_after, policy_applied, policy_refused;
+    long long policy_after, policy_applied, policy_refused, policy_failed;
+    int policy_retry;             /* a message failed for now: fetch it again soon */
+    char last_sig[128];           /* signature of message policy_after ("" = not known) */
+    int probing;                  /* this fetch starts at policy_after: check it first */
+    int ids_restarted;            /* the check failed: the hub numbers anew */
+    long long policy_resets;
     struct verdict last;
     struct verdict unreported[UNREPORTED_MAX];
     int n_unreported;
@@ -164,7 +180,7 @@ static void verdicts_load(struct hubshare *s)
         const char *d = json_string_value(json_object_get(v, "detail"));
         json_int_t id = json_integer_value(json_object_get(v, "id"));
         if (s->n_unreported == UNREPORTED_MAX || id <= 0 || !st || !d ||
-            (strcmp(st, "applied") && strcmp(st, "refused")))
+            (strcmp(st, "applied") && strcmp(st, "refused") && strcmp(st, "failed")))
             continue;
         struct verdict *x = &s->unreported[s->n_unreported++];
         x->id = id;
@@ -181,6 +197,18 @@ static int hand_over(long long id, const char *signer, const char *change,
     (void)signer;   /* the agent checks the delegate named in the signed body, by its key */
     struct hubshare *s = ctx;
     pthread_mutex_lock(&s->mu);
+    if (s->probing) {   /* the first message back must be the last one handled */
+        s->probing = 0;
+        if (id == s->policy_after && (!s->last_sig[0] || !strcmp(s->last_sig, signature))) {
+            if (!s->last_sig[0])   /* recorded by an older agent without the signature */
+                snprintf(s->last_sig, sizeof s->last_sig, "%s", signature);
+            pthread_mutex_unlock(&s->mu);
+            return 0;   /* handled already: on to the new ones */
+        }
+        s->ids_restarted = 1;
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
     s->p_id = id;
     s->p_change = change;
     s->p_sig = signature;
@@ -203,8 +231,18 @@ static int hand_over(long long id, const char *signer, const char *change,
         return -1;
     }
     s->pending = 0;
-    s->policy_after = id;
-    /* report it now; if the hub does not take it, it waits in unreported */
+    int failed = !strcmp(s->p_verdict.status, "failed");
+    if (failed) {
+        s->policy_retry = 1;
+    } else {
+        s->policy_after = id;
+        snprintf(s->last_sig, sizeof s->last_sig, "%s", signature);
+    }
+    /* report it now; if the hub does not take it, it waits in unreported (one "failed"
+     * per message: a retry replaces the one before) */
+    if (s->n_unreported && s->unreported[s->n_unreported - 1].id == id &&
+        !strcmp(s->unreported[s->n_unreported - 1].status, "failed"))
+        s->n_unreported--;
     if (s->n_unreported == UNREPORTED_MAX) {
         memmove(&s->unreported[0], &s->unreported[1],
                 (UNREPORTED_MAX - 1) * sizeof s->unreported[0]);
@@ -213,7 +251,7 @@ static int hand_over(long long id, const char *signer, const char *change,
     s->unreported[s->n_unreported++] = s->p_verdict;
     pthread_mutex_unlock(&s->mu);
     verdicts_save(s);
-    return 0;
+    return failed ? -1 : 0;   /* failed: the ones after it wait for the retry */
 }
 
 /* Sends the verdicts the hub has not taken yet. Returns 0, or -1 (hub down: later). */
@@ -383,6 +421,8 @@ static void *share_thread(void *arg)
         int notice = s->notice;
         s->notice = 0;
         long long after = s->policy_after;
+        s->probing = after > 0;
+        s->ids_restarted = 0;
         int64_t now = time(NULL);
         int send = s->sharing && hubshare_table_size(s->t) > 0 && now >= s->next_send;
         unsigned interval = (unsigned)s->interval;
@@ -392,7 +432,33 @@ static void *share_thread(void *arg)
          * second; a notice always gets an immediate fetch. */
         if (notice || now >= next_poll) {
             char err[300];
-            int n = hubclient_policy_fetch(s->hc, after, hand_over, s, err, sizeof err);
+            int n = hubclient_policy_fetch(s->hc, after > 0 ? after - 1 : 0, hand_over, s,
+                                           err, sizeof err);
+            pthread_mutex_lock(&s->mu);
+            int retry = s->policy_retry;
+            s->policy_retry = 0;
+            /* nothing at all came back, not even the last one handled: numbered anew */
+            int restarted = n >= 0 && (s->ids_restarted || (s->probing && n == 0));
+            s->probing = 0;
+            if (restarted) {
+                s->policy_after = 0;
+                s->last_sig[0] = '\0';
+                s->policy_resets++;
+                s->n_unreported = 0;   /* their ids name other messages on this hub now */
+            }
+            pthread_mutex_unlock(&s->mu);
+            if (restarted) {
+                verdicts_save(s);
+                log_warn("hub: the hub's policy message %lld is not the one this box handled: "
+                         "its message ids restarted (database restored or replaced); fetching "
+                         "its messages from the start", after);
+                next_poll = now;
+                continue;
+            }
+            if (retry && n >= 0) {
+                n = -1;
+                snprintf(err, sizeof err, "a delegated change could not be stored yet");
+            }
             if (n < 0) {
                 log_debug("hub: policy messages: %s", err);
                 poll_wait = poll_wait ? (poll_wait * 2 > POLICY_POLL_SECONDS
@@ -460,6 +526,8 @@ int hubshare_start(struct agentd *ad, const char *hub_dir, int wake_fd, char *er
     s->interval = interval_wanted(ad);
     s->next_send = time(NULL) + s->interval;
     s->policy_after = setting_get(ad->db, "hub_policy_last", v, sizeof v) ? atoll(v) : 0;
+    if (!setting_get(ad->db, "hub_policy_last_sig", s->last_sig, sizeof s->last_sig))
+        s->last_sig[0] = '\0';
     snprintf(s->pending_path, sizeof s->pending_path, "%s/share-pending.json", hub_dir);
     snprintf(s->verdicts_path, sizeof s->verdicts_path, "%s/policy-verdicts.json", hub_dir);
     pending_load(s);
@@ -564,6 +632,19 @@ void hubshare_handle(struct agentd *ad, int64_t now)
     char err[AGENT_ERR], v[32];
     struct verdict vd = { .id = id };
     int n = agent_delegated_apply(ad->db, change, strlen(change), sig, now, err, sizeof err);
+    if (n == AGENT_DELEGATED_RETRY) {
+        snprintf(vd.status, sizeof vd.status, "failed");
+        snprintf(vd.detail, sizeof vd.detail, "%s", err);
+        log_warn("hub: delegated change %lld not applied yet: %s", id, err);
+        pthread_mutex_lock(&s->mu);
+        s->p_verdict = vd;
+        s->last = vd;
+        s->policy_failed++;
+        s->done = 1;
+        pthread_cond_signal(&s->done_cv);
+        pthread_mutex_unlock(&s->mu);
+        return;   /* not handled: hub_policy_last stays, the message comes again */
+    }
     if (n >= 0) {
         ad->dirty = 1;
         snprintf(vd.status, sizeof vd.status, "applied");
@@ -580,7 +661,8 @@ void hubshare_handle(struct agentd *ad, int64_t now)
         log_warn("hub: delegated change %lld refused: %s", id, err);
     }
     snprintf(v, sizeof v, "%lld", id);
-    if (setting_put(ad->db, "hub_policy_last", v) < 0)
+    if (setting_put(ad->db, "hub_policy_last_sig", sig) < 0 ||
+        setting_put(ad->db, "hub_policy_last", v) < 0)
         log_warn("hub: cannot record policy message %lld as handled (it will be fetched "
                  "again and refused as a replay)", id);
     pthread_mutex_lock(&s->mu);
@@ -626,9 +708,11 @@ static json_t *status_json(struct agentd *ad)
                                                           : json_null());
     json_object_set_new(o, "last_error_at", s->last_error_at ? json_integer(s->last_error_at)
                                                              : json_null());
-    json_t *p = json_pack("{s:I, s:I, s:I, s:i}", "last_id", (json_int_t)s->policy_after,
-                          "applied", (json_int_t)s->policy_applied, "refused",
-                          (json_int_t)s->policy_refused, "unreported", s->n_unreported);
+    json_t *p = json_pack("{s:I, s:I, s:I, s:I, s:i, s:I}", "last_id",
+                          (json_int_t)s->policy_after, "applied", (json_int_t)s->policy_applied,
+                          "refused", (json_int_t)s->policy_refused, "failed",
+                          (json_int_t)s->policy_failed, "unreported", s->n_unreported,
+                          "id_restarts", (json_int_t)s->policy_resets);
     if (s->last.id)
         json_object_set_new(p, "last", json_pack("{s:I, s:s, s:s}", "id",
                             (json_int_t)s->last.id, "result", s->last.status, "detail",

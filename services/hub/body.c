@@ -317,8 +317,9 @@ int hub_body_policy_result(const char *body, size_t len, char *status, size_t sl
     int rc = only_fields(o, f, "", err, errlen) ||
              str_field(o, "status", 1, status, slen, "", err, errlen) ||
              str_field(o, "detail", 0, detail, dlen, "", err, errlen) ? -1 : 0;
-    if (rc == 0 && strcmp(status, "applied") != 0 && strcmp(status, "refused") != 0) {
-        snprintf(err, errlen, "field 'status': expected applied|refused");
+    if (rc == 0 && strcmp(status, "applied") != 0 && strcmp(status, "refused") != 0 &&
+        strcmp(status, "failed") != 0) {
+        snprintf(err, errlen, "field 'status': expected applied|refused|failed");
         rc = -1;
     }
     json_decref(o);

@@ -3,7 +3,8 @@
  * audit trail and tells the box over MQTT. The hub does not judge the change: the box's
  * agent checks the signature against the grants its owner gave (principle 1), so a
  * compromised hub can delay changes but not forge them. The box reports what it did
- * (applied / refused and why) so the MSP sees the outcome, not only the sending. */
+ * (applied / refused and why) so the MSP sees the outcome, not only the sending; "failed"
+ * means the box could not store it yet (database busy, disk full) and will try again. */
 #include "hubd.h"
 #include "log.h"
 #include "policy.h"
@@ -56,9 +57,11 @@ int hub_policy_result(struct hub *h, long box_id, long long msg_id, const char *
     snprintf(now, sizeof now, "%lld", hub_now());
     const char *p[] = { ms, bs, status, detail, now };
     /* The first verdict stands: a box that retries after a lost answer, or a replayed
-     * report, cannot turn "refused" into "applied" afterwards. */
+     * report, cannot turn "refused" into "applied" afterwards. "failed" is no verdict:
+     * the box retries, and what it says next replaces it. */
     long r = hubdb_exec(h->db, "UPDATE policy_msgs SET result = $3, result_detail = $4, "
-                        "result_at = $5 WHERE id = $1 AND box_id = $2 AND result IS NULL", 5,
+                        "result_at = $5 WHERE id = $1 AND box_id = $2 AND (result IS NULL"
+                        " OR result = 'failed')", 5,
                         p, NULL, NULL, err, errlen);
     if (r < 0)
         return -1;

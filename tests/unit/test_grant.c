@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 static uint8_t pk[FEED_PUBKEY_BYTES], sk[FEED_SECKEY_BYTES];
@@ -195,6 +196,70 @@ static void test_delegate_validation(void **state)
     json_decref(acts);
 }
 
+/* A database that cannot take the change now (another writer holds it) refuses nothing:
+ * AGENT_DELEGATED_RETRY, nothing stored or audited as refused, and the same signed change
+ * applies once the database is free (it is not a replay: nothing was recorded). */
+static void test_busy_database_is_retried(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_grant_busy_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    sqlite3 *db = agent_db_open(path, err, sizeof err);
+    assert_non_null(db);
+    assert_int_equal(feed_keygen(pk, sk), 0);
+    char b64[128];
+    assert_int_equal(feed_key_encode(pk, sizeof pk, b64, sizeof b64), 0);
+    assert_true(agent_delegate_add(db, AGENT_OWNER, "msp", b64, err, sizeof err) > 0);
+    json_t *cats = json_pack("[s]", "malware"), *groups = json_pack("[s]", "*"),
+           *acts = json_pack("[s]", "add_block");
+    assert_int_equal(agent_grant_add(db, AGENT_OWNER, "msp", cats, groups, acts, 0, err,
+                                     sizeof err), 1);
+    json_decref(cats);
+    json_decref(groups);
+    json_decref(acts);
+    sqlite3_busy_timeout(db, 50);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    char body[512], sig[128];
+    body_for(body, sizeof body, "{\"action\":\"add_block\",\"indicator\":\"busy.test\","
+             "\"category\":\"malware\"}");
+    assert_int_equal(feed_sig_sign_b64(body, strlen(body), sk, sig, sizeof sig), 0);
+    assert_int_equal(agent_delegated_apply(db, body, strlen(body), sig, time(NULL), err,
+                                           sizeof err), AGENT_DELEGATED_RETRY);
+    assert_int_equal(sqlite3_get_autocommit(db), 1);   /* nothing left open */
+    assert_non_null(strstr(err, "database is locked"));
+    assert_non_null(strstr(err, "tries again"));
+    /* a change outside the grant is still refused, busy database or not */
+    char out[512], osig[128];
+    body_for(out, sizeof out, "{\"action\":\"add_block\",\"indicator\":\"x.test\","
+             "\"category\":\"social\"}");
+    assert_int_equal(feed_sig_sign_b64(out, strlen(out), sk, osig, sizeof osig), 0);
+    assert_int_equal(agent_delegated_apply(db, out, strlen(out), osig, time(NULL), err,
+                                           sizeof err), -1);
+    assert_non_null(strstr(err, "outside every live grant"));
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(count(db, "SELECT count(*) FROM rules WHERE pattern='busy.test'"), 0);
+    assert_int_equal(agent_delegated_apply(db, body, strlen(body), sig, time(NULL), err,
+                                           sizeof err), 1);
+    assert_int_equal(count(db, "SELECT count(*) FROM rules WHERE pattern='busy.test'"), 1);
+    sqlite3 *third;   /* committed: another connection sees it */
+    assert_int_equal(sqlite3_open(path, &third), SQLITE_OK);
+    assert_int_equal(count(third, "SELECT count(*) FROM rules WHERE pattern='busy.test'"), 1);
+    sqlite3_close(third);
+    agent_db_close(db);
+    char side[64];
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +269,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_scope, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_and_revoked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delegate_validation, setup, teardown),
+        cmocka_unit_test(test_busy_database_is_retried),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

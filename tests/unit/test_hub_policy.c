@@ -51,6 +51,14 @@ static void test_policy_result(void **st)
                                        sizeof err), 1);
     /* the first verdict stands */
     assert_int_equal(hub_policy_result(&h, b1, m1, "refused", "later", err, sizeof err), 1);
+    /* "failed" (the box could not store it yet) is no verdict: the next answer replaces it */
+    assert_int_equal(hub_policy_result(&h, b1, m2, "failed", "the box's database could not "
+                                       "start a transaction (database is locked)", err,
+                                       sizeof err), 1);
+    l = hub_policy_list(&h, b1, m1, err, sizeof err);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "result")),
+                        "failed");
+    json_decref(l);
     assert_int_equal(hub_policy_result(&h, b1, m2, "refused", "changes[0]: add_block of "
                                        "'x.test' is outside every live grant of 'msp'", err,
                                        sizeof err), 1);
@@ -78,7 +86,7 @@ static void test_policy_result(void **st)
     char n[24];
     assert_int_equal(hubdb_scalar(h.db, "SELECT count(*) FROM audit WHERE action = "
                                   "'policy-result'", 0, NULL, n, sizeof n, err, sizeof err), 1);
-    assert_string_equal(n, "2");
+    assert_string_equal(n, "3");
     hub_test_close(&h);
 }
 
@@ -92,7 +100,7 @@ static void test_policy_result_body(void **st)
     assert_string_equal(s, "refused");
     assert_string_equal(d, "outside grant");
     const char *bad[][2] = {
-        { "{\"status\":\"maybe\"}", "field 'status': expected applied|refused" },
+        { "{\"status\":\"maybe\"}", "field 'status': expected applied|refused|failed" },
         { "{\"detail\":\"x\"}", "field 'status': missing" },
         { "{\"status\":\"applied\",\"client\":\"192.0.2.10\"}", "field 'client': unknown field" },
         { "[1]", "body must be a JSON object" },
