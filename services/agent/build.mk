@@ -7,7 +7,6 @@ test_agent_EXTRA := $(AGENT_CORE)
 test_grant_EXTRA := $(AGENT_CORE)
 test_explain_EXTRA := $(AGENT_CORE)
 test_feed_apply_EXTRA := $(AGENT_CORE)
-test_feed_stage_EXTRA := $(AGENT_CORE)
 fuzz_apibody_EXTRA := $(addprefix services/agent/,api_body.c backup.c db.c devices.c events.c \
                         detect.c incidents.c incidents_hook.c incidents_report.c notify.c \
                         explain.c grants.c policy.c webstats.c help.c help_session.c \

@@ -11,9 +11,17 @@ static int before_prev(const struct feed_stage *s, const char *kind, const char 
     return c < 0 || (c == 0 && strcmp(indicator, s->prev) < 0);
 }
 
+/* The TEMP table only ever grows at its end: a small cache for it is enough, and the
+ * pages a bigger one held would stay in the heap under the compile that follows
+ * (measured: the agent's peak, 66.7 MB with SQLite's defaults, 64.4 MB with this and
+ * the release in feed_stage_finish, 61.2 MB without staging). */
+#define STAGE_TEMP_CACHE "-256"
+#define DEFAULT_TEMP_CACHE "-2000"   /* SQLite's default, for temp.feed_changed */
+
 static int stage_begin(struct feed_stage *s)
 {
-    if (sqlite3_exec(s->db, "CREATE TEMP TABLE IF NOT EXISTS feed_stage(feed_id INTEGER,"
+    if (sqlite3_exec(s->db, "PRAGMA temp.cache_size=" STAGE_TEMP_CACHE ";"
+                     " CREATE TEMP TABLE IF NOT EXISTS feed_stage(feed_id INTEGER,"
                      " kind TEXT, indicator TEXT, category TEXT, action TEXT, expires INTEGER,"
                      " confidence INTEGER, source TEXT); DELETE FROM temp.feed_stage",
                      NULL, NULL, NULL) != SQLITE_OK)
@@ -52,15 +60,25 @@ int feed_stage_finish(struct feed_stage *s)
     sqlite3_finalize(s->ins);
     s->ins = NULL;
     s->active = 0;
-    return sqlite3_exec(s->db, "INSERT OR REPLACE INTO feed_entries(feed_id, kind, indicator,"
-                        " category, action, expires, confidence, source) SELECT feed_id, kind,"
-                        " indicator, category, action, expires, confidence, source FROM"
-                        " temp.feed_stage ORDER BY kind, indicator, rowid;"
-                        " DROP TABLE temp.feed_stage", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    /* The sorter keeps up to the cache size in memory before it spills to a temp file,
+     * and the agent's peak comes right after (the full compile): 2 MB instead of db.c's
+     * 8 MB costs a few more merge passes, and inserts in key order need few pages. */
+    sqlite3_exec(s->db, "PRAGMA cache_size=-2000", NULL, NULL, NULL);
+    int rc = sqlite3_exec(s->db, "INSERT OR REPLACE INTO feed_entries(feed_id, kind, indicator,"
+                          " category, action, expires, confidence, source) SELECT feed_id,"
+                          " kind, indicator, category, action, expires, confidence, source"
+                          " FROM temp.feed_stage ORDER BY kind, indicator, rowid;"
+                          " DROP TABLE temp.feed_stage", NULL, NULL, NULL);
+    sqlite3_exec(s->db, "PRAGMA cache_size=-8000", NULL, NULL, NULL);   /* db.c's */
+    sqlite3_exec(s->db, "PRAGMA temp.cache_size=" DEFAULT_TEMP_CACHE, NULL, NULL, NULL);
+    sqlite3_db_release_memory(s->db);
+    return rc == SQLITE_OK ? 0 : -1;
 }
 
 void feed_stage_free(struct feed_stage *s)
 {
+    if (s->active)   /* refused half way: the rollback drops the table */
+        sqlite3_exec(s->db, "PRAGMA temp.cache_size=" DEFAULT_TEMP_CACHE, NULL, NULL, NULL);
     sqlite3_finalize(s->ins);
     s->ins = NULL;
     s->active = 0;

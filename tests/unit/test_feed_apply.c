@@ -276,6 +276,150 @@ static void test_file_url_snapshot_fallback(void **state)
     rmdir(dir);
 }
 
+/* ---- full replaces in key order (services/agent/feeds_stage.c) ----
+ * A snapshot or list whose entries come out of order is stored exactly as one applied in
+ * document order would be (every entry, the last of equal keys wins, entry counts right),
+ * and a refusal after staging began keeps the last good entries and leaves nothing. */
+static char *big;                 /* a document of any size (doc[] holds 8 KiB) */
+static size_t biglen, bigcap;
+static uint64_t big_seq = 1;      /* only has to grow: every test starts a new database */
+
+static int64_t confidence_of(sqlite3 *db, const char *name)
+{
+    char q[300];
+    snprintf(q, sizeof q, "SELECT confidence FROM feed_entries WHERE feed_id=%lld AND"
+             " indicator='%s'", (long long)feed_row, name);
+    return scalar(db, q);
+}
+
+static void big_start(uint64_t count)
+{
+    struct feed_manifest m = { .seq = big_seq++, .type = FEED_SNAPSHOT, .count = count,
+                               .created = time(NULL), .expires = time(NULL) + 3600 };
+    snprintf(m.feed, sizeof m.feed, "community");
+    feed_key_id(pk, m.signer);
+    bigcap = 64 + count * 300;
+    big = realloc(big, bigcap);
+    assert_non_null(big);
+    biglen = (size_t)feed_format_manifest(&m, big, bigcap);
+}
+
+static void big_add(const char *kind, const char *name, int confidence)
+{
+    struct feed_entry e = { .kind = !strcmp(kind, "ipv4") ? FEED_KIND_IPV4 : FEED_KIND_DOMAIN,
+                            .category = DSET_CAT_MALWARE, .confidence = confidence,
+                            .action = FEED_ACT_BLOCK };
+    snprintf(e.indicator, sizeof e.indicator, "%s", name);
+    int n = feed_format_entry(&e, big + biglen, bigcap - biglen);
+    assert_true(n > 0);
+    biglen += (size_t)n;
+}
+
+/* A line that parses as JSON but is not an entry: the applier refuses it (bad-entry). */
+static void big_add_bad(void)
+{
+    biglen += (size_t)snprintf(big + biglen, bigcap - biglen, "{\"indicator\":\"x.test\"}\n");
+}
+
+static int big_apply(sqlite3 *db)
+{
+    assert_true(feed_sign(big, biglen, sk, sig, sizeof sig) > 0);
+    return agentd_feed_apply(db, feed_row, big, biglen, sig, strlen(sig), time(NULL), err,
+                             sizeof err);
+}
+
+/* In order first (direct inserts), then out of order (staged): equal keys on both sides
+ * of the switch and inside the stage, and an address between names (kind orders first). */
+static void test_out_of_order_snapshot(void **state)
+{
+    sqlite3 *db = *state;
+    big_start(8);
+    big_add("domain", "a.example.test", 10);
+    big_add("domain", "m.example.test", 11);
+    big_add("domain", "c.example.test", 12);   /* out of order: staging begins */
+    big_add("domain", "a.example.test", 13);   /* replaces a direct one */
+    big_add("ipv4", "198.18.10.66", 14);
+    big_add("domain", "z.example.test", 15);
+    big_add("domain", "c.example.test", 16);   /* replaces a staged one */
+    big_add("domain", "b.example.test", 17);
+    assert_int_equal(big_apply(db), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries"), 6);
+    assert_int_equal(scalar(db, "SELECT entries FROM feeds WHERE name='community'"), 6);
+    assert_int_equal(confidence_of(db, "a.example.test"), 13);
+    assert_int_equal(confidence_of(db, "c.example.test"), 16);
+    assert_int_equal(confidence_of(db, "m.example.test"), 11);
+    assert_int_equal(confidence_of(db, "b.example.test"), 17);
+    assert_int_equal(confidence_of(db, "198.18.10.66"), 14);
+    /* the stage is gone with its transaction's work done */
+    assert_int_equal(scalar(db, "SELECT count(*) FROM sqlite_temp_master WHERE"
+                     " name='feed_stage'"), 0);
+}
+
+/* Many names in reverse order (all staged), then a snapshot that replaces them. */
+static void test_reverse_snapshot_replaces(void **state)
+{
+    sqlite3 *db = *state;
+    enum { N = 3000 };
+    char name[64];
+    big_start(N);
+    for (int i = N - 1; i >= 0; i--) {
+        snprintf(name, sizeof name, "host%05d.example.test", i);
+        big_add("domain", name, 50);
+    }
+    assert_int_equal(big_apply(db), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries"), N);
+    assert_int_equal(scalar(db, "SELECT count(DISTINCT indicator) FROM feed_entries WHERE"
+                     " indicator LIKE 'host%'"), N);
+    big_start(2);
+    big_add("domain", "y.example.test", 60);
+    big_add("domain", "x.example.test", 61);
+    assert_int_equal(big_apply(db), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries"), 2);
+    assert_int_equal(confidence_of(db, "x.example.test"), 61);
+}
+
+/* A bad entry after staging began: refused, the last good entries stay, and the next
+ * good snapshot stages again from an empty stage. */
+static void test_refusal_after_staging(void **state)
+{
+    sqlite3 *db = *state;
+    big_start(2);
+    big_add("domain", "good1.example.test", 70);
+    big_add("domain", "good2.example.test", 71);
+    assert_int_equal(big_apply(db), 1);
+    big_start(4);
+    big_add("domain", "n.example.test", 1);
+    big_add("domain", "b.example.test", 2);   /* staged */
+    big_add("domain", "a.example.test", 3);   /* staged */
+    big_add_bad();
+    assert_int_equal(big_apply(db), -1);
+    assert_non_null(strstr(err, "bad-entry"));
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries"), 2);
+    assert_int_equal(confidence_of(db, "good1.example.test"), 70);
+    big_start(2);
+    big_add("domain", "q.example.test", 80);
+    big_add("domain", "p.example.test", 81);
+    assert_int_equal(big_apply(db), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries"), 2);
+    assert_int_equal(confidence_of(db, "p.example.test"), 81);
+    assert_int_equal(confidence_of(db, "n.example.test"), -1);
+}
+
+/* Plain lists are full replaces too: out-of-order names, a duplicate. */
+static void test_list_out_of_order(void **state)
+{
+    sqlite3 *db = *state;
+    int64_t id = agentd_feed_add(db, AGENT_OWNER, "ads", "https://lists.test/ads.txt", "list",
+                                 NULL, NULL, "ads", 0, err, sizeof err);
+    assert_true(id > 0);
+    const char *list = "zz.example.test\nmm.example.test\naa.example.test\nmm.example.test\n";
+    assert_int_equal(agentd_feed_apply(db, id, list, strlen(list), NULL, 0, time(NULL), err,
+                                       sizeof err), 1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries e JOIN feeds f ON"
+                     " f.id=e.feed_id WHERE f.name='ads' AND e.category='ads'"), 3);
+    assert_int_equal(scalar(db, "SELECT entries FROM feeds WHERE name='ads'"), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +428,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscription_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_url_snapshot_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_order_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reverse_snapshot_replaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_after_staging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_out_of_order, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(big);
+    return rc;
 }

@@ -31,16 +31,7 @@ mkdir -p "$WORK" "$RESULTS"
 exec 9>"$WORK/.lock"
 flock -n 9 || { echo "agent hub bench: another run holds $WORK/.lock" >&2; exit 1; }
 
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
-cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.3f\n", ($12 + $13) / t }' "/proc/$1/stat"; }
+. tests/bench/agent/common.sh
 since() { python3 -c 'import sys,time; print("%.2f" % (time.time() - float(sys.argv[1])))' "$1"; }
 
 # one hubd per size: its import of 1M names takes ~10 s, the snapshot is built on request

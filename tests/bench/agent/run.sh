@@ -36,16 +36,7 @@ rm -rf "$ST" "$WWW"
 mkdir -p "$ST" "$WWW"
 export OTASUKE_AGENT_SOCKET=$ST/agent.sock
 
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-# A free loopback port (the kernel picks it).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tests/bench/agent/common.sh
 HTTP_PORT=$(free_port)
 DNS_PORT=$(free_port)
 
@@ -102,9 +93,6 @@ stop_agent() {
     kill "$AGENT_PID"
     wait "$AGENT_PID" 2>/dev/null || true
 }
-status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
-# CPU seconds (user + system) a process has used so far
-cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.3f\n", ($12 + $13) / t }' "/proc/$1/stat"; }
 
 # seconds since t0 (a date +%s.%N) until dnsd answers NAME with NXDOMAIN (limit 120 s)
 wait_nx() {
