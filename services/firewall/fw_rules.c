@@ -354,6 +354,31 @@ static void accept_port(struct ctx *c, struct fw_chain *ch, uint8_t proto, uint1
     end(c, ch, &b);
 }
 
+/* The box's own DHCP client on the WAN: only a server's answer (IPv4 from port 67 to
+ * 68, DHCPv6 from 547 to 546, e.g. a prefix delegation) gets in; any other datagram to
+ * those ports is dropped like the rest of the WAN. */
+static void dhcp_client_replies(struct ctx *c, struct fw_chain *ch)
+{
+    static const struct { uint8_t family; uint16_t sport, dport; const char *what; } r[] = {
+        { NFPROTO_IPV4, 67, 68, "dhcp server -> client (udp 67 -> 68)" },
+        { NFPROTO_IPV6, 547, 546, "dhcpv6 server -> client (udp 547 -> 546)" },
+    };
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
+        struct rb b = begin(ch, r[i].what);
+        meta(&b, NFT_META_NFPROTO);
+        cmp(&b, NFT_CMP_EQ, &r[i].family, 1);
+        uint16_t sp = htons(r[i].sport);
+        l4(&b, IPPROTO_UDP);
+        payload(&b, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2);
+        cmp(&b, NFT_CMP_EQ, &sp, 2);
+        uint16_t dp = htons(r[i].dport);
+        payload(&b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+        cmp(&b, NFT_CMP_EQ, &dp, 2);
+        verdict(&b, NF_ACCEPT, NULL);
+        end(c, ch, &b);
+    }
+}
+
 static void block_rules(struct ctx *c, struct fw_chain *ch, int src)
 {
     for (size_t i = 0; i < c->s->n_sets; i++) {
@@ -462,7 +487,7 @@ int fw_rules_build(const struct fwset *s, struct fw_ruleset *rs, char *err, size
         char prefix[32];
         snprintf(prefix, sizeof prefix, "D:in_%s ", fwset_zone_name(z));
         if (z == FWSET_ZONE_WAN) {
-            accept_port(&c, ch, IPPROTO_UDP, 68); /* the box's own DHCP client */
+            dhcp_client_replies(&c, ch);
             logdrop(&c, ch, prefix);
             continue;
         }
