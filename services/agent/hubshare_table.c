@@ -14,7 +14,8 @@
  * Chained hash over a fixed slot array plus a list in last-seen order (a sighting moves
  * its indicator to the tail), so note, ack and eviction of the indicator seen longest ago
  * are all O(1) -- a flood of new names at the cap costs no scan. 320 bytes a slot: 3.3 MB
- * at the cap of 10,000. */
+ * at the cap of 10,000, touched only as slots are first used (top): an agent that shares
+ * a few names keeps a few pages resident, not 3.3 MB under its compile peak. */
 
 struct slot {
     struct hubshare_entry e;
@@ -26,6 +27,7 @@ struct slot {
 struct hubshare_table {
     struct slot *s;
     int cap, n, free_head;
+    int top;                     /* slots [top, cap) were never handed out */
     int oldest, newest;          /* ends of the last-seen list */
     int *bucket;
     unsigned nbucket;            /* power of two */
@@ -102,11 +104,10 @@ void hubshare_table_clear(struct hubshare_table *t)
 {
     for (unsigned i = 0; i < t->nbucket; i++)
         t->bucket[i] = -1;
-    for (int i = 0; i < t->cap; i++) {
+    for (int i = 0; i < t->top; i++)
         t->s[i].used = 0;
-        t->s[i].next = i + 1 < t->cap ? i + 1 : -1;
-    }
-    t->free_head = 0;
+    t->top = 0;
+    t->free_head = -1;
     t->n = 0;
     t->oldest = t->newest = -1;
 }
@@ -198,12 +199,16 @@ int hubshare_table_note(struct hubshare_table *t, const char *indicator, const c
         snprintf(e->category, sizeof e->category, "%s", category);
         return 0;
     }
-    if (t->free_head < 0) {
-        unlink_slot(t, t->oldest);
-        t->dropped++;
+    if (t->free_head < 0 && t->top < t->cap) {
+        i = t->top++;
+    } else {
+        if (t->free_head < 0) {
+            unlink_slot(t, t->oldest);
+            t->dropped++;
+        }
+        i = t->free_head;
+        t->free_head = t->s[i].next;
     }
-    i = t->free_head;
-    t->free_head = t->s[i].next;
     struct hubshare_entry *e = &t->s[i].e;
     memset(e, 0, sizeof *e);
     snprintf(e->indicator, sizeof e->indicator, "%s", ind);
@@ -223,7 +228,7 @@ int hubshare_table_note(struct hubshare_table *t, const char *indicator, const c
 int hubshare_table_batch(const struct hubshare_table *t, struct hubshare_entry *out, int max)
 {
     int n = 0;
-    for (int i = 0; i < t->cap && n < max; i++)
+    for (int i = 0; i < t->top && n < max; i++)
         if (t->s[i].used && t->s[i].e.count > 0)
             out[n++] = t->s[i].e;
     return n;

@@ -99,6 +99,36 @@ static void test_cap_drops_oldest(void **st)
     hubshare_table_free(t);
 }
 
+/* Slots are handed out from the front as first needed (pages of an unused table stay
+ * untouched); after a clear, what was there before is gone, also from batches, and the
+ * table fills and evicts as a new one. */
+static void test_clear_then_reuse(void **st)
+{
+    (void)st;
+    struct hubshare_table *t = hubshare_table_new(3);
+    struct hubshare_entry b[4];
+    hubshare_table_note(t, "a.test", "domain", "malware", 10);
+    hubshare_table_note(t, "b.test", "domain", "malware", 20);
+    assert_int_equal(hubshare_table_batch(t, b, 4), 2);
+    hubshare_table_clear(t);
+    assert_int_equal(hubshare_table_size(t), 0);
+    assert_int_equal(hubshare_table_batch(t, b, 4), 0);
+    assert_int_equal(hubshare_table_note(t, "c.test", "domain", "malware", 30), 1);
+    int n = hubshare_table_batch(t, b, 4);
+    assert_int_equal(n, 1);
+    assert_non_null(get(b, n, "c.test"));
+    assert_null(get(b, n, "a.test"));
+    hubshare_table_note(t, "d.test", "domain", "malware", 40);
+    hubshare_table_note(t, "e.test", "domain", "malware", 50);
+    assert_int_equal(hubshare_table_note(t, "f.test", "domain", "malware", 60), 1);
+    assert_int_equal(hubshare_table_size(t), 3);
+    n = hubshare_table_batch(t, b, 4);
+    assert_int_equal(n, 3);
+    assert_null(get(b, n, "c.test"));   /* the oldest, dropped for f */
+    assert_non_null(get(b, n, "f.test"));
+    hubshare_table_free(t);
+}
+
 static void test_send_ack_keeps_counts(void **st)
 {
     (void)st;
@@ -221,6 +251,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_aggregates),
         cmocka_unit_test(test_cap_drops_oldest),
+        cmocka_unit_test(test_clear_then_reuse),
         cmocka_unit_test(test_send_ack_keeps_counts),
         cmocka_unit_test(test_event_filter),
     };
