@@ -56,6 +56,31 @@ static json_int_t I(json_t *o, const char *k)
     return json_integer_value(json_object_get(o, k));
 }
 
+/* A timeline step in the report's language (the owner UI's words, webui/owner tl.*);
+ * a step without words here is shown by its name. */
+static const char *step_words(const char *what, int ja)
+{
+    static const char *const words[][3] = {
+        { "detected", "detected", "検知" }, { "reported", "reported", "報告" },
+        { "acknowledged", "acknowledged", "確認" },
+        { "help_requested", "help requested", "助けを依頼" },
+        { "helper_connected", "helper connected", "業者が対応開始" },
+        { "resolved", "resolved", "解決" }, { "contained", "contained", "隔離" },
+        { "released", "released", "隔離解除" },
+        { "help_sent", "help request sent", "助けの依頼を送信" },
+        { "remote_help_started", "remote help started", "リモートサポート開始" },
+        { "remote_help_ended", "remote help ended", "リモートサポート終了" },
+        { "notify_sent", "owner notified", "所有者にお知らせ" },
+        { "notify_failed", "notification failed", "お知らせの失敗" },
+        { "notify_retry", "notification delayed", "お知らせの遅れ" },
+        { "notify_skipped", "notification not sent", "お知らせせず" },
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strcmp(what, words[i][0]))
+            return words[i][ja ? 2 : 1];
+    return what;
+}
+
 static void heading(struct out *o, int level, const char *text)
 {
     if (o->html) {
@@ -194,7 +219,8 @@ char *incident_report(sqlite3 *db, int64_t id, const char *format, const char *l
     json_array_foreach(tl, i, v) {
         when(t1, sizeof t1, I(v, "at"));
         contained |= !strcmp(S(v, "what"), "contained");
-        const char *cells[4] = { t1, S(v, "who"), S(v, "what"), S(v, "detail") };
+        const char *cells[4] = { t1, S(v, "who"), step_words(S(v, "what"), ja),
+                                 S(v, "detail") };
         fputs(html ? "<tr>" : "|", o.f);
         for (int c = 0; c < 4; c++) {
             fputs(html ? "<td>" : " ", o.f);

@@ -7,6 +7,7 @@
  * one is refused with file and field named, and the thresholds in use stay. */
 #include "dnsd.h"
 
+#include "errbuf.h"
 #include "log.h"
 
 #include <errno.h>
@@ -20,20 +21,15 @@ static int num(json_t *o, const char *key, const char *path, double lo, double h
                double *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(o, key);
-    if (!v) {
-        snprintf(err, errlen, "%s: %s: missing (the agent writes every field; rewrite the file "
-                 "or remove it to use the started values)", path, key);
-        return -1;
-    }
-    if (integer ? !json_is_integer(v) : !json_is_number(v)) {
-        snprintf(err, errlen, "%s: %s: not %s", path, key, integer ? "an integer" : "a number");
-        return -1;
-    }
+    if (!v)
+        return errbuf_set(err, errlen, "%s: %s: missing (the agent writes every field; "
+                          "rewrite the file or remove it to use the started values)", path, key);
+    if (integer ? !json_is_integer(v) : !json_is_number(v))
+        return errbuf_set(err, errlen, "%s: %s: not %s", path, key,
+                          integer ? "an integer" : "a number");
     double x = json_number_value(v);
-    if (x < lo || x > hi) {
-        snprintf(err, errlen, "%s: %s: %g is outside %g..%g", path, key, x, lo, hi);
-        return -1;
-    }
+    if (x < lo || x > hi)
+        return errbuf_set(err, errlen, "%s: %s: %g is outside %g..%g", path, key, x, lo, hi);
     *out = x;
     return 0;
 }
@@ -45,9 +41,9 @@ int qtune_parse(const char *text, size_t len, const char *path, struct qtune *t,
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(o)) {
         if (o)
-            snprintf(err, errlen, "%s: not a JSON object", path);
+            errbuf_set(err, errlen, "%s: not a JSON object", path);
         else
-            snprintf(err, errlen, "%s:%d: %s", path, je.line, je.text);
+            errbuf_set(err, errlen, "%s:%d: %s", path, je.line, je.text);
         json_decref(o);
         return -1;
     }
@@ -59,8 +55,8 @@ int qtune_parse(const char *text, size_t len, const char *path, struct qtune *t,
         while (i < sizeof known / sizeof known[0] && strcmp(k, known[i]))
             i++;
         if (i == sizeof known / sizeof known[0]) {
-            snprintf(err, errlen, "%s: %s: unknown field (known: version, label_len, entropy, "
-                     "rate, burst)", path, k);
+            errbuf_set(err, errlen, "%s: %s: unknown field (known: version, label_len, "
+                       "entropy, rate, burst)", path, k);
             json_decref(o);
             return -1;
         }
@@ -86,25 +82,17 @@ out:
 int qtune_load(const char *path, struct qtune *t, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "re");
-    if (!f) {
-        if (errno == ENOENT)
-            return 0;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (!f)
+        return errno == ENOENT ? 0 : errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
     char buf[QT_MAX_BYTES + 1];
     size_t n = fread(buf, 1, sizeof buf, f);
     int rerr = ferror(f);
     fclose(f);
-    if (rerr) {
-        snprintf(err, errlen, "%s: read error", path);
-        return -1;
-    }
-    if (n > QT_MAX_BYTES) {
-        snprintf(err, errlen, "%s: larger than %d bytes: not a query-events file", path,
-                 QT_MAX_BYTES);
-        return -1;
-    }
+    if (rerr)
+        return errbuf_set(err, errlen, "%s: read error", path);
+    if (n > QT_MAX_BYTES)
+        return errbuf_set(err, errlen, "%s: larger than %d bytes: not a query-events file",
+                          path, QT_MAX_BYTES);
     return qtune_parse(buf, n, path, t, err, errlen) < 0 ? -1 : 1;
 }
 

@@ -2,7 +2,11 @@
 # The box side of the hub beyond the feed: contributions when the owner switched sharing
 # on (and nothing when off, never a client address), delegated changes relayed by the hub
 # and judged by the agent against the owner's grants (verdict reported back to the hub),
-# a revoked box cut off from MQTT at once, and the hub's enrolment rate limit.
+# a revoked box cut off from MQTT at once, and the hub's enrolment rate limit. Last, what
+# goes wrong on either side of a relayed change: the box's database cannot take it (another
+# writer holds it) -> the hub hears "failed", not "refused", and a later poll applies it;
+# the hub's message ids restart -> the box notices its last message is gone and fetches
+# from the start, so the new messages apply.
 # Hub in the hub namespace, box = agent + dnsd in the office, as in agent_hub.bats.
 
 load helpers
@@ -362,4 +366,83 @@ wait_result() {   # MSG-ID: until the hub has the box's verdict; prints it
     run office_exec wan curl -s -o /dev/null -w '%{http_code}' --cacert "$HS/tls/cert.pem" \
         -X POST "$URL/v1/enroll/challenge"
     assert_output 200
+}
+
+result_is() {   # MSG-ID WANT [SECONDS=20]: until the hub's record of the box's answer is WANT
+    local i out
+    for ((i = 0; i < ${3:-20} * 5; i++)); do
+        out=$(hubcurl -H "Authorization: Bearer $OPTOKEN" "$URL/v1/boxes/$(box_id "$ST/hub")/policy" |
+              jq -c --argjson id "$1" '.messages[] | select(.id == $id)')
+        [ "$(jq -r .result <<<"$out")" = "$2" ] && { echo "$out"; return 0; }
+        sleep 0.2
+    done
+    echo "message $1: the hub has $out, wanted $2" >&2
+    return 1
+}
+relay() {   # INDICATOR [CATEGORY]: an add_block by the MSP (granted malware above) relayed; prints its id
+    "$CTL" delegate body msp add_block "$1" "${2:-malware}" > "$BATS_TEST_TMPDIR/$1.json"
+    post_policy "$BATS_TEST_TMPDIR/$1.json" | jq -r .id
+}
+rule_count() { sqlite3 "$ST/agent.db" "SELECT count(*) FROM rules WHERE pattern = '$1'"; }
+last_handled() { sqlite3 "$ST/agent.db" "SELECT value FROM settings WHERE key = 'hub_policy_last'"; }
+
+@test "a change the box's database cannot take now is reported 'failed' (not refused) and applied at a later poll" {
+    local id before i
+    before=$(last_handled)
+    # Another writer holds agent.db (WAL: reads go on, writes wait 5 s, then "busy").
+    python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(9)
+c.execute("COMMIT")' "$ST/agent.db" "$BATS_TEST_TMPDIR/locked" &
+    local lock=$!
+    for i in $(seq 50); do [ -e "$BATS_TEST_TMPDIR/locked" ] && break; sleep 0.1; done
+    id=$(relay busy.malware.test)
+    run result_is "$id" failed 15
+    assert_success
+    assert_output --partial "database is locked"
+    assert_output --partial "tries again"
+    # not handled: the box still stands at the message before it
+    assert_equal "$(last_handled)" "$before"
+    assert_equal "$(rule_count busy.malware.test)" 0
+    wait "$lock"
+    # fetched again (after 5 s) and applied now; the hub's record follows
+    run result_is "$id" applied 30
+    assert_success
+    assert_equal "$(rule_count busy.malware.test)" 1
+    assert_equal "$(last_handled)" "$id"
+    run agentapi GET /v1/hub
+    echo "$output" | jq -e '.policy.failed >= 1 and .policy.last.result == "applied"'
+    # a refusal stays a refusal: a category outside the grant, recorded as handled
+    id=$(relay social.test social)
+    run result_is "$id" refused
+    assert_success
+    assert_output --partial "outside every live grant"
+    assert_equal "$(last_handled)" "$id"
+}
+
+@test "the hub's message ids restart: the box notices its last message is gone and applies the new ones" {
+    local before id
+    before=$(last_handled)
+    [ "$before" -ge 2 ]
+    # The hub loses its messages and numbers from 1 again (as a replaced or restored
+    # database would); hubd keeps running.
+    sql "DELETE FROM policy_msgs; DELETE FROM sqlite_sequence WHERE name = 'policy_msgs';" 2>/dev/null ||
+        sql "DELETE FROM policy_msgs"
+    id=$(relay renumbered.malware.test)
+    [ "$id" -lt "$before" ]
+    run result_is "$id" applied 30
+    assert_success
+    assert_equal "$(rule_count renumbered.malware.test)" 1
+    assert_equal "$(last_handled)" "$id"
+    run grep -c "message ids restarted" "$OFFICE_RUN/logs/agent.log"
+    [ "$output" -ge 1 ]
+    run agentapi GET /v1/hub
+    echo "$output" | jq -e --argjson id "$id" '.policy.last_id == $id and .policy.id_restarts >= 1'
+    # from here on the ordinary path: the next message follows at once
+    id=$(relay after-restart.malware.test)
+    run result_is "$id" applied 20
+    assert_success
+    assert_equal "$(rule_count after-restart.malware.test)" 1
 }

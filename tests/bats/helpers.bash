@@ -116,3 +116,22 @@ office_leftovers() {
     done
     return 0
 }
+
+# control_call SOCKET COMMAND: one exchange on a daemon's unix control socket (dnsd's
+# "reload", "stats"...: one command per connection); the answer on stdout.
+control_call() {
+    python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    out += b
+sys.stdout.write(out.decode())
+PY
+}

@@ -214,21 +214,7 @@ probe() {
 }
 
 # dnsd's control socket: one command, the answer on stdout.
-dnsd_ctl() {
-    python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-out = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    out += b
-sys.stdout.write(out.decode())' "$ST/dnsd.ctl" "$1"
-}
+dnsd_ctl() { control_call "$ST/dnsd.ctl" "$1"; }
 dnsd_stat() { dnsd_ctl stats | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 @test "pc's ordinary browsing opens no dns-tunnel incident" {
@@ -551,6 +537,9 @@ while True:
     run "$CTL" incident report "$id" --format html --lang ja
     assert_success
     assert_output --partial '<html lang="ja">'
+    # the steps in Japanese: the detector's words and the step names
+    assert_output --partial "<td>検知</td>"
+    assert_output --partial "malware.testを問い合わせました"
     run "$CTL" policy audit --json
     assert_output --partial "incident.state"
     assert_output --partial "incident.quarantine"

@@ -31,24 +31,19 @@ setup_file() {
     office_wait_dns pc 192.0.2.1 good.test
 }
 
+teardown() {   # what dnsd and the agent saw, when a test failed
+    [ -n "${BATS_TEST_COMPLETED:-}" ] && return 0
+    echo "--- dnsd stats: $(dnsd_ctl stats 2>&1)"
+    echo "--- query-events.json: $(cat "$ST/query-events.json" 2>&1)"
+    echo "--- agent log"; office_log agent | tail -25
+    echo "--- dnsd log"; office_log dnsd | tail -10
+}
+
 teardown_file() {
     office_teardown
 }
 
-dnsd_ctl() {
-    office_exec box python3 -c 'import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-out = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    out += b
-sys.stdout.write(out.decode())' "$ST/dnsd.ctl" "$1"
-}
+dnsd_ctl() { control_call "$ST/dnsd.ctl" "$1"; }
 dnsd_stat() { dnsd_ctl stats | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 # qe FIELD: a field of the agent's query-events file.
@@ -119,9 +114,13 @@ wait_tunnel() {
     for ((i = 0; i < 100; i++)); do [ "$(qe label_len)" = 12 ] && break; sleep 0.1; done
     assert_equal "$(qe label_len)" 12
     wait_log dnsd "query events: labels from 12 characters"
-    names 25 12 b.good.test > "$ST/after.txt"
-    run office_exec pc dig +time=2 +tries=1 @192.0.2.1 -f "$ST/after.txt"
-    assert_equal "$(grep -c 'status: ' <<<"$output")" 25
+    # One lookup at a time, as a tunnel client would: the agent's datagram queue is short
+    # (net.unix.max_dgram_qlen, 10 here), and a loaded agent must not lose the burst.
+    names 30 12 b.good.test > "$ST/after.txt"
+    local name qtype
+    while read -r name qtype; do
+        office_exec pc dig +time=2 +tries=1 @192.0.2.1 "$name" "$qtype" >/dev/null
+    done < "$ST/after.txt"
     run wait_tunnel 192.0.2.10
     assert_success
     run "$CTL" incident show "$output"
@@ -130,21 +129,19 @@ wait_tunnel() {
 }
 
 @test "the owner asks for more names: dnsd's bucket lets them all through in one burst" {
-    # 60 names within the window: the default bucket (40 at once, then 5 a second) would
-    # drop about a third of a quick burst of 70 and the detector would never reach 60.
+    # 60 names within the window: the default bucket (40 at once, then 5 a second) passes
+    # about 45 of a quick burst of 90 and the detector would never reach 60.
     run "$CTL" incident settings detect_tunnel_names=60
     assert_success
     for ((i = 0; i < 100; i++)); do [ "$(qe burst)" = 120 ] && break; sleep 0.1; done
     assert_equal "$(qe burst)" 120
     wait_log dnsd "burst 120"
-    local drop0
-    drop0=$(dnsd_stat events_dropped)
-    names 70 20 c.shop.test > "$ST/burst.txt"
+    names 90 20 c.shop.test > "$ST/burst.txt"
     run office_exec iot dig +time=2 +tries=1 @192.0.2.1 -f "$ST/burst.txt"
+    assert_equal "$(grep -c 'status: ' <<<"$output")" 90
+    # (a few may still meet a full agent socket: 30 to spare)
     run wait_tunnel 198.51.100.10
     assert_success
-    # (a few may meet a full agent socket; the old bucket alone would drop about 20)
-    [ "$(dnsd_stat events_dropped)" -lt $((drop0 + 10)) ]
 }
 
 @test "a broken query-events file is refused in words; dnsd keeps its thresholds and answers" {

@@ -28,12 +28,12 @@ static int64_t count(sqlite3 *db, const char *sql)
     return n;
 }
 
-static int setup(void **state)
+/* A database at path with delegate "msp" (key pk) granted malware for every group. */
+static sqlite3 *open_granted(const char *path)
 {
-    sqlite3 *db = agent_db_open(":memory:", err, sizeof err);
+    sqlite3 *db = agent_db_open(path, err, sizeof err);
     assert_non_null(db);
     assert_int_equal(feed_keygen(pk, sk), 0);
-    assert_int_equal(feed_keygen(pk_other, sk_other), 0);
     char b64[128];
     assert_int_equal(feed_key_encode(pk, sizeof pk, b64, sizeof b64), 0);
     assert_true(agent_delegate_add(db, AGENT_OWNER, "msp", b64, err, sizeof err) > 0);
@@ -44,6 +44,13 @@ static int setup(void **state)
     json_decref(cats);
     json_decref(groups);
     json_decref(acts);
+    return db;
+}
+
+static int setup(void **state)
+{
+    sqlite3 *db = open_granted(":memory:");
+    assert_int_equal(feed_keygen(pk_other, sk_other), 0);
     *state = db;
     return 0;
 }
@@ -207,19 +214,7 @@ static void test_busy_database_is_retried(void **state)
     assert_true(fd >= 0);
     close(fd);
     unlink(path);
-    sqlite3 *db = agent_db_open(path, err, sizeof err);
-    assert_non_null(db);
-    assert_int_equal(feed_keygen(pk, sk), 0);
-    char b64[128];
-    assert_int_equal(feed_key_encode(pk, sizeof pk, b64, sizeof b64), 0);
-    assert_true(agent_delegate_add(db, AGENT_OWNER, "msp", b64, err, sizeof err) > 0);
-    json_t *cats = json_pack("[s]", "malware"), *groups = json_pack("[s]", "*"),
-           *acts = json_pack("[s]", "add_block");
-    assert_int_equal(agent_grant_add(db, AGENT_OWNER, "msp", cats, groups, acts, 0, err,
-                                     sizeof err), 1);
-    json_decref(cats);
-    json_decref(groups);
-    json_decref(acts);
+    sqlite3 *db = open_granted(path);
     sqlite3_busy_timeout(db, 50);
     sqlite3 *other;
     assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);

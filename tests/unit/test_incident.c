@@ -262,6 +262,16 @@ static void test_timeline_bilingual(void **state)
     assert_string_equal(json_string_value(json_object_get(json_array_get(tl, 3), "detail")),
                         "hub help request 7");
     json_decref(inc);
+    /* The report names the steps in its language too. */
+    char *md = incident_report(db, id, "md", "ja", 2000, err, sizeof err);
+    assert_non_null(md);
+    assert_non_null(strstr(md, "| 検知 |"));
+    assert_non_null(strstr(md, "| 隔離解除 |"));
+    assert_non_null(strstr(md, "| 助けの依頼を送信 |"));
+    free(md);
+    md = incident_report(db, id, "md", "en", 2000, err, sizeof err);
+    assert_non_null(strstr(md, "| help request sent |"));
+    free(md);
 }
 
 static void test_notify_queue(void **state)
