@@ -41,22 +41,7 @@ teardown() {
     fi
 }
 
-ctl() {   # COMMAND: one control-socket exchange, answer on stdout
-    python3 - "$OFFICE_RUN/dnsd.ctl" "$1" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(sys.argv[1])
-s.sendall(sys.argv[2].encode() + b"\n")
-out = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    out += b
-sys.stdout.write(out.decode())
-EOF
-}
+ctl() { control_call "$OFFICE_RUN/dnsd.ctl" "$1"; }   # COMMAND: answer on stdout
 
 stat_of() {   # FIELD: one counter from "stats"
     ctl stats | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"

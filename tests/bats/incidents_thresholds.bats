@@ -47,7 +47,17 @@ dnsd_ctl() { control_call "$ST/dnsd.ctl" "$1"; }
 dnsd_stat() { dnsd_ctl stats | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
 # qe FIELD: a field of the agent's query-events file.
-qe() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$ST/query-events.json" "$1"; }
+qe() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$ST/query-events.json" "$1" 2>/dev/null; }
+
+# set_detect KEY=VALUE FIELD WANT: the owner's setting through the agent, then until the
+# agent's file has FIELD=WANT and dnsd logged that it uses it (LOG-TEXT).
+set_detect() {
+    local i
+    "$CTL" incident settings "$1" >/dev/null || return 1
+    for ((i = 0; i < 100; i++)); do [ "$(qe "$2")" = "$3" ] && break; sleep 0.1; done
+    assert_equal "$(qe "$2")" "$3"
+    wait_log dnsd "$4"
+}
 
 # wait_log NAME TEXT [SECONDS=10]: until the daemon's log says TEXT.
 wait_log() {
@@ -109,11 +119,7 @@ wait_tunnel() {
     assert_equal "$sent1" "$sent0"
     assert_equal "$(tunnel_incident 192.0.2.10)" ""
     # The owner's setting: labels from 12 characters are suspicious.
-    run "$CTL" incident settings detect_tunnel_label_len=12
-    assert_success
-    for ((i = 0; i < 100; i++)); do [ "$(qe label_len)" = 12 ] && break; sleep 0.1; done
-    assert_equal "$(qe label_len)" 12
-    wait_log dnsd "query events: labels from 12 characters"
+    set_detect detect_tunnel_label_len=12 label_len 12 "query events: labels from 12 characters"
     # One lookup at a time, as a tunnel client would: the agent's datagram queue is short
     # (net.unix.max_dgram_qlen, 10 here), and a loaded agent must not lose the burst.
     names 30 12 b.good.test > "$ST/after.txt"
@@ -131,11 +137,7 @@ wait_tunnel() {
 @test "the owner asks for more names: dnsd's bucket lets them all through in one burst" {
     # 60 names within the window: the default bucket (40 at once, then 5 a second) passes
     # about 45 of a quick burst of 90 and the detector would never reach 60.
-    run "$CTL" incident settings detect_tunnel_names=60
-    assert_success
-    for ((i = 0; i < 100; i++)); do [ "$(qe burst)" = 120 ] && break; sleep 0.1; done
-    assert_equal "$(qe burst)" 120
-    wait_log dnsd "burst 120"
+    set_detect detect_tunnel_names=60 burst 120 "burst 120"
     names 90 20 c.shop.test > "$ST/burst.txt"
     run office_exec iot dig +time=2 +tries=1 @192.0.2.1 -f "$ST/burst.txt"
     assert_equal "$(grep -c 'status: ' <<<"$output")" 90
