@@ -42,6 +42,8 @@ function summary(text) {
 function resultCell(m) {
   if (m.result === 'applied') return [pill('applied', t('policy.result.applied')), m.result_detail ? h('div', { class: 'hint' }, m.result_detail) : null];
   if (m.result === 'refused') return [pill('refused', t('policy.result.refused')), m.result_detail ? h('div', { class: 'hint' }, m.result_detail) : null];
+  // Not a verdict: the box could not store it yet and tries again; its next answer replaces this.
+  if (m.result === 'failed') return [pill('pending', t('policy.result.failed')), h('div', { class: 'hint' }, `${t('policy.result.failed.why')} ${m.result_detail || ''}`)];
   return [pill('pending', t('policy.result.pending')), h('div', { class: 'hint' }, t('policy.result.pending.why'))];
 }
 

@@ -451,6 +451,24 @@ async function signIn(p, token) {
     const pub = await crypto.subtle.importKey('raw', Buffer.from(readFileSync(join(S.dir, 'msp.pub'), 'utf8').trim(), 'base64'), { name: 'Ed25519' }, false, ['verify']);
     assert.ok(await crypto.subtle.verify({ name: 'Ed25519' }, pub, Buffer.from(m.signature, 'base64'), Buffer.from(m.change)), 'signature verifies');
     assert.ok(!await crypto.subtle.verify({ name: 'Ed25519' }, pub, Buffer.from(m.signature, 'base64'), Buffer.from(m.change.replace('phish', 'phisx'))), 'and only over that text');
+    // A box that could not store a change yet answers "failed": the page says it retries,
+    // with the box's reason, and the box's next answer replaces it (box2 answers by hand).
+    const relayed = await curl('POST', `/v1/boxes/${S.b2.box_id}/policy`, { token: S.token,
+      body: { change: '{"delegate":"kumo-msp"}', signer: S.keygen.key_id, signature: 'eA==' } });
+    assert.equal(relayed.status, 200, JSON.stringify(relayed.body));
+    const id3 = relayed.body.id;
+    const busy = "the box's database could not start a transaction (database is locked)";
+    let r = await curl('POST', `/v1/policy/${id3}/result`, { token: S.b2.token, body: { status: 'failed', detail: busy } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    await go(page, `#/policy?box=${S.b2.box_id}`);
+    await page.waitForSelector(`tr[data-message="${id3}"][data-result="failed"]`);
+    assert.match(await page.textContent(`tr[data-message="${id3}"]`), /未保存・再試行中.*database is locked/);
+    await noMissing(page, 'policy failed ja');
+    r = await curl('POST', `/v1/policy/${id3}/result`, { token: S.b2.token, body: { status: 'refused', detail: 'body.created: missing' } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    await go(page, `#/audit?box=${S.b2.box_id}`);
+    await go(page, `#/policy?box=${S.b2.box_id}`);
+    await page.waitForSelector(`tr[data-message="${id3}"][data-result="refused"]`);
     // The audit page shows it too.
     await go(page, `#/audit?box=${S.b1.box_id}`);
     await page.waitForSelector('tr[data-action="policy-relay"]');
