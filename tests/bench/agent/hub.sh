@@ -9,7 +9,8 @@
 #   ready_s             agent start -> the compile after it is done (domains.set written)
 #   peak RSS            VmHWM of the agent after apply + compile
 #   agent CPU           user + system seconds of the agent until then
-# AGENT_BEFORE=PATH also runs another agent build (an older one) for a before/after.
+# AGENT_BEFORE=PATH also runs another agent build (an older one) for a before/after;
+# BEFORE_REV=REV names it in the table.
 # Writes tests/bench/results/agent-hub.json and the section "Hub feed" of agent.md
 # (BENCH_RESULTS=DIR elsewhere). Needs 'make' first.
 set -euo pipefail
@@ -148,10 +149,13 @@ for base in "${SIZES[@]}"; do
 done
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo "?")
+git diff --quiet HEAD -- appliance services 2>/dev/null || rev="$rev+changes"
 printf '%s\n' "${runs[@]}" | python3 -c 'import json,sys
 runs = [json.loads(l) for l in sys.stdin if l.strip()]
-print(json.dumps({"runs": runs, "loadavg_at_end": sys.argv[1], "targets": {"peak_rss_kb": 65536}}, indent=2))' \
-    "$load" > "$RESULTS/agent-hub.json"
+print(json.dumps({"runs": runs, "loadavg_at_end": sys.argv[1], "after_rev": sys.argv[2],
+    "before_rev": sys.argv[3] or None, "targets": {"peak_rss_kb": 65536}}, indent=2))' \
+    "$load" "$rev" "${BEFORE_REV:-}" > "$RESULTS/agent-hub.json"
 
 # The section goes at the end of agent.md, replacing an earlier one (run.sh keeps it).
 python3 - "$RESULTS/agent-hub.json" "$RESULTS/agent.md" <<'PY'
@@ -169,7 +173,10 @@ for x in r["runs"]:
         x["outcome"] + ("" if x["outcome"] == "applied" else ": " + x["last_error"][:90].replace("|", "/")),
         f(x["applied_s"]), f(x["ready_s"]), x["agent_cpu_s"], x["peak_rss_kb"] / 1024,
         "yes" if x["peak_rss_kb"] <= 65536 else "**no**"))
-out += ["", "Load average at the end of the run: %s (2 cores)." % r["loadavg_at_end"], ""]
+out += ["", "after = the tree at %s%s. Snapshot sizes in 10^6 bytes, RSS in MB of 1024 kB"
+        " (VmHWM after apply + compile). Load average at the end of the run: %s (2 cores)." % (
+        r["after_rev"], ", before = " + r["before_rev"] if r.get("before_rev") else "",
+        r["loadavg_at_end"]), ""]
 try:
     text = open(md).read()
 except FileNotFoundError:
