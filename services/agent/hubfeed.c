@@ -134,7 +134,8 @@ static void *hub_thread(void *arg)
          * it as last_error (GET /v1/hub/enrolment) */
         if (hubclient_sync(h->hc, hand_over, h, &updated, err, sizeof err) != FEED_OK) {
             if (strcmp(err, said) != 0)
-                log_warn("hub feed: %s (the last good lists keep protecting)", err);
+                log_warn("hub feed: %s%s", err, strstr(err, "last good lists keep protecting")
+                         ? "" : " (the last good lists keep protecting)");
             snprintf(said, sizeof said, "%s", err);
         } else {
             said[0] = '\0';

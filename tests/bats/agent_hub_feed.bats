@@ -29,9 +29,9 @@ hub_rows() {   # entries the agent holds under its "hub" feed row
 hub_has() {    # 1 when the agent holds NAME from the hub, else 0
     sqlite3 "$ST/agent.db" "SELECT count(*) FROM feed_entries WHERE indicator='$1' AND feed_id=(SELECT id FROM feeds WHERE name='hub')"
 }
-start_agent() {   # waits until the agent answers on its socket
+start_agent() {   # [HUB-STATE-DIR]: waits until the agent answers on its socket
     office_start agent box "$AGENT" -f --db "$ST/agent.db" --state-dir "$ST" \
-        --socket "$ST/agent.sock" --dnsd-control "$ST/dnsd.ctl" --hub "$ST/hub"
+        --socket "$ST/agent.sock" --dnsd-control "$ST/dnsd.ctl" --hub "${1:-$ST/hub}"
     local i
     for i in $(seq 100); do
         OTASUKE_AGENT_SOCKET=$ST/agent.sock "$CTL" status >/dev/null 2>&1 && return 0
@@ -155,6 +155,11 @@ teardown() {
     assert_output --partial "the last good lists keep protecting"
     [ "$(hubjson "$FULL/hub" seq)" = "$good" ]
     cmp "$FULL/hub/feed.json" "$BATS_TEST_TMPDIR/feed.before"
+    # the agent following this box state says the same in its log
+    start_agent "$FULL/hub"
+    wait_log "hub feed: .*No space left on device.*the last good lists keep protecting"
+    office_stop agent
+    [ "$(hubjson "$FULL/hub" seq)" = "$good" ]
     # room again: the same hub document applies
     rm -f "$FULL/fill"
     run office_exec box "$CTL" hub sync --state "$FULL/hub"
