@@ -81,6 +81,43 @@ static const char *step_words(const char *what, int ja)
     return what;
 }
 
+/* Steps the box words itself store "English / 日本語" in one detail (notify.c, detect.c,
+ * incidents.c, help*.c). The report shows the half in its language, found as the owner UI
+ * finds it (webui/owner/pages.js): the middle " / " of an odd count (an error quoted in
+ * both halves brings its own), Japanese characters after it. Owners' notes and rows from
+ * before both languages are shown whole. Writes into out (at most outlen). */
+static void step_detail(const char *what, const char *d, int ja, char *out, size_t outlen)
+{
+    static const char *const box_worded[] = {
+        "detected", "contained", "released", "help_sent", "helper_connected",
+        "remote_help_started", "remote_help_ended", "notify_sent", "notify_failed",
+        "notify_retry", "notify_skipped",
+    };
+    size_t k = 0;
+    while (k < sizeof box_worded / sizeof box_worded[0] && strcmp(what, box_worded[k]))
+        k++;
+    snprintf(out, outlen, "%s", d);
+    if (k == sizeof box_worded / sizeof box_worded[0])
+        return;
+    int n = 0;
+    for (const char *p = strstr(d, " / "); p; p = strstr(p + 3, " / "))
+        n++;
+    if (n % 2 == 0)
+        return;
+    const char *cut = strstr(d, " / ");
+    for (int i = 0; i < n / 2; i++)
+        cut = strstr(cut + 3, " / ");
+    int cjk = 0;   /* UTF-8 of U+3000..U+9FFF (lead E3..E9) or U+FF00..U+FFEF (EF BC..BF) */
+    for (const unsigned char *p = (const unsigned char *)cut + 3; *p && !cjk; p++)
+        cjk = (*p >= 0xe3 && *p <= 0xe9) || (*p == 0xef && p[1] >= 0xbc && p[1] <= 0xbf);
+    if (!cjk)
+        return;
+    if (ja)
+        snprintf(out, outlen, "%s", cut + 3);
+    else
+        snprintf(out, outlen, "%.*s", (int)(cut - d), d);
+}
+
 static void heading(struct out *o, int level, const char *text)
 {
     if (o->html) {
@@ -156,7 +193,7 @@ char *incident_report(sqlite3 *db, int64_t id, const char *format, const char *l
         return NULL;
     }
     const char *kind = S(inc, "kind");
-    char title[256], t1[40], t2[40], t3[40], num[64];
+    char title[256], t1[40], t2[40], t3[40], num[64], detail[4096];
     snprintf(title, sizeof title, "%s #%lld: %s", ja ? "インシデント報告" : "Incident report",
              (long long)id, incident_title(kind, ja ? "ja" : "en"));
     if (html) {
@@ -219,8 +256,8 @@ char *incident_report(sqlite3 *db, int64_t id, const char *format, const char *l
     json_array_foreach(tl, i, v) {
         when(t1, sizeof t1, I(v, "at"));
         contained |= !strcmp(S(v, "what"), "contained");
-        const char *cells[4] = { t1, S(v, "who"), step_words(S(v, "what"), ja),
-                                 S(v, "detail") };
+        step_detail(S(v, "what"), S(v, "detail"), ja, detail, sizeof detail);
+        const char *cells[4] = { t1, S(v, "who"), step_words(S(v, "what"), ja), detail };
         fputs(html ? "<tr>" : "|", o.f);
         for (int c = 0; c < 4; c++) {
             fputs(html ? "<td>" : " ", o.f);

@@ -540,6 +540,7 @@ while True:
     # the steps in Japanese: the detector's words and the step names
     assert_output --partial "<td>検知</td>"
     assert_output --partial "malware.testを問い合わせました"
+    refute_output --partial "looked up"
     run "$CTL" policy audit --json
     assert_output --partial "incident.state"
     assert_output --partial "incident.quarantine"

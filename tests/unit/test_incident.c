@@ -268,9 +268,16 @@ static void test_timeline_bilingual(void **state)
     assert_non_null(strstr(md, "| 検知 |"));
     assert_non_null(strstr(md, "| 隔離解除 |"));
     assert_non_null(strstr(md, "| 助けの依頼を送信 |"));
+    /* ... and the box's words in its language only; an old English-only row stays whole */
+    assert_non_null(strstr(md, "malware.testを問い合わせました"));
+    assert_null(strstr(md, "looked up"));
+    assert_non_null(strstr(md, "| hub help request 7 |"));
     free(md);
     md = incident_report(db, id, "md", "en", 2000, err, sizeof err);
     assert_non_null(strstr(md, "| help request sent |"));
+    assert_non_null(strstr(md, "looked up malware.test (malware list community) |"));
+    assert_non_null(strstr(md, "| quarantined 192.0.2.10 |"));
+    assert_null(strstr(md, "問い合わせ"));
     free(md);
 }
 
