@@ -248,12 +248,12 @@ static int put_list_name(void *ud, const char *name, size_t len, unsigned flags)
 
 /* After the last entry of a full replace: the staged ones go in, in key order. 0, or
  * -2 with the database's complaint in a (as put_entry does). */
-static int stage_done(sqlite3 *db, struct apply_ctx *a)
+static int stage_done(struct apply_ctx *a)
 {
     if (!a->stage || feed_stage_finish(a->stage) == 0)
         return 0;
-    a->db_code = sqlite3_errcode(db);
-    snprintf(a->db_msg, sizeof a->db_msg, "%s", sqlite3_errmsg(db));
+    a->db_code = a->stage->db_code ? a->stage->db_code : SQLITE_ERROR;
+    snprintf(a->db_msg, sizeof a->db_msg, "%s", a->stage->db_msg);
     return -2;
 }
 
@@ -492,7 +492,7 @@ static int apply_verified(sqlite3 *db, int64_t id, const struct feed_src *src,
     double t0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_THREAD_CPUTIME_ID);
     int rc = src_foreach(src, m, &a, e2, sizeof e2);
     if (rc == 0)
-        rc = stage_done(db, &a);
+        rc = stage_done(&a);
     feed_stage_free(&stage);
     double t1 = now_s(CLOCK_MONOTONIC);
     if (rc != 0) {
@@ -629,7 +629,7 @@ static int apply_src(sqlite3 *db, int64_t id, const struct feed_src *src, const 
         struct feed_stage stage = { .db = db };
         a.stage = &stage;
         int prc = list_parse_buffer(doc, len, &lo, put_list_name, &a, &st, e2, sizeof e2);
-        if (prc >= 0 && stage_done(db, &a) < 0)
+        if (prc >= 0 && stage_done(&a) < 0)
             prc = -1;
         feed_stage_free(&stage);
         if (map)

@@ -70,6 +70,10 @@ int feed_stage_finish(struct feed_stage *s)
                           " kind, indicator, category, action, expires, confidence, source"
                           " FROM temp.feed_stage ORDER BY kind, indicator, rowid;"
                           " DROP TABLE temp.feed_stage", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {   /* before the pragmas below reset the connection's error */
+        s->db_code = sqlite3_errcode(s->db);
+        snprintf(s->db_msg, sizeof s->db_msg, "%s", sqlite3_errmsg(s->db));
+    }
     sqlite3_exec(s->db, "PRAGMA cache_size=-8000", NULL, NULL, NULL);   /* db.c's */
     sqlite3_exec(s->db, "PRAGMA temp.cache_size=" DEFAULT_TEMP_CACHE, NULL, NULL, NULL);
     sqlite3_db_release_memory(s->db);

@@ -21,6 +21,8 @@ struct feed_stage {
     int have_prev;
     char prev_kind[8], prev[FEED_INDICATOR_MAX + 1];
     unsigned long long staged;
+    int db_code;         /* feed_stage_finish failed: SQLite's code and message */
+    char db_msg[160];
 };
 
 /* The statement the entry (kind, indicator) goes into: put (same 8 parameters as
@@ -31,7 +33,8 @@ struct feed_stage {
 sqlite3_stmt *feed_stage_route(struct feed_stage *s, sqlite3_stmt *put, const char *kind,
                                const char *indicator);
 /* Moves what was staged into feed_entries in key order (document order among equal
- * keys, so the last one wins as with direct inserts). 0, or -1 with the error on s->db. */
+ * keys, so the last one wins as with direct inserts). 0, or -1 with SQLite's code and
+ * message in s->db_code / s->db_msg (SQLITE_FULL: no space left). */
 int feed_stage_finish(struct feed_stage *s);
 /* Frees the statement; the TEMP table goes with finish or with the rollback. */
 void feed_stage_free(struct feed_stage *s);

@@ -405,6 +405,35 @@ static void test_refusal_after_staging(void **state)
     assert_int_equal(confidence_of(db, "n.example.test"), -1);
 }
 
+/* The move from the stage fails for want of space (the database may not grow: what a
+ * full disk does): refused as 'storage' in words, the last good entries kept. */
+static void test_staged_snapshot_full_disk(void **state)
+{
+    sqlite3 *db = *state;
+    big_start(2);
+    big_add("domain", "good1.example.test", 70);
+    big_add("domain", "good2.example.test", 71);
+    assert_int_equal(big_apply(db), 1);
+    int64_t pages = scalar(db, "PRAGMA page_count");
+    char q[64];
+    snprintf(q, sizeof q, "PRAGMA max_page_count=%lld", (long long)pages + 2);
+    scalar(db, q);
+    enum { N = 3000 };
+    char name[64];
+    big_start(N);
+    for (int i = N - 1; i >= 0; i--) {   /* all staged: the TEMP table may grow */
+        snprintf(name, sizeof name, "host%05d.example.test", i);
+        big_add("domain", name, 50);
+    }
+    assert_int_equal(big_apply(db), -1);
+    assert_non_null(strstr(err, "cannot be stored"));
+    assert_non_null(strstr(err, "no space left"));
+    assert_string_equal(text(db, "SELECT last_reason FROM feeds WHERE name='community'"),
+                        "storage");
+    assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries"), 2);
+    assert_int_equal(confidence_of(db, "good1.example.test"), 70);
+}
+
 /* Plain lists are full replaces too: out-of-order names, a duplicate. */
 static void test_list_out_of_order(void **state)
 {
@@ -431,6 +460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_out_of_order_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reverse_snapshot_replaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_after_staging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_staged_snapshot_full_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_out_of_order, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
