@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "errbuf.h"
@@ -107,6 +108,44 @@ int atomic_write_file(const char *path, const void *data, size_t len, mode_t mod
     return atomic_commit(&f, err, errlen);
 }
 
+/* When process pid started, in seconds since the epoch: /proc/stat's btime plus
+ * /proc/PID/stat's starttime (clock ticks since boot, the 22nd field, counted after
+ * the command name's closing parenthesis since the name may hold spaces).
+ * Returns 0, or -1 if either cannot be read. */
+static int process_start_time(long pid, time_t *out)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    unsigned long long ticks = 0;
+    /* after ")": state is field 3, starttime field 22, so 19 fields to skip */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+               &ticks) != 1)
+        return -1;
+    f = fopen("/proc/stat", "re");
+    if (!f)
+        return -1;
+    long long btime = -1;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %lld", &btime) == 1)
+            break;
+    fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (btime < 0 || hz <= 0)
+        return -1;
+    *out = (time_t)(btime + (long long)(ticks / (unsigned long long)hz));
+    return 0;
+}
+
 int atomic_sweep(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -122,8 +161,17 @@ int atomic_sweep(const char *dir)
         long pid = strtol(t + 5, &end, 10);
         if (*end || pid <= 0 || end == t + 5)
             continue;   /* not ours: NAME.tmp.PID exactly */
-        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-            continue;   /* a live writer (or one we may not signal): leave it */
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+            /* A process has that PID. It is the writer only if it started before the
+             * file was last written: after a reboot (or a long run) the PID is often
+             * someone else's, even the caller's own, since boots start the same
+             * services in the same order. One second of slack for the clock ticks. */
+            struct stat st;
+            time_t started;
+            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                process_start_time(pid, &started) != 0 || started <= st.st_mtime + 1)
+                continue;   /* a live writer, or we cannot tell: leave it */
+        }
         if (unlinkat(dirfd(d), e->d_name, 0) == 0)
             n++;
     }

@@ -33,7 +33,8 @@ int atomic_write_file(const char *path, const void *data, size_t len, mode_t mod
                       char *err, size_t errlen);
 
 /* Removes the temporary files (NAME.tmp.PID) that a writer killed mid-way (power loss,
- * kill -9) left in dir: those whose PID is no running process. Not recursive. Returns
+ * kill -9) left in dir: those whose PID is no running process, or a process that started
+ * after the file was last written (a PID reused after a reboot). Not recursive. Returns
  * how many were removed, or -1 when dir cannot be read. Call at start-up. */
 int atomic_sweep(const char *dir);
 

@@ -7,10 +7,12 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "atomicfile.h"
@@ -111,8 +113,17 @@ static void sweep_removes_only_dead_writers_files(void **state)
     touch("policy.set.tmp.1");         /* init is alive */
     touch("notes.tmp.txt");            /* not NAME.tmp.PID */
     touch("keep.set");
-    assert_int_equal(atomic_sweep(dir), 1);
+    /* the same PID, but the file is older than this process: a writer of an earlier
+     * boot whose PID this process got (what the image's power-cut test met) */
+    char reused[64], path[320];
+    snprintf(reused, sizeof reused, "policy.set.tmp.%ld", (long)getpid());
+    touch(reused);
+    snprintf(path, sizeof path, "%s/%s", dir, reused);
+    struct timespec old[2] = { { time(NULL) - 3600 * 24 * 30, 0 }, { time(NULL) - 3600 * 24 * 30, 0 } };
+    assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+    assert_int_equal(atomic_sweep(dir), 2);
     assert_false(exists("domains.set.tmp.4194305"));
+    assert_false(exists(reused));
     assert_true(exists(mine));
     assert_true(exists("policy.set.tmp.1"));
     assert_true(exists("notes.tmp.txt"));
