@@ -321,6 +321,17 @@ static void big_add_bad(void)
     biglen += (size_t)snprintf(big + biglen, bigcap - biglen, "{\"indicator\":\"x.test\"}\n");
 }
 
+/* A snapshot of n names in reverse order: all but the first are staged. */
+static void big_reverse(int n)
+{
+    char name[64];
+    big_start((uint64_t)n);
+    for (int i = n - 1; i >= 0; i--) {
+        snprintf(name, sizeof name, "host%05d.example.test", i);
+        big_add("domain", name, 50);
+    }
+}
+
 static int big_apply(sqlite3 *db)
 {
     assert_true(feed_sign(big, biglen, sk, sig, sizeof sig) > 0);
@@ -360,12 +371,7 @@ static void test_reverse_snapshot_replaces(void **state)
 {
     sqlite3 *db = *state;
     enum { N = 3000 };
-    char name[64];
-    big_start(N);
-    for (int i = N - 1; i >= 0; i--) {
-        snprintf(name, sizeof name, "host%05d.example.test", i);
-        big_add("domain", name, 50);
-    }
+    big_reverse(N);
     assert_int_equal(big_apply(db), 1);
     assert_int_equal(scalar(db, "SELECT count(*) FROM feed_entries"), N);
     assert_int_equal(scalar(db, "SELECT count(DISTINCT indicator) FROM feed_entries WHERE"
@@ -419,12 +425,7 @@ static void test_staged_snapshot_full_disk(void **state)
     snprintf(q, sizeof q, "PRAGMA max_page_count=%lld", (long long)pages + 2);
     scalar(db, q);
     enum { N = 3000 };
-    char name[64];
-    big_start(N);
-    for (int i = N - 1; i >= 0; i--) {   /* all staged: the TEMP table may grow */
-        snprintf(name, sizeof name, "host%05d.example.test", i);
-        big_add("domain", name, 50);
-    }
+    big_reverse(N);   /* all staged: the TEMP table may grow */
     assert_int_equal(big_apply(db), -1);
     assert_non_null(strstr(err, "cannot be stored"));
     assert_non_null(strstr(err, "no space left"));
