@@ -165,8 +165,18 @@ void hubclient_set_url(struct hubclient *hc, const char *url)
 
 void hubclient_set_error(struct hubclient *hc, const char *msg)
 {
+    int fresh = msg && *msg && strcmp(msg, hc->last_error) != 0;
     snprintf(hc->last_error, sizeof hc->last_error, "%s", msg ? msg : "");
     hc->last_error_at = msg && *msg ? (int64_t)time(NULL) : 0;
+    if (fresh && hc->error_fn)
+        hc->error_fn(hc->last_error, hc->error_ctx);
+}
+
+void hubclient_set_error_notify(struct hubclient *hc, void (*fn)(const char *msg, void *ctx),
+                                void *ctx)
+{
+    hc->error_fn = fn;
+    hc->error_ctx = ctx;
 }
 
 /* ---- HTTPS ---- */

@@ -140,6 +140,13 @@ void hubclient_stop(struct hubclient *hc);
 void hubclient_set_policy_notify(struct hubclient *hc, void (*fn)(long long id, void *ctx),
                                  void *ctx);
 
+/* With a callback set, every new feed error (a refusal, a download that cannot be
+ * stored, a hub that does not answer) is passed to fn once when it first appears, also
+ * from inside hubclient_watch, which otherwise keeps them to itself. hub.json carries
+ * it as last_error as well, but cannot when the disk is full. NULL: off. */
+void hubclient_set_error_notify(struct hubclient *hc, void (*fn)(const char *msg, void *ctx),
+                                void *ctx);
+
 /* A ready-made applier: keeps <state>/feed.json (indicator -> entry) up to date.
  * ctx = the hubclient. */
 int hubclient_store_apply(int fd, const struct feed_manifest *m, void *ctx, char *err,

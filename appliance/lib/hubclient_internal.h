@@ -24,6 +24,8 @@ struct hubclient {
     volatile int stop;                     /* hubclient_stop: ends hubclient_watch */
     void (*policy_fn)(long long id, void *ctx);
     void *policy_ctx;
+    void (*error_fn)(const char *msg, void *ctx);   /* hubclient_set_error_notify */
+    void *error_ctx;
 };
 
 #endif

@@ -87,6 +87,16 @@ static int hand_over(int fd, const struct feed_manifest *m, void *ctx, char *err
     return rc;
 }
 
+/* A new hub feed error (hubclient_set_error_notify): said once, not at every poll or
+ * notification; the owner also sees it as last_error (GET /v1/hub/enrolment), except
+ * when the disk is too full to keep hub.json. */
+static void say_error(const char *msg, void *ctx)
+{
+    (void)ctx;
+    log_warn("hub feed: %s%s", msg, strstr(msg, "last good lists keep protecting")
+             ? "" : " (the last good lists keep protecting)");
+}
+
 /* Sleeps secs unless the agent stops first. Returns 1 when it is stopping. */
 static int nap(struct agentd_hub *h, unsigned secs)
 {
@@ -113,7 +123,6 @@ static void *hub_thread(void *arg)
 {
     struct agentd_hub *h = arg;
     unsigned backoff = 1;
-    char said[300] = "";   /* the last sync error logged */
     while (!stopping(h)) {
         char err[300];
         int updated = 0;
@@ -130,16 +139,7 @@ static void *hub_thread(void *arg)
             continue;
         }
         log_debug("hub: MQTT not usable (%s); polling, retrying in %u s", err, backoff);
-        /* a refusal or a full disk is said once, not at every poll; the owner also sees
-         * it as last_error (GET /v1/hub/enrolment) */
-        if (hubclient_sync(h->hc, hand_over, h, &updated, err, sizeof err) != FEED_OK) {
-            if (strcmp(err, said) != 0)
-                log_warn("hub feed: %s%s", err, strstr(err, "last good lists keep protecting")
-                         ? "" : " (the last good lists keep protecting)");
-            snprintf(said, sizeof said, "%s", err);
-        } else {
-            said[0] = '\0';
-        }
+        hubclient_sync(h->hc, hand_over, h, &updated, err, sizeof err);
         if (nap(h, backoff))
             break;
         backoff = backoff * 2 > HUB_POLL_SECONDS ? HUB_POLL_SECONDS : backoff * 2;
@@ -275,6 +275,7 @@ int agentd_hub_start(struct agentd *ad, const char *dir, char *err, size_t errle
         log_warn("%s; no contributions, no delegated changes through the hub", e2);
     else
         hubclient_set_policy_notify(h->hc, hubshare_policy_notice, NULL);
+    hubclient_set_error_notify(h->hc, say_error, NULL);
     if (pthread_create(&h->thread, NULL, hub_thread, h) != 0) {
         snprintf(err, errlen, "--hub: cannot start its thread");
         return -1;
