@@ -10,7 +10,7 @@
 #   (its dependencies are already in the base, so no mirror is needed), add
 #   image/overlay/, the otasuke archive keyring and apt source, lock every account,
 #   rebuild the initramfs (factory-reset step), and make a GPT disk: p1 ESP (FAT32,
-#   systemd-boot, entries "otasuke" and "factory reset"), p2 root, p3 data (ext4), with
+#   shim + GRUB for Secure Boot, entries "otasuke" and "factory reset"), p2 root, p3 data (ext4), with
 #   mkfs.vfat + mtools, mkfs.ext4 -d and dd: no loop device and no mount, so it also
 #   works in a container.
 # Outputs: build/image/otasuke.img (raw disk, boots with UEFI firmware), vmlinuz,
@@ -26,7 +26,8 @@ OUT=${IMAGE_OUT:-$TOP/build/image}
 MIRROR=${IMAGE_MIRROR:-http://deb.debian.org/debian}
 SECMIRROR=${IMAGE_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 DATA_MB=${IMAGE_DATA_MB:-256}
-ESP_MB=${IMAGE_ESP_MB:-128}
+# two kernel + initramfs pairs (current and fallback, ~45 MB each) and a third being written
+ESP_MB=${IMAGE_ESP_MB:-256}
 # Where boxes fetch otasuke updates. The distributor sets it; the default is a name that
 # never resolves (.invalid), so an image built without it fetches nothing rather than
 # something unknown.
@@ -166,25 +167,36 @@ cp "$ROOT/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
 cp "$ROOT/boot/initrd.img-$KVER" "$OUT/initrd.img"
 mkdir -p "$ROOT/boot/efi"
 
-# ---- ESP: systemd-boot, a normal and a factory-reset entry, kernel + initramfs -------
+# ---- ESP: shim, GRUB, the menu (normal, factory reset), kernel + initramfs -----------
 # FAT made with mkfs.vfat and filled with mtools: no loop device, no mount.
+# EFI/BOOT/ is the path firmware starts without a boot entry in NVRAM (a new board, a
+# cleared CMOS): BOOTX64.EFI is shim, which starts grubx64.efi beside it. No fbx64.efi:
+# shim would run it to write NVRAM entries. GRUB reads EFI/debian/grub.cfg (its built-in
+# prefix) and the one-shot entry from EFI/debian/grubenv.
 CMDLINE="root=LABEL=otasuke-root rw console=tty0 console=ttyS0"
+SHIM=$ROOT/usr/lib/shim/shimx64.efi.signed
+MOKMGR=$ROOT/usr/lib/shim/mmx64.efi.signed
+GRUBEFI=$ROOT/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed
+for f in "$SHIM" "$MOKMGR" "$GRUBEFI"; do
+    [ -r "$f" ] || die "$f missing: shim-signed and grub-efi-amd64-signed must be in image/packages.txt"
+done
 mkesp() {   # FILE
-    local esp=$1 efi=$ROOT/usr/lib/systemd/boot/efi/systemd-bootx64.efi
-    [ -r "$efi" ] || die "$efi missing: systemd-boot must be in image/packages.txt"
+    local esp=$1
     rm -f "$esp"
     mkfs.vfat -F 32 -n OTASUKE-ESP -C "$esp" $(( ESP_MB * 1024 )) >/dev/null
     local t=$OUT/esp-tree
-    rm -rf "$t" && mkdir -p "$t/EFI/BOOT" "$t/loader/entries" "$t/otasuke"
-    cp "$efi" "$t/EFI/BOOT/BOOTX64.EFI"
+    rm -rf "$t" && mkdir -p "$t/EFI/BOOT" "$t/EFI/debian" "$t/otasuke"
+    cp "$SHIM" "$t/EFI/BOOT/BOOTX64.EFI"
+    cp "$GRUBEFI" "$t/EFI/BOOT/grubx64.efi"
+    cp "$MOKMGR" "$t/EFI/BOOT/mmx64.efi"
+    sed "s|@CMDLINE@|$CMDLINE|" image/esp/grub.cfg.in >"$t/EFI/debian/grub.cfg"
+    chroot "$ROOT" grub-editenv /tmp/grubenv create && mv "$ROOT/tmp/grubenv" "$t/EFI/debian/grubenv" \
+        || die "grub-editenv failed in the image"
     cp "$OUT/vmlinuz" "$t/otasuke/vmlinuz"
     cp "$OUT/initrd.img" "$t/otasuke/initrd.img"
-    # editor no: nobody edits the kernel command line at the box's console.
-    printf 'default otasuke.conf\ntimeout 3\neditor no\nconsole-mode keep\n' >"$t/loader/loader.conf"
-    printf 'title   otasuke\nlinux   /otasuke/vmlinuz\ninitrd  /otasuke/initrd.img\noptions %s\n' \
-        "$CMDLINE" >"$t/loader/entries/otasuke.conf"
-    printf 'title   otasuke: factory reset (erases all owner data and keys)\nlinux   /otasuke/vmlinuz\ninitrd  /otasuke/initrd.img\noptions %s otasuke.factory_reset=1\n' \
-        "$CMDLINE" >"$t/loader/entries/otasuke-factory-reset.conf"
+    # the fallback entry's pair: the same kernel until the first kernel update
+    cp "$OUT/vmlinuz" "$t/otasuke/vmlinuz.prev"
+    cp "$OUT/initrd.img" "$t/otasuke/initrd.img.prev"
     mcopy -s -i "$esp" "$t"/* ::/
     rm -rf "$t"
 }

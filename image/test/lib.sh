@@ -26,7 +26,7 @@ img_accel() {
     [ -s "$IMG_RUN/accel" ] && { cat "$IMG_RUN/accel"; return; }
     local a=tcg
     if [ -w /dev/kvm ] && [ "${IMG_NO_KVM:-0}" != 1 ]; then
-        if timeout 10 qemu-system-x86_64 -machine pc -nodefaults -enable-kvm \
+        if timeout 10 qemu-system-x86_64 -machine $machine -nodefaults -enable-kvm \
                 -cpu host,-arch-capabilities -m 256 -kernel "$IMG_DIR/vmlinuz" \
                 -append "console=ttyS0 panic=-1" -serial stdio -display none -no-reboot \
                 2>/dev/null | grep -q 'Linux version'; then
@@ -80,8 +80,10 @@ img_net_up() {
         "$IMG_TOP/tests/lib/wan/nsd.conf.in" >"$IMG_RUN/nsd.conf"
     img_ns wan nsd -d -c "$IMG_RUN/nsd.conf" >"$IMG_RUN/nsd.log" 2>&1 &
     echo $! >>"$IMG_RUN/pids"
-    # the provider's DHCP on the box's WAN port: always 198.18.0.2
-    img_ns wan dnsmasq -k --port=0 --interface=eth0 --bind-interfaces \
+    # the provider's DHCP on the box's WAN port: always 198.18.0.2. By MAC alone
+    # (--dhcp-ignore-clid): after a factory reset the box has a new machine-id, so a new
+    # client id, and the one-address range would still be held by its old lease.
+    img_ns wan dnsmasq -k --port=0 --interface=eth0 --bind-interfaces --dhcp-ignore-clid \
         --dhcp-range=198.18.0.2,198.18.0.2,255.255.255.0,1h \
         --dhcp-option=option:router,198.18.0.1 --dhcp-option=option:dns-server,198.18.53.53 \
         --dhcp-leasefile="$IMG_RUN/wan.leases" --pid-file= --user=root --log-facility=- \
@@ -98,23 +100,38 @@ img_net_up() {
 # UEFI firmware for IMG_BOOT=efi (Debian's ovmf): code read-only, variables per run
 # ($IMG_RUN/efivars.fd, kept across the run's reboots like a board's NVRAM, so a
 # one-shot boot entry set inside the box reaches the next start).
-IMG_OVMF_CODE=${IMG_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
-IMG_OVMF_VARS=${IMG_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
+# IMG_SECUREBOOT=1 (default): the Secure Boot build of OVMF with Microsoft's keys
+# enrolled and Secure Boot on (Debian's *.secboot.fd / *.ms.fd), as on a PC bought in a
+# shop: only shim (signed by Microsoft's UEFI CA) starts. It needs SMM, so q35.
+# IMG_SECUREBOOT=0: the same board with Secure Boot off (its own NVRAM file).
+IMG_SECUREBOOT=${IMG_SECUREBOOT:-1}
+img_ovmf() {   # prints: CODE VARS NVRAM-FILE
+    if [ "$IMG_SECUREBOOT" = 1 ]; then
+        echo "${IMG_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.secboot.fd} ${IMG_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.ms.fd} $IMG_RUN/efivars-sb.fd"
+    else
+        echo "${IMG_OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd} ${IMG_OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd} $IMG_RUN/efivars.fd"
+    fi
+}
 
 # img_vm_start [EXTRA_APPEND]: boots the test image from a qcow2 overlay
 # ($IMG_RUN/disk.qcow2, made on first use so reboots keep the box's state).
 # IMG_BOOT=kernel (default): qemu loads build/image/vmlinuz + initrd.img itself (quick);
-# IMG_BOOT=efi: OVMF starts systemd-boot from the disk's ESP, as on a real box (the
-# kernel command line then comes from the boot entry; EXTRA_APPEND is ignored).
+# IMG_BOOT=efi: OVMF starts shim, GRUB and the kernel from the disk's ESP, as on a real
+# box (the kernel command line then comes from the menu entry; EXTRA_APPEND is ignored).
 img_vm_start() {
     local disk=$IMG_RUN/disk.qcow2 append=${1:-}
+    local machine=pc
     local boot=(-kernel "$IMG_DIR/vmlinuz" -initrd "$IMG_DIR/initrd.img"
                 -append "root=LABEL=otasuke-root rw console=ttyS0 panic=-1 $append")
     if [ "${IMG_BOOT:-kernel}" = efi ]; then
-        [ -r "$IMG_OVMF_CODE" ] || img_die "$IMG_OVMF_CODE missing: install ovmf (make deps)"
-        [ -e "$IMG_RUN/efivars.fd" ] || cp "$IMG_OVMF_VARS" "$IMG_RUN/efivars.fd"
-        boot=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$IMG_OVMF_CODE"
-              -drive "if=pflash,format=raw,unit=1,file=$IMG_RUN/efivars.fd")
+        local code vars nvram
+        read -r code vars nvram < <(img_ovmf)
+        [ -r "$code" ] && [ -r "$vars" ] || img_die "$code or $vars missing: install ovmf (make deps)"
+        [ -e "$nvram" ] || cp "$vars" "$nvram"
+        machine=q35,smm=on
+        boot=(-global driver=cfi.pflash01,property=secure,value=on
+              -drive "if=pflash,format=raw,unit=0,readonly=on,file=$code"
+              -drive "if=pflash,format=raw,unit=1,file=$nvram")
     fi
     [ -s "$IMG_DIR/otasuke-test.img" ] || img_die "$IMG_DIR/otasuke-test.img missing: run 'make image-test' (it builds it)"
     [ -e "$disk" ] || qemu-img create -q -f qcow2 -F raw -b "$IMG_DIR/otasuke-test.img" "$disk"
@@ -124,7 +141,7 @@ img_vm_start() {
     # shellcheck disable=SC2046
     # ip netns exec execs qemu: $! is qemu itself (a shell function here would put a
     # subshell between, and SIGKILL would miss qemu)
-    ip netns exec "$IMG_ID-vm" qemu-system-x86_64 -machine pc -nodefaults $(img_kvm_args) -m 1024 -smp 2 \
+    ip netns exec "$IMG_ID-vm" qemu-system-x86_64 -machine $machine -nodefaults $(img_kvm_args) -m 1024 -smp 2 \
         "${boot[@]}" \
         -drive file="$disk",if=virtio,format=qcow2 \
         -netdev tap,id=w,ifname=tapw,script=no,downscript=no \
@@ -156,7 +173,7 @@ img_wait_console() {
     local pat=$1 n=$(( $2 * 5 ))
     while [ $n -gt 0 ]; do
         awk '/^=== boot /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$IMG_CONSOLE" \
-            | grep -qE "$pat" && return 0
+            | grep -E "$pat" >/dev/null && return 0   # not -q: SIGPIPE under pipefail
         if [ -n "${IMG_QEMU_PID:-}" ] && ! kill -0 "$IMG_QEMU_PID" 2>/dev/null; then
             img_log "qemu exited (see $IMG_RUN/qemu.log)"; return 1
         fi

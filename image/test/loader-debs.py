@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
-"""image/test/loader-debs.py ROOT OUTDIR -> prints the versions it made
+"""image/test/loader-debs.py ROOT OUTDIR -> prints "VERSION MARKER"
 
-Makes the packages of a systemd-boot update for the EFI test (efi-test.sh), from the
-image's own installed systemd-boot-efi and systemd-boot (ROOT = build/image/root):
-the same files under version <installed>+otasuketest1, with one visible change: the
-version string inside systemd-bootx64.efi is rewritten to a marker of the same length,
-which the loader then reports in its LoaderInfo EFI variable. So the test can see that
-apt's run copied the new loader to the ESP and that the firmware started that one.
+Makes the package of a boot loader update for the EFI test (efi-test.sh), from the
+image's own installed grub-efi-amd64-signed (ROOT = build/image/root): the same files
+under version <installed>+otasuketest1, with one visible change: GRUB's version string
+inside grubx64.efi.signed is rewritten to a marker of the same length, which GRUB shows
+at the top of its menu (on the serial console). So the test can see that apt's run
+copied the new loader to the ESP and that the firmware started that one.
 
-systemd-boot depends on exactly its systemd-boot-efi version, so both are rebuilt;
-libsystemd-shared is left as it is (the test does not change it). The payload is
-Debian's, rebuilt from the image for the test only; nothing here is shipped.
+The change breaks Debian's signature on that GRUB, so the test boots it with Secure Boot
+off; what Secure Boot refuses is tested separately. The payload is Debian's, rebuilt
+from the image for the test only; nothing here is shipped.
 """
 import os
 import re
@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 
-LOADER = "usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+LOADER = "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
 
 
 def status_stanza(root, pkg):
@@ -103,15 +103,16 @@ def main():
         sys.exit(__doc__)
     root, outdir = sys.argv[1], sys.argv[2]
     os.makedirs(outdir, exist_ok=True)
-    m = re.search(r"^Version: (.+)$", status_stanza(root, "systemd-boot-efi"), re.M)
-    old = m.group(1)
-    new_version = old + "+otasuketest1"
+    pkg_version = re.search(r"^Version: (.+)$", status_stanza(root, "grub-efi-amd64-signed"), re.M).group(1)
+    # the version GRUB prints is grub2's (grub-common, same source), e.g. 2.06-13+deb12u2
+    grub_version = re.search(r"^Version: (.+)$", status_stanza(root, "grub-common"), re.M).group(1)
+    tail = "otatest"
+    if len(grub_version) <= len(tail):
+        sys.exit("loader-debs: version %r too short for the marker" % grub_version)
     # the same length, so no offset inside the PE file moves
-    marker = (old[:-len("otatest")] + "otatest") if len(old) > len("otatest") else None
-    if not marker:
-        sys.exit("loader-debs: version %r too short for the marker" % old)
-    build(root, "systemd-boot-efi", new_version, outdir, {}, (old, marker))
-    build(root, "systemd-boot", new_version, outdir, {"systemd-boot-efi": new_version}, None)
+    marker = grub_version[:-len(tail)] + tail
+    new_version = pkg_version + "+otasuketest1"
+    build(root, "grub-efi-amd64-signed", new_version, outdir, {}, (grub_version, marker))
     print(new_version, marker)
 
 
