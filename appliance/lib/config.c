@@ -109,10 +109,11 @@ static const struct cfg_field hub_fields[] = {
 };
 
 static const struct cfg_field detect_fields[] = {
-    INT("scan_hosts", detect.scan_hosts, 2, 65536),
-    INT("scan_ports", detect.scan_ports, 2, 65536),
+    /* counts: at most 64, what the agent's detector remembers (DETECT_MAX_COUNT) */
+    INT("scan_hosts", detect.scan_hosts, 2, 64),
+    INT("scan_ports", detect.scan_ports, 2, 64),
     INT("scan_window_s", detect.scan_window_s, 1, 86400),
-    INT("tunnel_names", detect.tunnel_names, 2, 100000),
+    INT("tunnel_names", detect.tunnel_names, 2, 64),
     INT("tunnel_window_s", detect.tunnel_window_s, 1, 86400),
     INT("tunnel_label_len", detect.tunnel_label_len, 8, 63),
     FLOAT("tunnel_entropy", detect.tunnel_entropy, 1.0, 6.0),

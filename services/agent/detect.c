@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define TRACKERS 64
-#define SLOTS 64       /* distinct destinations / names remembered per tracker */
+#define SLOTS DETECT_MAX_COUNT   /* distinct destinations / names remembered per tracker */
 #define HEALTH_DAEMONS 8
 
 struct tracker {

@@ -8,6 +8,10 @@
 #include <jansson.h>
 #include <stdint.h>
 
+/* The most distinct destinations, ports or names one tracker remembers: a count
+ * threshold above it could never be reached, so settings and otasuke.conf stop there. */
+#define DETECT_MAX_COUNT 64
+
 /* Thresholds; detect_cfg_defaults gives sane values for a small office. */
 struct detect_cfg {
     int scan_hosts;        /* distinct LAN/private destinations dropped ... */

@@ -39,8 +39,9 @@ static const struct api_field settings_fields[] = {
     { "notify_webhook", API_STR, 0, 512 }, { "notify_smtp", API_STR, 0, 512 },
     { "notify_mail_from", API_STR, 0, 254 }, { "notify_mail_to", API_STR, 0, 254 },
     { "notify_lang", API_STR, 0, 2 }, { "auto_quarantine", API_BOOL, 0, 0 },
-    { "detect_scan_hosts", API_INT, 0, 100000 }, { "detect_scan_ports", API_INT, 0, 100000 },
-    { "detect_scan_window", API_INT, 0, 86400 }, { "detect_tunnel_names", API_INT, 0, 100000 },
+    /* counts stop at what a detector's tracker can hold (0: otasuke.conf's value) */
+    { "detect_scan_hosts", API_INT, 0, DETECT_MAX_COUNT }, { "detect_scan_ports", API_INT, 0, DETECT_MAX_COUNT },
+    { "detect_scan_window", API_INT, 0, 86400 }, { "detect_tunnel_names", API_INT, 0, DETECT_MAX_COUNT },
     { "detect_tunnel_window", API_INT, 0, 86400 }, { "detect_tunnel_label_len", API_INT, 0, 63 },
     { "detect_feed_stale", API_INT, 0, 0 }, { "detect_disk_pct", API_INT, 0, 100 },
     { "detect_mem_pct", API_INT, 0, 100 }, { "detect_restarts", API_INT, 0, 1000 },

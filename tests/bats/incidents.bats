@@ -267,6 +267,10 @@ for _ in range(16): print(base64.b32encode(os.urandom(25)).decode().lower().rstr
     run "$CTL" incident settings detect_tunnel_names=0   # 0: back to otasuke.conf's value
     assert_success
     refute_output --partial "detect_tunnel_names"
+    # a count the detector can never reach (it remembers 64 names) is refused in words
+    run "$CTL" incident settings detect_tunnel_names=65
+    assert_failure
+    assert_output --partial "detect_tunnel_names"
 }
 
 @test "dnsd never waits for the agent: with the agent stopped, events are dropped and counted" {
