@@ -26,7 +26,7 @@ img_accel() {
     [ -s "$IMG_RUN/accel" ] && { cat "$IMG_RUN/accel"; return; }
     local a=tcg
     if [ -w /dev/kvm ] && [ "${IMG_NO_KVM:-0}" != 1 ]; then
-        if timeout 10 qemu-system-x86_64 -machine $machine -nodefaults -enable-kvm \
+        if timeout 10 qemu-system-x86_64 -machine pc -nodefaults -enable-kvm \
                 -cpu host,-arch-capabilities -m 256 -kernel "$IMG_DIR/vmlinuz" \
                 -append "console=ttyS0 panic=-1" -serial stdio -display none -no-reboot \
                 2>/dev/null | grep -q 'Linux version'; then
