@@ -108,10 +108,21 @@ int atomic_write_file(const char *path, const void *data, size_t len, mode_t mod
     return atomic_commit(&f, err, errlen);
 }
 
-/* When process pid started, in seconds since the epoch: /proc/stat's btime plus
- * /proc/PID/stat's starttime (clock ticks since boot, the 22nd field, counted after
- * the command name's closing parenthesis since the name may hold spaces).
- * Returns 0, or -1 if either cannot be read. */
+/* When this boot began, in seconds since the epoch: the wall clock minus the time since
+ * boot (CLOCK_BOOTTIME), since /proc/stat's btime is hidden from sandboxed units
+ * (ProcSubset=pid). */
+static time_t boot_time(void)
+{
+    struct timespec now, up;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0 || clock_gettime(CLOCK_BOOTTIME, &up) != 0)
+        return 0;
+    return now.tv_sec - up.tv_sec;
+}
+
+/* When process pid started, in seconds since the epoch: boot time plus /proc/PID/stat's
+ * starttime (clock ticks since boot, the 22nd field, counted after the command name's
+ * closing parenthesis since the name may hold spaces). Returns 0, or -1 if it cannot be
+ * read (e.g. another user's process under ProtectProc=invisible). */
 static int process_start_time(long pid, time_t *out)
 {
     char path[64], buf[1024];
@@ -130,20 +141,34 @@ static int process_start_time(long pid, time_t *out)
     if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
                &ticks) != 1)
         return -1;
-    f = fopen("/proc/stat", "re");
-    if (!f)
-        return -1;
-    long long btime = -1;
-    char line[256];
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "btime %lld", &btime) == 1)
-            break;
-    fclose(f);
     long hz = sysconf(_SC_CLK_TCK);
-    if (btime < 0 || hz <= 0)
+    time_t boot = boot_time();
+    if (hz <= 0 || boot <= 0)
         return -1;
-    *out = (time_t)(btime + (long long)(ticks / (unsigned long long)hz));
+    *out = boot + (time_t)(ticks / (unsigned long long)hz);
     return 0;
+}
+
+/* Whether the writer of a NAME.tmp.PID file (stat st) may still be running. */
+static int writer_may_live(long pid, const struct stat *st)
+{
+    /* Written before this boot: its writer died with the last one. The PID is likely
+     * alive again, since boots start the same services in the same order. */
+    time_t boot = boot_time();
+    if (boot > 0 && st->st_mtime + 1 < boot)
+        return 0;
+    if (kill((pid_t)pid, 0) != 0) {
+        if (errno == ESRCH)
+            return 0;
+        /* EPERM: another user's process. It cannot have written a file of ours. */
+        return !(errno == EPERM && st->st_uid == geteuid() && geteuid() != 0);
+    }
+    /* A process of ours has that PID: the writer only if it started before the file
+     * was last written (one second of slack for the clock ticks). */
+    time_t started;
+    if (process_start_time(pid, &started) != 0)
+        return 1;   /* cannot tell: leave the file */
+    return started <= st->st_mtime + 1;
 }
 
 int atomic_sweep(const char *dir)
@@ -161,17 +186,9 @@ int atomic_sweep(const char *dir)
         long pid = strtol(t + 5, &end, 10);
         if (*end || pid <= 0 || end == t + 5)
             continue;   /* not ours: NAME.tmp.PID exactly */
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
-            /* A process has that PID. It is the writer only if it started before the
-             * file was last written: after a reboot (or a long run) the PID is often
-             * someone else's, even the caller's own, since boots start the same
-             * services in the same order. One second of slack for the clock ticks. */
-            struct stat st;
-            time_t started;
-            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-                process_start_time(pid, &started) != 0 || started <= st.st_mtime + 1)
-                continue;   /* a live writer, or we cannot tell: leave it */
-        }
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || writer_may_live(pid, &st))
+            continue;
         if (unlinkat(dirfd(d), e->d_name, 0) == 0)
             n++;
     }
