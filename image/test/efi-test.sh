@@ -12,7 +12,7 @@
 #     marker in its version, which breaks Debian's signature: with Secure Boot off the
 #     next start shows the marker (the copy is what runs), with Secure Boot on shim
 #     refuses it and nothing starts.
-# Five firmware starts under TCG: ~12-15 min, so not part of make test. TAP output.
+# Five firmware starts under TCG: ~8 min, so not part of make test. TAP output.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 trap img_down EXIT
