@@ -119,11 +119,11 @@ static time_t boot_time(void)
     return now.tv_sec - up.tv_sec;
 }
 
-/* When process pid started, in seconds since the epoch: boot time plus /proc/PID/stat's
+/* When process pid started, in seconds since the epoch: boot (boot_time()) plus /proc/PID/stat's
  * starttime (clock ticks since boot, the 22nd field, counted after the command name's
  * closing parenthesis since the name may hold spaces). Returns 0, or -1 if it cannot be
  * read (e.g. another user's process under ProtectProc=invisible). */
-static int process_start_time(long pid, time_t *out)
+static int process_start_time(long pid, time_t boot, time_t *out)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%ld/stat", pid);
@@ -142,7 +142,6 @@ static int process_start_time(long pid, time_t *out)
                &ticks) != 1)
         return -1;
     long hz = sysconf(_SC_CLK_TCK);
-    time_t boot = boot_time();
     if (hz <= 0 || boot <= 0)
         return -1;
     *out = boot + (time_t)(ticks / (unsigned long long)hz);
@@ -166,7 +165,7 @@ static int writer_may_live(long pid, const struct stat *st)
     /* A process of ours has that PID: the writer only if it started before the file
      * was last written (one second of slack for the clock ticks). */
     time_t started;
-    if (process_start_time(pid, &started) != 0)
+    if (process_start_time(pid, boot, &started) != 0)
         return 1;   /* cannot tell: leave the file */
     return started <= st->st_mtime + 1;
 }
