@@ -145,6 +145,11 @@ export class Office {
   // mapNames (host-resolver-rules) is for tests that need a name dnsd does not know.
   async browser(mapNames = []) {
     const { chromium } = await import(join(REPO, 'webui/node_modules/playwright-core/index.mjs'));
+    // Chromium aborts a navigation with ERR_NETWORK_CHANGED when an address of its
+    // namespace changes; pc's link-local IPv6 address is still "tentative" (duplicate
+    // address detection, ~1 s) right after the office comes up. Start it once settled.
+    await waitFor('pc\'s addresses settled (no tentative IPv6 address)', async () =>
+      (await this.exec('pc', 'ip', '-6', 'addr', 'show', 'tentative')).trim() === '');
     this.profile = mkdtempSync(join(tmpdir(), 'otasuke-chromium-'));
     const wrapper = join(this.profile, 'chromium-in-pc');
     writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ota${this.id}-pc ${CHROMIUM} "$@"\n`);

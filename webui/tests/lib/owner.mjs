@@ -39,7 +39,14 @@ export async function signIn(p, user, pass) {
 // owner does it (the sign-in tests check that form itself), and signed in on page p.
 async function firstSetup(office, p) {
   const code = /setup code: (\S+)/.exec(await office.ctl('setup-code'))[1];
-  await p.goto(`${URL0}/`);
+  // The browser's first page: a change of pc's addresses still in flight aborts it with
+  // ERR_NETWORK_CHANGED (office.browser() waits for them to settle; this is the spare).
+  for (let i = 0; ; i++) {
+    try { await p.goto(`${URL0}/`); break; } catch (e) {
+      if (i >= 2 || !/ERR_NETWORK_CHANGED/.test(String(e))) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
   await p.waitForSelector('#setup-form');
   await p.fill('#code', code);
   await p.fill('#username', 'boss');
