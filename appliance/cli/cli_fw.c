@@ -53,13 +53,11 @@ static int add_quarantine(struct quar *q, const char *s, const char *where)
         memcpy(q->macs[q->nmac++], mac, 6);
         return 0;
     }
-    struct ipl_v4 r4;
-    struct ipl_v6 r6;
     char why[96];
-    int fam = iplist_parse_entry(s, &r4, &r6, why, sizeof why);
+    int fam = iplist_add_entry(&q->ips, s, why, sizeof why);
     if (!fam)
         return cli_fail("%s: quarantine entry '%s' is neither a MAC nor an address: %s", where, s, why);
-    if (fam == 4 ? iplist_add_v4(&q->ips, r4.lo, r4.hi) : iplist_add_v6(&q->ips, r6.lo, r6.hi))
+    if (fam < 0)
         return cli_fail("out of memory");
     return 0;
 }
@@ -149,17 +147,13 @@ static int load_zones(const char *path, struct fwset_opts *o, struct quar *q, st
     s = config_lookup(&cfg, "doh");
     for (int i = 0; !rc && s && i < config_setting_length(s); i++) {
         const char *e = config_setting_get_string_elem(s, i);
-        struct ipl_v4 r4;
-        struct ipl_v6 r6;
         char why[96];
-        int fam = e ? iplist_parse_entry(e, &r4, &r6, why, sizeof why) : 0;
+        int fam = e ? iplist_add_entry(doh, e, why, sizeof why) : 0;
         if (!fam)
             rc = cli_fail("%s:%d: doh[%d]: %s", path, config_setting_source_line(s), i,
                           e ? why : "not a string");
-        else if (fam == 4)
-            iplist_add_v4(doh, r4.lo, r4.hi);
-        else
-            iplist_add_v6(doh, r6.lo, r6.hi);
+        else if (fam < 0)
+            rc = cli_fail("out of memory");
     }
     config_destroy(&cfg);
     return rc;

@@ -267,20 +267,29 @@ static int parse_line(struct iplist *l, const char *p, size_t n, char *err, size
                 return 0;
             }
     }
-    struct ipl_v4 r4;
-    struct ipl_v6 r6;
-    int fam = iplist_parse_entry(s, &r4, &r6, why, sizeof why);
+    int fam = iplist_add_entry(l, s, why, sizeof why);
     if (!fam) {
         add_bad(l, l->lines, why);
         return 0;
     }
-    int rc = fam == 4 ? iplist_add_v4(l, r4.lo, r4.hi) : iplist_add_v6(l, r6.lo, r6.hi);
-    if (rc < 0) {
+    if (fam < 0) {
         snprintf(err, errlen, "out of memory at line %lu", l->lines);
         return -1;
     }
     l->entries++;
     return 0;
+}
+
+int iplist_add_entry(struct iplist *l, const char *s, char *why, size_t whylen)
+{
+    struct ipl_v4 r4;
+    struct ipl_v6 r6;
+    int fam = iplist_parse_entry(s, &r4, &r6, why, whylen);
+    if (fam == 4 && iplist_add_v4(l, r4.lo, r4.hi) < 0)
+        return -1;
+    if (fam == 6 && iplist_add_v6(l, r6.lo, r6.hi) < 0)
+        return -1;
+    return fam;
 }
 
 int iplist_parse(struct iplist *l, const char *buf, size_t len, char *err, size_t errlen)

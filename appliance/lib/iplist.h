@@ -60,6 +60,10 @@ int iplist_load_file(struct iplist *l, const char *path, char *err, size_t errle
 int iplist_parse_entry(const char *s, struct ipl_v4 *r4, struct ipl_v6 *r6,
                        char *why, size_t whylen);
 
+/* Parses one entry (as iplist_parse_entry) and appends its range. Returns 4 or 6, 0 with
+ * why filled when s is not an address or network, or -1 on ENOMEM. */
+int iplist_add_entry(struct iplist *l, const char *s, char *why, size_t whylen);
+
 /* Appends one range (no merging until iplist_normalize). Returns 0 or -1 on ENOMEM. */
 int iplist_add_v4(struct iplist *l, uint32_t lo, uint32_t hi);
 int iplist_add_v6(struct iplist *l, struct ipl_u128 lo, struct ipl_u128 hi);

@@ -332,13 +332,8 @@ static int load_addresses(sqlite3 *db, const char *sql, int64_t now, struct ipli
     sqlite3_bind_int64(st, 1, now);
     int rc = 0;
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        struct ipl_v4 r4;
-        struct ipl_v6 r6;
         char why[96];
-        int fam = iplist_parse_entry((const char *)sqlite3_column_text(st, 0), &r4, &r6, why,
-                                     sizeof why);
-        if ((fam == 4 && iplist_add_v4(l, r4.lo, r4.hi) < 0) ||
-            (fam == 6 && iplist_add_v6(l, r6.lo, r6.hi) < 0)) {
+        if (iplist_add_entry(l, (const char *)sqlite3_column_text(st, 0), why, sizeof why) < 0) {
             snprintf(err, errlen, "out of memory");
             rc = -1;
         }

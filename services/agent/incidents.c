@@ -478,17 +478,13 @@ int incident_quarantine_list(sqlite3 *db, struct iplist *l, char *err, size_t er
                            " q.mac=d.mac WHERE d.ipv6 IS NOT NULL", -1, &st, NULL) != SQLITE_OK)
         return dberr(db, err, errlen, "quarantine");
     while (sqlite3_step(st) == SQLITE_ROW) {
-        struct ipl_v4 r4;
-        struct ipl_v6 r6;
         char why[96];
-        int fam = iplist_parse_entry((const char *)sqlite3_column_text(st, 0), &r4, &r6, why,
-                                     sizeof why);
-        if ((fam == 4 && iplist_add_v4(l, r4.lo, r4.hi) < 0) ||
-            (fam == 6 && iplist_add_v6(l, r6.lo, r6.hi) < 0)) {
+        int fam = iplist_add_entry(l, (const char *)sqlite3_column_text(st, 0), why, sizeof why);
+        if (fam < 0) {
             sqlite3_finalize(st);
             return errbuf_set(err, errlen, "out of memory");
         }
-        n += fam == 4 || fam == 6;
+        n += fam != 0;
     }
     sqlite3_finalize(st);
     return n;
